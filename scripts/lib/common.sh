@@ -1,0 +1,32 @@
+# Shared by the scripts under scripts/: paths, versions and small helpers.
+# Everything downloaded or started lives outside the repository, under OESOPHAGUS_HOME.
+
+# As root the services run as unprivileged users, who cannot enter /root: keep state under /var/cache.
+if [ "$(id -u)" = 0 ]; then
+  OESOPHAGUS_HOME="${OESOPHAGUS_HOME:-/var/cache/oesophagus}"
+else
+  OESOPHAGUS_HOME="${OESOPHAGUS_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/oesophagus}"
+fi
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+# 8.19.9 is the newest 8.x integ-test zip Maven Central served on 2026-11-24; the client is 8.19.2.
+ES_VERSION="${ES_VERSION:-8.19.9}"
+ES_USER="${ES_USER:-oesophagus-es}"
+JAVA17_HOME="${JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
+
+log() { printf '[oesophagus] %s\n' "$*" >&2; }
+die() { printf '[oesophagus] error: %s\n' "$*" >&2; exit 1; }
+
+# A TCP port nobody listens on, starting from $1.
+free_port() {
+  local port=$1
+  while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
+  echo "$port"
+}
+
+port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
+
+# Runs a command as the given service user when we are root, as ourselves otherwise.
+as_user() {
+  local user=$1; shift
+  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "$@"; else "$@"; fi
+}

@@ -1,0 +1,112 @@
+/**
+ * producer.json: the one source of truth for the engine's configuration. Types, defaults,
+ * validation messages and the README's reference table all come from this file
+ * (`deno task docs` renders it; a test keeps the README in step).
+ */
+import { z } from "zod";
+
+const positiveInt = (max: number) =>
+  z.int({ error: "must be a positive integer" })
+    .min(1, { error: "must be a positive integer" })
+    .max(max, { error: `must be at most ${max}` });
+
+/** Slot and publication names end up in replication commands; keep them to what PostgreSQL allows unquoted. */
+const pgObjectName = z.string({ error: "must be a string" }).regex(/^[a-z_][a-z0-9_]{0,62}$/, {
+  error: "must be 1-63 lower-case letters, digits or underscores, not starting with a digit",
+});
+
+export const SINK_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+
+const httpUrl = z.string({ error: "must be a string" }).refine((value) => {
+  try {
+    const url = new URL(value);
+    return url.protocol === "http:" || url.protocol === "https:";
+  } catch {
+    return false;
+  }
+}, { error: "must be an http:// or https:// URL" });
+
+export const batchSchema = z.strictObject({
+  maxDocs: positiveInt(100_000).default(2_000).describe("Documents per bulk request at most."),
+  maxBytes: positiveInt(100_000_000).default(5_000_000).describe(
+    "Bytes per bulk request at most (a single larger document still goes alone).",
+  ),
+  timeoutMs: positiveInt(60_000).default(200).describe(
+    "How long a partly filled batch waits for more changes before it is sent.",
+  ),
+});
+
+export const elasticsearchSinkSchema = z.strictObject({
+  type: z.literal("elasticsearch"),
+  url: httpUrl.default("http://127.0.0.1:9200").describe("Elasticsearch 8 node URL."),
+  username: z.string().min(1).optional().describe("Basic-auth user (with `password`)."),
+  password: z.string().min(1).optional().describe("Basic-auth password; use `${ENV_VAR}`."),
+  apiKey: z.string().min(1).optional().describe("API key (base64 id:key); use `${ENV_VAR}`."),
+  batch: batchSchema.prefault({}).describe("Batch bounds for bulk requests."),
+  concurrency: positiveInt(64).default(2).describe("Bulk requests in flight at once."),
+  requestTimeoutMs: positiveInt(600_000).default(60_000).describe(
+    "A bulk request taking longer is abandoned and retried.",
+  ),
+}).superRefine((sink, ctx) => {
+  if ((sink.username === undefined) !== (sink.password === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [sink.username === undefined ? "username" : "password"],
+      message: "is required when `username`/`password` is set: give both or neither",
+    });
+  }
+  if (sink.apiKey !== undefined && sink.username !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["apiKey"], message: "cannot be combined with username/password" });
+  }
+});
+
+/** The one place a sink type is listed. */
+export const sinkSchema = z.discriminatedUnion("type", [elasticsearchSinkSchema]);
+
+export const snapshotSchema = z.strictObject({
+  concurrency: positiveInt(64).default(2).describe("Chunk readers for this table, each on its own connection."),
+  chunkRows: positiveInt(10_000_000).default(50_000).describe("Rows per primary-key range chunk (the unit of resume)."),
+});
+
+export const tableSchema = z.strictObject({
+  sinks: z.array(z.string({ error: "must be a sink name" }), { error: "must be a list of sink names" })
+    .min(1, { error: "must name at least one sink" }).optional()
+    .describe("Sinks this table goes to (default: every sink)."),
+  index: z.string({ error: "must be a string" })
+    .regex(/^[a-z0-9][a-z0-9_.+-]{0,254}$/, {
+      error: "must be a valid Elasticsearch index name: lower case, no spaces or \\/*?\"<>|,#:, not starting with -, _ or +",
+    })
+    .refine((name) => name !== "." && name !== "..", { error: "cannot be . or .." })
+    .optional()
+    .describe("Index name (default: the table name, lower-cased, `schema.table` outside `public`)."),
+  snapshot: snapshotSchema.prefault({}).describe("How the table is copied on first start."),
+});
+
+export const sourceSchema = z.strictObject({
+  url: z.string({ error: "is required: the PostgreSQL URL, e.g. postgres://user:${PGPASSWORD}@host:5432/db" })
+    .refine((value) => /^postgres(ql)?:\/\/./.test(value), { error: "must be a postgres:// or postgresql:// URL" })
+    .describe("PostgreSQL connection URL; put the password in `${ENV_VAR}`. Required."),
+  slot: pgObjectName.default("oesophagus").describe("Logical replication slot (created if missing)."),
+  publication: pgObjectName.default("oesophagus").describe(
+    "Publication for pgoutput (created and kept to exactly the configured tables).",
+  ),
+  plugin: z.enum(["pgoutput", "wal2json"], { error: 'must be "pgoutput" or "wal2json"' })
+    .default("pgoutput").describe("Logical decoding output plugin."),
+});
+
+export const configSchema = z.strictObject({
+  source: sourceSchema.describe("The PostgreSQL database to replicate."),
+  sinks: z.record(
+    z.string().regex(SINK_NAME, { error: "sink names are letters, digits, _ and -, starting with a letter" }),
+    sinkSchema,
+  ).prefault({ search: { type: "elasticsearch" } })
+    .describe("Named targets. Default: one Elasticsearch sink `search` at http://127.0.0.1:9200."),
+  tables: z.record(z.string(), tableSchema, { error: "is required: an object whose keys are the tables to replicate" })
+    .refine((tables) => Object.keys(tables).length > 0, { error: "must list at least one table" })
+    .describe('Tables to replicate, keyed by name: `users`, `public.users`, `"Sales"."Order Items"`. Required.'),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type ElasticsearchSinkConfig = z.output<typeof elasticsearchSinkSchema>;
+export type SinkConfig = z.output<typeof sinkSchema>;

@@ -1,0 +1,48 @@
+/**
+ * The one error type the engine raises on purpose. `code` is stable (logs, metrics and tests
+ * key on it); `retriable` tells a supervisor whether waiting and trying again can help;
+ * `fix` is the sentence a person needs to act on it.
+ */
+export type ErrorCode =
+  | "config_invalid"
+  | "config_unreadable"
+  | "table_missing"
+  | "table_without_key"
+  | "source_unreachable"
+  | "source_auth_failed"
+  | "source_misconfigured"
+  | "slot_plugin_mismatch"
+  | "slot_missing"
+  | "snapshot_failed"
+  | "sink_unreachable"
+  | "sink_rejected"
+  | "sink_misconfigured"
+  | "internal";
+
+export class OesophagusError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+  readonly fix?: string;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retriable?: boolean; fix?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "OesophagusError";
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+    this.fix = options.fix;
+  }
+}
+
+export function isRetriable(error: unknown): boolean {
+  return error instanceof OesophagusError ? error.retriable : false;
+}
+
+/** Message text of anything thrown, without the stack. */
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
