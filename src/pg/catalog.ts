@@ -1,0 +1,194 @@
+/**
+ * What the engine needs to know about a replicated table: its columns with their types
+ * (resolved through domains, arrays and composites, for index mappings) and the key that
+ * identifies a row (for `_id` and for chunking the snapshot).
+ */
+import { OesophagusError } from "../errors.ts";
+import { displayName, quoteQualified, type QualifiedName } from "./identifier.ts";
+import type { Sql } from "./session.ts";
+
+export type PgType =
+  | { readonly kind: "scalar"; readonly name: string; readonly category: string }
+  | { readonly kind: "enum"; readonly name: string }
+  | { readonly kind: "range"; readonly name: string }
+  | { readonly kind: "array"; readonly element: PgType }
+  | { readonly kind: "composite"; readonly name: string; readonly fields: readonly PgField[] };
+
+export interface PgField {
+  readonly name: string;
+  readonly type: PgType;
+}
+
+export interface ColumnDescription extends PgField {
+  /** As `format_type` prints it, for messages. */
+  readonly typeName: string;
+  readonly typeOid: number;
+}
+
+/** How a row is identified. `columns` null: REPLICA IDENTITY FULL without a key (whole-row identity). */
+export type RowKey =
+  | { readonly source: "primary_key" | "replica_identity_index"; readonly columns: readonly string[] }
+  | { readonly source: "replica_identity_full"; readonly columns: null };
+
+export interface TableDescription {
+  readonly name: QualifiedName;
+  readonly oid: number;
+  readonly columns: readonly ColumnDescription[];
+  readonly key: RowKey;
+  readonly replicaIdentity: "default" | "full" | "index" | "nothing";
+}
+
+interface TypeRow {
+  oid: number;
+  typname: string;
+  typtype: string;
+  typcategory: string;
+  typelem: number;
+  typbasetype: number;
+  typrelid: number;
+  is_array: boolean;
+}
+
+/** Resolves type OIDs to PgType trees, batching catalog lookups level by level. */
+export class TypeResolver {
+  readonly #sql: Sql;
+  readonly #rows = new Map<number, TypeRow>();
+  readonly #fields = new Map<number, { name: string; type: number }[]>();
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  async resolve(oids: readonly number[]): Promise<Map<number, PgType>> {
+    await this.#load(oids);
+    const result = new Map<number, PgType>();
+    for (const oid of oids) result.set(oid, this.#build(oid, 0));
+    return result;
+  }
+
+  async #load(oids: readonly number[]): Promise<void> {
+    let pending = [...new Set(oids)].filter((oid) => !this.#rows.has(oid));
+    while (pending.length > 0) {
+      const rows = await this.#sql<TypeRow[]>`
+        SELECT oid::int AS oid, typname, typtype, typcategory, typelem::int AS typelem,
+               typbasetype::int AS typbasetype, typrelid::int AS typrelid,
+               typsubscript = 'array_subscript_handler'::regproc AS is_array
+        FROM pg_type WHERE oid = ANY(${pending}::oid[])`;
+      const next = new Set<number>();
+      const composites: number[] = [];
+      for (const row of rows) {
+        this.#rows.set(row.oid, row);
+        if (row.is_array) next.add(row.typelem);
+        if (row.typtype === "d") next.add(row.typbasetype);
+        if (row.typtype === "c") composites.push(row.typrelid);
+      }
+      if (composites.length > 0) {
+        const attributes = await this.#sql<{ attrelid: number; attname: string; atttypid: number }[]>`
+          SELECT attrelid::int AS attrelid, attname, atttypid::int AS atttypid FROM pg_attribute
+          WHERE attrelid = ANY(${composites}::oid[]) AND attnum > 0 AND NOT attisdropped
+          ORDER BY attrelid, attnum`;
+        for (const a of attributes) {
+          const list = this.#fields.get(a.attrelid) ?? [];
+          list.push({ name: a.attname, type: a.atttypid });
+          this.#fields.set(a.attrelid, list);
+          next.add(a.atttypid);
+        }
+      }
+      pending = [...next].filter((oid) => !this.#rows.has(oid));
+    }
+  }
+
+  #build(oid: number, depth: number): PgType {
+    const row = this.#rows.get(oid);
+    if (!row) throw new OesophagusError("internal", `type ${oid} not found in pg_type`);
+    if (depth > 32) throw new OesophagusError("internal", `type ${row.typname} nests more than 32 levels`);
+    if (row.is_array) return { kind: "array", element: this.#build(row.typelem, depth + 1) };
+    switch (row.typtype) {
+      case "d":
+        return this.#build(row.typbasetype, depth + 1);
+      case "e":
+        return { kind: "enum", name: row.typname };
+      case "r":
+      case "m":
+        return { kind: "range", name: row.typname };
+      case "c":
+        return {
+          kind: "composite",
+          name: row.typname,
+          fields: (this.#fields.get(row.typrelid) ?? []).map((f) => ({ name: f.name, type: this.#build(f.type, depth + 1) })),
+        };
+      default:
+        return { kind: "scalar", name: row.typname, category: row.typcategory };
+    }
+  }
+}
+
+const IDENTITY: Record<string, TableDescription["replicaIdentity"]> = { d: "default", f: "full", i: "index", n: "nothing" };
+
+/**
+ * Describes every table, collecting every problem (missing table, no key) before failing,
+ * so one run of the engine tells the operator everything to fix.
+ */
+export async function describeTables(sql: Sql, names: readonly QualifiedName[]): Promise<TableDescription[]> {
+  const problems: string[] = [];
+  const fixes: string[] = [];
+  const found: { name: QualifiedName; oid: number; replident: string; key: string[] | null; identityKey: string[] | null }[] = [];
+
+  for (const name of names) {
+    const [rel] = await sql<{ oid: number; relkind: string; relreplident: string; pk: string[] | null; ri: string[] | null }[]>`
+      SELECT c.oid::int AS oid, c.relkind, c.relreplident,
+        (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
+        (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
+           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+          WHERE i.indrelid = c.oid AND i.indisreplident) AS ri
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = ${name.schema} AND c.relname = ${name.name}`;
+    const shown = displayName(name);
+    if (!rel) {
+      problems.push(`table ${shown} does not exist`);
+      fixes.push(`create ${shown}, or remove it from "tables" (names are case-sensitive when quoted: "\\"MyTable\\"")`);
+      continue;
+    }
+    if (rel.relkind !== "r" && rel.relkind !== "p") {
+      problems.push(`${shown} is not a table (relkind ${rel.relkind}): views and other relations cannot be replicated`);
+      fixes.push(`replicate the table(s) behind ${shown} instead`);
+      continue;
+    }
+    if (!rel.pk && rel.relreplident !== "f" && !(rel.relreplident === "i" && rel.ri)) {
+      problems.push(`table ${shown} has no primary key and its REPLICA IDENTITY is not FULL, so its rows cannot be identified`);
+      fixes.push(`ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (...); or ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY FULL;`);
+      continue;
+    }
+    found.push({ name, oid: rel.oid, replident: rel.relreplident, key: rel.pk, identityKey: rel.ri });
+  }
+  if (problems.length > 0) {
+    const code = problems.every((p) => p.endsWith("cannot be identified")) ? "table_without_key" : "table_missing";
+    throw new OesophagusError(code, problems.join("; "), { fix: fixes.join("\n") });
+  }
+
+  const resolver = new TypeResolver(sql);
+  const tables: TableDescription[] = [];
+  for (const table of found) {
+    const columns = await sql<{ attname: string; atttypid: number; type_name: string }[]>`
+      SELECT attname, atttypid::int AS atttypid, format_type(atttypid, atttypmod) AS type_name
+      FROM pg_attribute WHERE attrelid = ${table.oid} AND attnum > 0 AND NOT attisdropped ORDER BY attnum`;
+    const types = await resolver.resolve(columns.map((c) => c.atttypid));
+    const key: RowKey = table.key
+      ? { source: "primary_key", columns: table.key }
+      : table.replident === "i" && table.identityKey
+      ? { source: "replica_identity_index", columns: table.identityKey }
+      : { source: "replica_identity_full", columns: null };
+    tables.push({
+      name: table.name,
+      oid: table.oid,
+      key,
+      replicaIdentity: IDENTITY[table.replident] ?? "default",
+      columns: columns.map((c) => ({ name: c.attname, typeOid: c.atttypid, typeName: c.type_name, type: types.get(c.atttypid)! })),
+    });
+  }
+  return tables;
+}

@@ -1,0 +1,118 @@
+/**
+ * The replication slot and the publication: create, inspect, validate. The slot is created on a
+ * walsender connection with EXPORT_SNAPSHOT, so the copy and the stream meet at one LSN.
+ */
+import { OesophagusError } from "../errors.ts";
+import { quoteIdent, quoteQualified, type QualifiedName } from "./identifier.ts";
+import { type Lsn, parseLsn } from "./lsn.ts";
+import type { Sql } from "./session.ts";
+
+export interface SlotInfo {
+  readonly plugin: string;
+  readonly database: string;
+  readonly active: boolean;
+  readonly temporary: boolean;
+  readonly confirmedFlushLsn: Lsn | null;
+  readonly restartLsn: Lsn | null;
+}
+
+export async function inspectSlot(sql: Sql, slot: string): Promise<SlotInfo | null> {
+  const [row] = await sql<
+    { plugin: string; database: string; active: boolean; temporary: boolean; confirmed: string | null; restart: string | null }[]
+  >`SELECT plugin, database, active, temporary, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart
+    FROM pg_replication_slots WHERE slot_name = ${slot} AND slot_type = 'logical'`;
+  if (!row) return null;
+  return {
+    plugin: row.plugin,
+    database: row.database,
+    active: row.active,
+    temporary: row.temporary,
+    confirmedFlushLsn: row.confirmed ? parseLsn(row.confirmed) : null,
+    restartLsn: row.restart ? parseLsn(row.restart) : null,
+  };
+}
+
+export interface ExportedSnapshot {
+  /** LSN C: every transaction committed before it is in the snapshot, every later one in the stream. */
+  readonly consistentPoint: Lsn;
+  readonly snapshotName: string;
+}
+
+/**
+ * Runs CREATE_REPLICATION_SLOT ... EXPORT_SNAPSHOT. The snapshot stays importable only while
+ * `replication` stays open and idle: send nothing else on it until every reader has imported it.
+ */
+export async function createSlotWithSnapshot(
+  replication: Sql,
+  slot: string,
+  plugin: string,
+  options: { temporary: boolean },
+): Promise<ExportedSnapshot> {
+  const command = `CREATE_REPLICATION_SLOT ${quoteIdent(slot)}${options.temporary ? " TEMPORARY" : ""} LOGICAL ${
+    quoteIdent(plugin)
+  } EXPORT_SNAPSHOT`;
+  try {
+    const [row] = await replication.unsafe<{ consistent_point: string; snapshot_name: string }[]>(command);
+    return { consistentPoint: parseLsn(row.consistent_point), snapshotName: row.snapshot_name };
+  } catch (error) {
+    throw explainSlotError(error, slot, plugin);
+  }
+}
+
+export function explainSlotError(error: unknown, slot: string, plugin: string): unknown {
+  const message = (error as Error)?.message ?? String(error);
+  const code = (error as { code?: string })?.code;
+  if (/wal_level/.test(message)) {
+    return new OesophagusError("source_misconfigured", `logical decoding is off on the source: ${message}`, {
+      fix: "set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL",
+      cause: error,
+    });
+  }
+  if (/may not be used as an output plugin|output_plugin_libraries/.test(message)) {
+    return new OesophagusError("source_misconfigured", `the server does not allow output plugin ${plugin}: ${message}`, {
+      fix: `add it to output_plugin_libraries: ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, ${plugin}; then SELECT pg_reload_conf() (or restart)`,
+      cause: error,
+    });
+  }
+  if (/could not access file|No such file/.test(message)) {
+    return new OesophagusError("source_misconfigured", `output plugin ${plugin} is not installed on the source: ${message}`, {
+      fix: plugin === "wal2json"
+        ? "install wal2json on the database server (Debian: apt-get install postgresql-15-wal2json), or use plugin pgoutput"
+        : `install the ${plugin} output plugin on the database server`,
+      cause: error,
+    });
+  }
+  if (code === "42501" || /must be superuser or replication role|permission denied to start WAL sender|replication connection/.test(message)) {
+    return new OesophagusError("source_misconfigured", `the source user may not replicate: ${message}`, {
+      fix: "ALTER ROLE <user> WITH REPLICATION; and allow it in pg_hba.conf (a line for database 'replication' is not needed for logical slots, but one for the database is)",
+      cause: error,
+    });
+  }
+  if (/all replication slots are in use|max_replication_slots/.test(message)) {
+    return new OesophagusError("source_misconfigured", `no free replication slot on the source: ${message}`, {
+      fix: "raise max_replication_slots (and restart), or drop unused slots (SELECT pg_drop_replication_slot(name))",
+      cause: error,
+    });
+  }
+  if (/already exists/.test(message)) {
+    return new OesophagusError("source_misconfigured", `replication slot ${slot} already exists: ${message}`, { retriable: true, cause: error });
+  }
+  return error;
+}
+
+/** Creates the publication, or sets its table list to exactly the configured tables. */
+export async function ensurePublication(sql: Sql, publication: string, tables: readonly QualifiedName[]): Promise<void> {
+  const list = tables.map(quoteQualified).join(", ");
+  const [existing] = await sql`SELECT 1 FROM pg_publication WHERE pubname = ${publication}`;
+  try {
+    if (existing) await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    else await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new OesophagusError("source_misconfigured", `cannot ${existing ? "alter" : "create"} publication ${publication}: ${message}`, {
+      fix: "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself: CREATE PUBLICATION " +
+        `${quoteIdent(publication)} FOR TABLE ${list};`,
+      cause: error,
+    });
+  }
+}

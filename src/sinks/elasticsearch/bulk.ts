@@ -1,0 +1,95 @@
+/**
+ * One `_bulk` request carried to its end: transient failures (the cluster down, 429, 5xx, a
+ * read-only block) are retried with backoff for as long as it takes, and only the items that
+ * failed are sent again. It returns when every item is indexed or stale (409), and throws when
+ * Elasticsearch refuses something for good. Nothing is dropped here.
+ */
+import { Buffer } from "node:buffer";
+import type { Client } from "@elastic/elasticsearch";
+import { type Backoff, backoffDelay, sleep } from "../../backoff.ts";
+import { OesophagusError } from "../../errors.ts";
+import type { BulkBatch } from "../../snapshot/row_batcher.ts";
+import { type BulkItemResult, classifyItem, classifyRequestError } from "./classify.ts";
+
+export interface BulkOptions {
+  readonly sinkName: string;
+  readonly requestTimeoutMs: number;
+  readonly backoff: Backoff;
+  readonly signal: AbortSignal;
+  readonly onRetry?: (reason: string, attempt: number, delayMs: number) => void;
+}
+
+interface BulkResponse {
+  readonly errors: boolean;
+  readonly items?: readonly Record<string, BulkItemResult>[];
+}
+
+/** Only what the sink acts on: the answer for 2,000 items stays a few kilobytes. */
+const FILTER_PATH = "errors,items.*.status,items.*.error";
+
+export async function writeBulk(client: Client, batch: BulkBatch, options: BulkOptions): Promise<void> {
+  let pending = batch;
+  for (let attempt = 0;; attempt++) {
+    let response: BulkResponse;
+    try {
+      response = await client.transport.request<BulkResponse>(
+        {
+          method: "POST",
+          path: "/_bulk",
+          querystring: { filter_path: FILTER_PATH },
+          bulkBody: Buffer.from(pending.body.buffer, pending.body.byteOffset, pending.body.byteLength),
+        },
+        { requestTimeout: options.requestTimeoutMs, maxRetries: 0, signal: options.signal },
+      );
+    } catch (error) {
+      if (options.signal.aborted) throw options.signal.reason;
+      const classified = classifyRequestError(error, options.sinkName);
+      if (!classified.retriable) throw classified;
+      await pause(classified.message, attempt, options);
+      continue;
+    }
+    if (!response.errors) return;
+
+    const items = response.items ?? [];
+    if (items.length !== pending.docs) {
+      throw new OesophagusError("sink_rejected", `sink ${options.sinkName}: Elasticsearch answered ${items.length} items for ${pending.docs} documents`);
+    }
+    const retry: number[] = [];
+    const refused: string[] = [];
+    items.forEach((item, i) => {
+      const status = classifyItem(Object.values(item)[0]);
+      if (status.kind === "retry") retry.push(i);
+      else if (status.kind === "refused") refused.push(`item ${i}: ${status.reason}`);
+    });
+    if (refused.length > 0) {
+      throw new OesophagusError(
+        "sink_rejected",
+        `sink ${options.sinkName}: Elasticsearch refused ${refused.length} of ${pending.docs} documents: ${refused.slice(0, 3).join("; ")}`,
+        { fix: "the index mapping cannot take these values; see the reason above" },
+      );
+    }
+    if (retry.length === 0) return;
+    pending = subset(pending, retry);
+    await pause(`${retry.length} items not indexed yet`, attempt, options);
+  }
+}
+
+async function pause(reason: string, attempt: number, options: BulkOptions): Promise<void> {
+  const delay = backoffDelay(attempt, options.backoff);
+  options.onRetry?.(reason, attempt + 1, delay);
+  await sleep(delay, options.signal);
+}
+
+/** The items at `indexes`, as a batch of their own. */
+export function subset(batch: BulkBatch, indexes: readonly number[]): BulkBatch {
+  const ranges = indexes.map((i) => [batch.offsets[i], i + 1 < batch.offsets.length ? batch.offsets[i + 1] : batch.body.length]);
+  const body = new Uint8Array(ranges.reduce((sum, [start, end]) => sum + end - start, 0));
+  const offsets = new Uint32Array(ranges.length);
+  let at = 0;
+  ranges.forEach(([start, end], i) => {
+    offsets[i] = at;
+    body.set(batch.body.subarray(start, end), at);
+    at += end - start;
+  });
+  return { body, offsets, docs: ranges.length };
+}

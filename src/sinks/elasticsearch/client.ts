@@ -1,0 +1,19 @@
+/** The Elasticsearch client for one sink: credentials from config, retries left to the sink. */
+import { Client } from "@elastic/elasticsearch";
+import type { ElasticsearchSinkConfig } from "../../config/schema.ts";
+
+export function createClient(config: ElasticsearchSinkConfig): Client {
+  const auth = config.username !== undefined && config.password !== undefined
+    ? { username: config.username, password: config.password }
+    : config.apiKey !== undefined
+    ? { apiKey: config.apiKey }
+    : undefined;
+  return new Client({
+    node: config.url,
+    auth,
+    // The sink retries with its own backoff and knows which items to retry; the client must not.
+    maxRetries: 0,
+    requestTimeout: config.requestTimeoutMs,
+    compression: false,
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * Durable snapshot progress, kept in the source database itself (schema `oesophagus`): it
+ * survives container restarts without a volume, and it is written in the same place the slot
+ * lives, so the two cannot drift apart across backups.
+ */
+import { OesophagusError } from "../errors.ts";
+import { formatLsn, type Lsn, parseLsn } from "../pg/lsn.ts";
+import type { Sql } from "../pg/session.ts";
+
+export const ENGINE_SCHEMA = "oesophagus";
+
+export interface Chunk {
+  /** Row id in oesophagus.snapshot_chunk (bigserial, as text). */
+  readonly id: string;
+  readonly no: number;
+  /** Exclusive lower key as jsonb text; null: from the first row. */
+  readonly lower: string | null;
+  /** Inclusive upper key as jsonb text; null: to the last row. */
+  readonly upper: string | null;
+  readonly doneVersion: Lsn | null;
+  readonly rows: number | null;
+}
+
+export interface TableProgress {
+  readonly table: string;
+  readonly rowsTotal: number;
+  readonly completed: boolean;
+  readonly chunks: readonly Chunk[];
+}
+
+export async function ensureEngineSchema(sql: Sql): Promise<void> {
+  try {
+    await sql.unsafe(`
+      CREATE SCHEMA IF NOT EXISTS ${ENGINE_SCHEMA};
+      CREATE TABLE IF NOT EXISTS ${ENGINE_SCHEMA}.snapshot_table (
+        slot text NOT NULL,
+        table_name text NOT NULL,
+        rows_total bigint NOT NULL,
+        planned_at timestamptz NOT NULL DEFAULT now(),
+        completed_at timestamptz,
+        PRIMARY KEY (slot, table_name)
+      );
+      CREATE TABLE IF NOT EXISTS ${ENGINE_SCHEMA}.snapshot_chunk (
+        id bigserial PRIMARY KEY,
+        slot text NOT NULL,
+        table_name text NOT NULL,
+        chunk_no int NOT NULL,
+        lower_key jsonb,
+        upper_key jsonb,
+        done_version pg_lsn,
+        rows_copied bigint,
+        done_at timestamptz,
+        UNIQUE (slot, table_name, chunk_no),
+        FOREIGN KEY (slot, table_name) REFERENCES ${ENGINE_SCHEMA}.snapshot_table ON DELETE CASCADE
+      );`);
+  } catch (error) {
+    throw new OesophagusError(
+      "source_misconfigured",
+      `cannot create the engine's progress tables in schema ${ENGINE_SCHEMA}: ${(error as Error).message}`,
+      { fix: `GRANT CREATE ON DATABASE <db> TO <user>; or create schema ${ENGINE_SCHEMA} owned by the engine's user`, cause: error },
+    );
+  }
+}
+
+export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, TableProgress>> {
+  const tables = await sql<{ table_name: string; rows_total: string; completed: boolean }[]>`
+    SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed
+    FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
+  const chunks = await sql<
+    { id: string; table_name: string; chunk_no: number; lower_key: string | null; upper_key: string | null; done_version: string | null; rows_copied: string | null }[]
+  >`SELECT id::text, table_name, chunk_no, lower_key::text, upper_key::text, done_version::text, rows_copied::text
+    FROM oesophagus.snapshot_chunk WHERE slot = ${slot} ORDER BY table_name, chunk_no`;
+  const progress = new Map<string, TableProgress>();
+  for (const t of tables) {
+    progress.set(t.table_name, {
+      table: t.table_name,
+      rowsTotal: Number(t.rows_total),
+      completed: t.completed,
+      chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
+        id: c.id,
+        no: c.chunk_no,
+        lower: c.lower_key,
+        upper: c.upper_key,
+        doneVersion: c.done_version ? parseLsn(c.done_version) : null,
+        rows: c.rows_copied === null ? null : Number(c.rows_copied),
+      })),
+    });
+  }
+  return progress;
+}
+
+/** Records a table's chunk plan in one transaction: a plan is there whole or not at all. */
+export async function savePlan(
+  sql: Sql,
+  slot: string,
+  table: string,
+  rowsTotal: number,
+  boundaries: readonly string[],
+): Promise<TableProgress> {
+  const bounds = [null, ...boundaries, null];
+  const chunks = await sql.begin(async (tx) => {
+    await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total) VALUES (${slot}, ${table}, ${rowsTotal})`;
+    const lowers = bounds.slice(0, -1);
+    const uppers = bounds.slice(1);
+    return await tx<{ id: string; chunk_no: number }[]>`
+      INSERT INTO oesophagus.snapshot_chunk (slot, table_name, chunk_no, lower_key, upper_key)
+      SELECT ${slot}, ${table}, n - 1, l::jsonb, u::jsonb
+      FROM unnest(${lowers}::text[], ${uppers}::text[]) WITH ORDINALITY AS b(l, u, n)
+      RETURNING id::text, chunk_no`;
+  });
+  return {
+    table,
+    rowsTotal,
+    completed: false,
+    chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
+      id: c.id,
+      no: c.chunk_no,
+      lower: bounds[c.chunk_no],
+      upper: bounds[c.chunk_no + 1],
+      doneVersion: null,
+      rows: null,
+    })),
+  };
+}
+
+export async function markChunkDone(sql: Sql, chunkId: string, version: Lsn, rows: number): Promise<void> {
+  await sql`UPDATE oesophagus.snapshot_chunk SET done_version = ${formatLsn(version)}::pg_lsn, rows_copied = ${rows}, done_at = now()
+            WHERE id = ${chunkId}::bigint`;
+}
+
+export async function markTableDone(sql: Sql, slot: string, table: string): Promise<void> {
+  await sql`UPDATE oesophagus.snapshot_table SET completed_at = now() WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
+/** Forgets everything recorded for a slot (the slot itself is dropped separately). */
+export async function forgetSlot(sql: Sql, slot: string): Promise<void> {
+  await sql`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
+}
