@@ -1,0 +1,34 @@
+/**
+ * Secrets never leave the process in clear: every line the engine prints passes through
+ * `redact`, which masks each registered secret and any password inside a URL.
+ */
+const secrets = new Set<string>();
+
+/** Registers a value that must never be printed (passwords, API keys). Short values are masked too. */
+export function registerSecret(value: string | undefined): void {
+  if (value && value.length > 0) secrets.add(value);
+}
+
+/** Registers the password of a connection URL. */
+export function registerUrlSecrets(url: string): void {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) {
+      registerSecret(parsed.password);
+      registerSecret(decodeURIComponent(parsed.password));
+    }
+  } catch {
+    // Not a URL: nothing to take from it.
+  }
+}
+
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]*)@/gi;
+
+export function redact(text: string): string {
+  let out = text.replace(URL_PASSWORD, "$1***@");
+  // Longest first, so a secret containing another is masked whole.
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (out.includes(secret)) out = out.replaceAll(secret, "***");
+  }
+  return out;
+}

@@ -1,0 +1,12 @@
+import assert from "node:assert/strict";
+import { redact, registerSecret, registerUrlSecrets } from "./redact.ts";
+
+Deno.test("redact() masks the password of any URL", () => {
+  assert.equal(redact("connect postgres://app:hunter2@db:5432/x failed"), "connect postgres://app:***@db:5432/x failed");
+});
+
+Deno.test("redact() masks registered secrets wherever they appear", () => {
+  registerUrlSecrets("postgres://app:p%40ss-canary-91@db/x");
+  registerSecret("api-key-canary-17");
+  assert.equal(redact("bad password p@ss-canary-91 and key api-key-canary-17"), "bad password *** and key ***");
+});
