@@ -119,7 +119,8 @@ export function spawnActor<S, M>(parent: AnyRef, name: string, behaviour: Behavi
     {
       initialStateFunc: (nctx: { self: Ref<M> }) => {
         self = nctx.self;
-        displayPaths.set(pathKey(nctx.self), path);
+        // The root's children are named from the pipeline down: `pipeline/snapshot/public.users`.
+        displayPaths.set(pathKey(nctx.self), options.onEscalate ? "" : path);
         startIncarnation(nctx.self);
         return null;
       },
@@ -144,7 +145,12 @@ export function spawnActor<S, M>(parent: AnyRef, name: string, behaviour: Behavi
         const childPath = displayPaths.get(pathKey(child)) ?? `${path}/?`;
         const decision = budget.decide(error);
         if (decision.kind === "escalate") {
-          logger.error("supervisor escalates", { actor: path, child: childPath, reason: decision.reason, error: errorMessage(error) });
+          logger.error("supervisor escalates", {
+            actor: path,
+            child: childPath,
+            reason: decision.reason,
+            error: errorMessage(error),
+          });
           if (options.onEscalate) {
             options.onEscalate(error, childPath);
             return nctx.stopAllChildren;

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { OesophagusError } from "../src/errors.ts";
 import { ESCALATE, RestartBudget } from "./policy.ts";
 
-const policy = { strategy: "one_for_all" as const, maxRestarts: 3, withinMs: 1_000, backoff: { minMs: 10, maxMs: 40, jitter: 0 } };
+const policy = {
+  strategy: "one_for_all" as const,
+  maxRestarts: 3,
+  withinMs: 1_000,
+  backoff: { minMs: 10, maxMs: 40, jitter: 0 },
+};
 
 Deno.test("RestartBudget restarts with growing delays until the budget is spent, then escalates", () => {
   const budget = new RestartBudget(policy);

@@ -4,7 +4,7 @@
  * reported at once with its path; nothing here opens a connection.
  */
 import { z } from "zod";
-import { JsonNumber, JsonSyntaxError, parseExactJson, type ExactJson } from "../json/exact_json.ts";
+import { type ExactJson, JsonNumber, JsonSyntaxError, parseExactJson } from "../json/exact_json.ts";
 import { displayName, parseQualifiedName, type QualifiedName } from "../pg/identifier.ts";
 import { configSchema, type ParsedConfig, type SinkConfig } from "./schema.ts";
 
@@ -152,7 +152,10 @@ export function parseConfig(text: string, file: string, options: LoadOptions = {
     raw = toPlain(parseExactJson(text));
   } catch (error) {
     if (error instanceof JsonSyntaxError) {
-      throw new ConfigError(file, [{ path: "", message: `is not valid JSON: ${error.message.replace(/ at position \d+$/, "")} at ${lineAndColumn(text, error.position)}` }]);
+      throw new ConfigError(file, [{
+        path: "",
+        message: `is not valid JSON: ${error.message.replace(/ at position \d+$/, "")} at ${lineAndColumn(text, error.position)}`,
+      }]);
     }
     throw error;
   }
@@ -200,7 +203,9 @@ function resolve(parsed: ParsedConfig, file: string): Config {
       if (!Object.hasOwn(parsed.sinks, sink)) {
         problems.push({
           path: path("sinks", i),
-          message: `names sink ${JSON.stringify(sink)}, which is not defined (defined: ${sinkNames.map((s) => JSON.stringify(s)).join(", ") || "none"})`,
+          message: `names sink ${JSON.stringify(sink)}, which is not defined (defined: ${
+            sinkNames.map((s) => JSON.stringify(s)).join(", ") || "none"
+          })`,
         });
       }
     });
@@ -211,10 +216,23 @@ function resolve(parsed: ParsedConfig, file: string): Config {
     }
     const indexOwner = byIndex.get(index);
     if (indexOwner !== undefined) {
-      problems.push({ path: path("index"), message: `index ${JSON.stringify(index)} is also used by table ${JSON.stringify(indexOwner)}: give one of them another "index"` });
+      problems.push({
+        path: path("index"),
+        message: `index ${JSON.stringify(index)} is also used by table ${
+          JSON.stringify(indexOwner)
+        }: give one of them another "index"`,
+      });
     }
     byIndex.set(index, key);
-    tables.push(Object.freeze({ key, name: Object.freeze(name), index, sinks: Object.freeze([...sinks]), snapshot: Object.freeze({ ...table.snapshot }) }));
+    tables.push(
+      Object.freeze({
+        key,
+        name: Object.freeze(name),
+        index,
+        sinks: Object.freeze([...sinks]),
+        snapshot: Object.freeze({ ...table.snapshot }),
+      }),
+    );
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
   return deepFreeze({ source: parsed.source, sinks: parsed.sinks, tables });

@@ -60,7 +60,9 @@ const invalid: [string, unknown, string[], Record<string, string>?][] = [
   ["no url", { source: {}, tables: { a: {} } }, [
     "source.url: is required: the PostgreSQL URL, e.g. postgres://user:${PGPASSWORD}@host:5432/db",
   ]],
-  ["http url as source", { source: { url: "http://x" }, tables: { a: {} } }, ["source.url: must be a postgres:// or postgresql:// URL"]],
+  ["http url as source", { source: { url: "http://x" }, tables: { a: {} } }, [
+    "source.url: must be a postgres:// or postgresql:// URL",
+  ]],
   ["unset env var", { source: { url: "postgres://u:${NOPE}@h/d" }, tables: { a: {} } }, [
     "source.url: refers to environment variable NOPE, which is not set",
   ]],
@@ -73,7 +75,9 @@ const invalid: [string, unknown, string[], Record<string, string>?][] = [
   ["bad slot", { source: { url: "postgres://h/d", slot: "My-Slot" }, tables: { a: {} } }, [
     "source.slot: must be 1-63 lower-case letters, digits or underscores, not starting with a digit",
   ]],
-  ["unknown source key", { source: { url: "postgres://h/d", passwd: "x" }, tables: { a: {} } }, ["source.passwd: is not a known setting"]],
+  ["unknown source key", { source: { url: "postgres://h/d", passwd: "x" }, tables: { a: {} } }, [
+    "source.passwd: is not a known setting",
+  ]],
   ["unknown top-level key", { ...minimal, table: {} }, ["table: is not a known setting"]],
   ["no tables", { source: { url: "postgres://h/d" } }, [
     "tables: is required: an object whose keys are the tables to replicate",
@@ -103,7 +107,9 @@ const invalid: [string, unknown, string[], Record<string, string>?][] = [
   ["unknown sink", { source: { url: "postgres://h/d" }, tables: { users: { sinks: ["serach"] } } }, [
     'tables.users.sinks[0]: names sink "serach", which is not defined (defined: "search")',
   ]],
-  ["empty sink list", { source: { url: "postgres://h/d" }, tables: { users: { sinks: [] } } }, ["tables.users.sinks: must name at least one sink"]],
+  ["empty sink list", { source: { url: "postgres://h/d" }, tables: { users: { sinks: [] } } }, [
+    "tables.users.sinks: must name at least one sink",
+  ]],
   ["upper-case index", { source: { url: "postgres://h/d" }, tables: { users: { index: "Users" } } }, [
     'tables.users.index: must be a valid Elasticsearch index name: lower case, no spaces or \\/*?"<>|,#:, not starting with -, _ or +',
   ]],
@@ -113,16 +119,32 @@ const invalid: [string, unknown, string[], Record<string, string>?][] = [
   ["unknown sink type", { source: { url: "postgres://h/d" }, sinks: { s: { type: "solr" } }, tables: { a: {} } }, [
     'sinks.s.type: is not a known sink type (known: "elasticsearch")',
   ]],
-  ["bad sink url", { source: { url: "postgres://h/d" }, sinks: { s: { type: "elasticsearch", url: "localhost:9200" } }, tables: { a: {} } }, [
+  ["bad sink url", {
+    source: { url: "postgres://h/d" },
+    sinks: { s: { type: "elasticsearch", url: "localhost:9200" } },
+    tables: { a: {} },
+  }, [
     "sinks.s.url: must be an http:// or https:// URL",
   ]],
-  ["zero batch docs", { source: { url: "postgres://h/d" }, sinks: { s: { type: "elasticsearch", batch: { maxDocs: 0 } } }, tables: { a: {} } }, [
+  ["zero batch docs", {
+    source: { url: "postgres://h/d" },
+    sinks: { s: { type: "elasticsearch", batch: { maxDocs: 0 } } },
+    tables: { a: {} },
+  }, [
     "sinks.s.batch.maxDocs: must be a positive integer",
   ]],
-  ["unknown batch key", { source: { url: "postgres://h/d" }, sinks: { s: { type: "elasticsearch", batch: { size: 1 } } }, tables: { a: {} } }, [
+  ["unknown batch key", {
+    source: { url: "postgres://h/d" },
+    sinks: { s: { type: "elasticsearch", batch: { size: 1 } } },
+    tables: { a: {} },
+  }, [
     "sinks.s.batch.size: is not a known setting",
   ]],
-  ["user without password", { source: { url: "postgres://h/d" }, sinks: { s: { type: "elasticsearch", username: "elastic" } }, tables: { a: {} } }, [
+  ["user without password", {
+    source: { url: "postgres://h/d" },
+    sinks: { s: { type: "elasticsearch", username: "elastic" } },
+    tables: { a: {} },
+  }, [
     "sinks.s.password: is required when `username`/`password` is set: give both or neither",
   ]],
   ["bad sink name", { source: { url: "postgres://h/d" }, sinks: { "my sink": { type: "elasticsearch" } }, tables: { a: {} } }, [

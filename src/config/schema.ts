@@ -74,7 +74,7 @@ export const tableSchema = z.strictObject({
     .describe("Sinks this table goes to (default: every sink)."),
   index: z.string({ error: "must be a string" })
     .regex(/^[a-z0-9][a-z0-9_.+-]{0,254}$/, {
-      error: "must be a valid Elasticsearch index name: lower case, no spaces or \\/*?\"<>|,#:, not starting with -, _ or +",
+      error: 'must be a valid Elasticsearch index name: lower case, no spaces or \\/*?"<>|,#:, not starting with -, _ or +',
     })
     .refine((name) => name !== "." && name !== "..", { error: "cannot be . or .." })
     .optional()

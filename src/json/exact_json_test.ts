@@ -11,7 +11,10 @@ Deno.test("parseExactJson() distinguishes 1.0 from 1 and -0 from 0", () => {
 });
 
 Deno.test("canonicalJson() sorts keys so key order does not matter", () => {
-  assert.deepEqual(canonicalJson(parseExactJson('{"b": 1, "a": {"d": null, "c": true}}')), canonicalJson(parseExactJson('{"a":{"c":true,"d":null},"b":1}')));
+  assert.deepEqual(
+    canonicalJson(parseExactJson('{"b": 1, "a": {"d": null, "c": true}}')),
+    canonicalJson(parseExactJson('{"a":{"c":true,"d":null},"b":1}')),
+  );
 });
 
 Deno.test("parseExactJson() decodes escapes and non-BMP characters", () => {

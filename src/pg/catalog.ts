@@ -4,7 +4,7 @@
  * identifies a row (for `_id` and for chunking the snapshot).
  */
 import { OesophagusError } from "../errors.ts";
-import { displayName, quoteQualified, type QualifiedName } from "./identifier.ts";
+import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
 import type { Sql } from "./session.ts";
 
 export type PgType =
@@ -160,7 +160,11 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
     }
     if (!rel.pk && rel.relreplident !== "f" && !(rel.relreplident === "i" && rel.ri)) {
       problems.push(`table ${shown} has no primary key and its REPLICA IDENTITY is not FULL, so its rows cannot be identified`);
-      fixes.push(`ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (...); or ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY FULL;`);
+      fixes.push(
+        `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (...); or ALTER TABLE ${
+          quoteQualified(name)
+        } REPLICA IDENTITY FULL;`,
+      );
       continue;
     }
     found.push({ name, oid: rel.oid, replident: rel.relreplident, key: rel.pk, identityKey: rel.ri });
@@ -187,7 +191,12 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
       oid: table.oid,
       key,
       replicaIdentity: IDENTITY[table.replident] ?? "default",
-      columns: columns.map((c) => ({ name: c.attname, typeOid: c.atttypid, typeName: c.type_name, type: types.get(c.atttypid)! })),
+      columns: columns.map((c) => ({
+        name: c.attname,
+        typeOid: c.atttypid,
+        typeName: c.type_name,
+        type: types.get(c.atttypid)!,
+      })),
     });
   }
   return tables;

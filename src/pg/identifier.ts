@@ -40,7 +40,9 @@ export function parseQualifiedName(text: string): QualifiedName | { error: strin
         return {
           error: raw.length === 0
             ? "has an empty name part"
-            : `has ${JSON.stringify(raw)}, which is not a plain identifier: quote it as in SQL, e.g. "\\"${raw.replaceAll('"', '""')}\\""`,
+            : `has ${JSON.stringify(raw)}, which is not a plain identifier: quote it as in SQL, e.g. "\\"${
+              raw.replaceAll('"', '""')
+            }\\""`,
         };
       }
       parts.push(raw.toLowerCase());

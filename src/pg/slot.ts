@@ -3,7 +3,7 @@
  * walsender connection with EXPORT_SNAPSHOT, so the copy and the stream meet at one LSN.
  */
 import { OesophagusError } from "../errors.ts";
-import { quoteIdent, quoteQualified, type QualifiedName } from "./identifier.ts";
+import { type QualifiedName, quoteIdent, quoteQualified } from "./identifier.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
 import type { Sql } from "./session.ts";
 
@@ -70,7 +70,8 @@ export function explainSlotError(error: unknown, slot: string, plugin: string): 
   }
   if (/may not be used as an output plugin|output_plugin_libraries/.test(message)) {
     return new OesophagusError("source_misconfigured", `the server does not allow output plugin ${plugin}: ${message}`, {
-      fix: `add it to output_plugin_libraries: ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, ${plugin}; then SELECT pg_reload_conf() (or restart)`,
+      fix:
+        `add it to output_plugin_libraries: ALTER SYSTEM SET output_plugin_libraries = pgoutput, test_decoding, ${plugin}; then SELECT pg_reload_conf() (or restart)`,
       cause: error,
     });
   }
@@ -82,9 +83,13 @@ export function explainSlotError(error: unknown, slot: string, plugin: string): 
       cause: error,
     });
   }
-  if (code === "42501" || /must be superuser or replication role|permission denied to start WAL sender|replication connection/.test(message)) {
+  if (
+    code === "42501" ||
+    /must be superuser or replication role|permission denied to start WAL sender|replication connection/.test(message)
+  ) {
     return new OesophagusError("source_misconfigured", `the source user may not replicate: ${message}`, {
-      fix: "ALTER ROLE <user> WITH REPLICATION; and allow it in pg_hba.conf (a line for database 'replication' is not needed for logical slots, but one for the database is)",
+      fix:
+        "ALTER ROLE <user> WITH REPLICATION; and allow it in pg_hba.conf (a line for database 'replication' is not needed for logical slots, but one for the database is)",
       cause: error,
     });
   }
@@ -95,7 +100,10 @@ export function explainSlotError(error: unknown, slot: string, plugin: string): 
     });
   }
   if (/already exists/.test(message)) {
-    return new OesophagusError("source_misconfigured", `replication slot ${slot} already exists: ${message}`, { retriable: true, cause: error });
+    return new OesophagusError("source_misconfigured", `replication slot ${slot} already exists: ${message}`, {
+      retriable: true,
+      cause: error,
+    });
   }
   return error;
 }
@@ -109,10 +117,15 @@ export async function ensurePublication(sql: Sql, publication: string, tables: r
     else await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
   } catch (error) {
     const message = (error as Error).message;
-    throw new OesophagusError("source_misconfigured", `cannot ${existing ? "alter" : "create"} publication ${publication}: ${message}`, {
-      fix: "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself: CREATE PUBLICATION " +
-        `${quoteIdent(publication)} FOR TABLE ${list};`,
-      cause: error,
-    });
+    throw new OesophagusError(
+      "source_misconfigured",
+      `cannot ${existing ? "alter" : "create"} publication ${publication}: ${message}`,
+      {
+        fix:
+          "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself: CREATE PUBLICATION " +
+          `${quoteIdent(publication)} FOR TABLE ${list};`,
+        cause: error,
+      },
+    );
   }
 }

@@ -11,6 +11,11 @@ export const SETTING_LOWER = "oesophagus.chunk_lower";
 export const SETTING_UPPER = "oesophagus.chunk_upper";
 export const SETTING_ACTION = "oesophagus.bulk_action";
 
+/**
+ * Whole-row references are written `t.*`: a bare `t` would mean a column named t, if the table
+ * has one (it is then rendered instead of the row).
+ */
+
 /** COPY in CSV mode with a quote and a delimiter that JSON text cannot contain: no escaping at all. */
 export const COPY_OPTIONS = "(FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')";
 export const FIELD_SEPARATOR = 0x02;
@@ -57,13 +62,13 @@ export function chunkCopyQuery(table: TableDescription, bounds: { lower: boolean
   const action = (id: string) => `current_setting('${SETTING_ACTION}') || ${id} || '}}'`;
   if (table.key.columns === null) {
     return `COPY (SELECT ${action(idExpression(table, "t", "x.doc"))}, x.doc FROM ${name} t,
-      LATERAL (SELECT to_jsonb(t)::text AS doc) x) TO STDOUT ${COPY_OPTIONS}`;
+      LATERAL (SELECT to_jsonb(t.*)::text AS doc) x) TO STDOUT ${COPY_OPTIONS}`;
   }
   const row = `(${keyColumns(table).map((c) => `t.${quoteIdent(c)}`).join(", ")})`;
   const where: string[] = [];
   if (bounds.lower) where.push(`${row} > ${bound(table, SETTING_LOWER)}`);
   if (bounds.upper) where.push(`${row} <= ${bound(table, SETTING_UPPER)}`);
-  return `COPY (SELECT ${action(idExpression(table, "t", ""))}, to_jsonb(t)::text FROM ${name} t${
+  return `COPY (SELECT ${action(idExpression(table, "t", ""))}, to_jsonb(t.*)::text FROM ${name} t${
     where.length ? ` WHERE ${where.join(" AND ")}` : ""
   }) TO STDOUT ${COPY_OPTIONS}`;
 }

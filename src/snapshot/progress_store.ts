@@ -57,7 +57,10 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
     throw new OesophagusError(
       "source_misconfigured",
       `cannot create the engine's progress tables in schema ${ENGINE_SCHEMA}: ${(error as Error).message}`,
-      { fix: `GRANT CREATE ON DATABASE <db> TO <user>; or create schema ${ENGINE_SCHEMA} owned by the engine's user`, cause: error },
+      {
+        fix: `GRANT CREATE ON DATABASE <db> TO <user>; or create schema ${ENGINE_SCHEMA} owned by the engine's user`,
+        cause: error,
+      },
     );
   }
 }
@@ -67,7 +70,15 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
     SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
-    { id: string; table_name: string; chunk_no: number; lower_key: string | null; upper_key: string | null; done_version: string | null; rows_copied: string | null }[]
+    {
+      id: string;
+      table_name: string;
+      chunk_no: number;
+      lower_key: string | null;
+      upper_key: string | null;
+      done_version: string | null;
+      rows_copied: string | null;
+    }[]
   >`SELECT id::text, table_name, chunk_no, lower_key::text, upper_key::text, done_version::text, rows_copied::text
     FROM oesophagus.snapshot_chunk WHERE slot = ${slot} ORDER BY table_name, chunk_no`;
   const progress = new Map<string, TableProgress>();
@@ -125,7 +136,9 @@ export async function savePlan(
 }
 
 export async function markChunkDone(sql: Sql, chunkId: string, version: Lsn, rows: number): Promise<void> {
-  await sql`UPDATE oesophagus.snapshot_chunk SET done_version = ${formatLsn(version)}::pg_lsn, rows_copied = ${rows}, done_at = now()
+  await sql`UPDATE oesophagus.snapshot_chunk SET done_version = ${
+    formatLsn(version)
+  }::pg_lsn, rows_copied = ${rows}, done_at = now()
             WHERE id = ${chunkId}::bigint`;
 }
 

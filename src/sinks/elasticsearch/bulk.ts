@@ -52,7 +52,10 @@ export async function writeBulk(client: Client, batch: BulkBatch, options: BulkO
 
     const items = response.items ?? [];
     if (items.length !== pending.docs) {
-      throw new OesophagusError("sink_rejected", `sink ${options.sinkName}: Elasticsearch answered ${items.length} items for ${pending.docs} documents`);
+      throw new OesophagusError(
+        "sink_rejected",
+        `sink ${options.sinkName}: Elasticsearch answered ${items.length} items for ${pending.docs} documents`,
+      );
     }
     const retry: number[] = [];
     const refused: string[] = [];
@@ -64,7 +67,9 @@ export async function writeBulk(client: Client, batch: BulkBatch, options: BulkO
     if (refused.length > 0) {
       throw new OesophagusError(
         "sink_rejected",
-        `sink ${options.sinkName}: Elasticsearch refused ${refused.length} of ${pending.docs} documents: ${refused.slice(0, 3).join("; ")}`,
+        `sink ${options.sinkName}: Elasticsearch refused ${refused.length} of ${pending.docs} documents: ${
+          refused.slice(0, 3).join("; ")
+        }`,
         { fix: "the index mapping cannot take these values; see the reason above" },
       );
     }

@@ -13,7 +13,11 @@ export type ItemStatus =
 
 export interface BulkItemResult {
   readonly status: number;
-  readonly error?: { readonly type?: string; readonly reason?: string; readonly caused_by?: { readonly type?: string; readonly reason?: string } };
+  readonly error?: {
+    readonly type?: string;
+    readonly reason?: string;
+    readonly caused_by?: { readonly type?: string; readonly reason?: string };
+  };
 }
 
 function describe(error: BulkItemResult["error"]): string {
@@ -29,7 +33,9 @@ export function classifyItem(item: BulkItemResult): ItemStatus {
   // 404 on delete: already gone.
   if (status === 404 && item.error === undefined) return { kind: "ok" };
   const reason = describe(item.error);
-  if (status === 429 || status >= 500 || item.error?.type === "cluster_block_exception") return { kind: "retry", reason: `${status} ${reason}` };
+  if (status === 429 || status >= 500 || item.error?.type === "cluster_block_exception") {
+    return { kind: "retry", reason: `${status} ${reason}` };
+  }
   return { kind: "refused", reason: `${status} ${reason}` };
 }
 
@@ -40,10 +46,14 @@ export function classifyRequestError(error: unknown, sinkName: string): Oesophag
     const type = (error.body as { error?: { type?: string; reason?: string } } | undefined)?.error?.type;
     const reason = (error.body as { error?: { type?: string; reason?: string } } | undefined)?.error?.reason ?? error.message;
     if (status === 401 || status === 403 && type !== "cluster_block_exception") {
-      return new OesophagusError("sink_misconfigured", `sink ${sinkName}: Elasticsearch refused the credentials (${status}: ${reason})`, {
-        fix: `check sinks.${sinkName}.username/password or apiKey, and that the user may write the index`,
-        cause: error,
-      });
+      return new OesophagusError(
+        "sink_misconfigured",
+        `sink ${sinkName}: Elasticsearch refused the credentials (${status}: ${reason})`,
+        {
+          fix: `check sinks.${sinkName}.username/password or apiKey, and that the user may write the index`,
+          cause: error,
+        },
+      );
     }
     if (status === 413) {
       return new OesophagusError("sink_rejected", `sink ${sinkName}: bulk request too large for Elasticsearch (413)`, {
@@ -52,9 +62,14 @@ export function classifyRequestError(error: unknown, sinkName: string): Oesophag
       });
     }
     if (status === 429 || status >= 500 || type === "cluster_block_exception") {
-      return new OesophagusError("sink_unreachable", `sink ${sinkName}: Elasticsearch answered ${status} (${reason})`, { retriable: true, cause: error });
+      return new OesophagusError("sink_unreachable", `sink ${sinkName}: Elasticsearch answered ${status} (${reason})`, {
+        retriable: true,
+        cause: error,
+      });
     }
-    return new OesophagusError("sink_rejected", `sink ${sinkName}: Elasticsearch answered ${status} (${reason})`, { cause: error });
+    return new OesophagusError("sink_rejected", `sink ${sinkName}: Elasticsearch answered ${status} (${reason})`, {
+      cause: error,
+    });
   }
   if (error instanceof errors.ProductNotSupportedError) {
     return new OesophagusError("sink_misconfigured", `sink ${sinkName}: the server is not Elasticsearch 8`, {
@@ -64,7 +79,10 @@ export function classifyRequestError(error: unknown, sinkName: string): Oesophag
   }
   if (error instanceof errors.ElasticsearchClientError) {
     // Connection refused, reset, timeouts, DNS: the cluster may come back.
-    return new OesophagusError("sink_unreachable", `sink ${sinkName}: ${error.name}: ${error.message}`, { retriable: true, cause: error });
+    return new OesophagusError("sink_unreachable", `sink ${sinkName}: ${error.name}: ${error.message}`, {
+      retriable: true,
+      cause: error,
+    });
   }
   if (error instanceof OesophagusError) return error;
   return new OesophagusError("internal", `sink ${sinkName}: ${(error as Error)?.message ?? String(error)}`, { cause: error });

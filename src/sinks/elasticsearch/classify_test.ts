@@ -6,7 +6,10 @@ Deno.test("classifyItem() treats created, updated and version conflicts as done"
 });
 
 Deno.test("classifyItem() retries overload, server errors and a read-only block", () => {
-  assert.equal(classifyItem({ status: 429, error: { type: "es_rejected_execution_exception", reason: "queue full" } }).kind, "retry");
+  assert.equal(
+    classifyItem({ status: 429, error: { type: "es_rejected_execution_exception", reason: "queue full" } }).kind,
+    "retry",
+  );
   assert.equal(classifyItem({ status: 503, error: { type: "unavailable_shards_exception", reason: "x" } }).kind, "retry");
   assert.equal(classifyItem({ status: 403, error: { type: "cluster_block_exception", reason: "read-only" } }).kind, "retry");
 });

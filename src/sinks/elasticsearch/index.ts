@@ -16,7 +16,10 @@ export async function ensureIndex(client: Client, sinkName: string, index: strin
     });
     return true;
   } catch (error) {
-    if (error instanceof errors.ResponseError && (error.body as { error?: { type?: string } })?.error?.type === "resource_already_exists_exception") {
+    if (
+      error instanceof errors.ResponseError &&
+      (error.body as { error?: { type?: string } })?.error?.type === "resource_already_exists_exception"
+    ) {
       return false;
     }
     throw classifyRequestError(error, sinkName);

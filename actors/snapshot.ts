@@ -1,0 +1,212 @@
+/**
+ * The snapshot coordinator. It validates the tables, creates the slot with an exported snapshot
+ * (or, when resuming, a temporary slot's snapshot at a newer LSN), has every sink prepare its
+ * targets, plans chunks inside the snapshot, and runs one table actor per table with work left.
+ * The exporting connection stays open and idle until every table is copied: that is what keeps
+ * the snapshot importable.
+ */
+import type { Ref } from "nact";
+import { assertNever } from "../src/assert_never.ts";
+import type { Config } from "../src/config/load.ts";
+import { OesophagusError } from "../src/errors.ts";
+import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
+import { displayName } from "../src/pg/identifier.ts";
+import { formatLsn } from "../src/pg/lsn.ts";
+import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
+import { createSlotWithSnapshot, ensurePublication, inspectSlot } from "../src/pg/slot.ts";
+import type { PipelineCommand } from "../src/protocol/pipeline.ts";
+import type { SinkCommand } from "../src/protocol/sink.ts";
+import type { SnapshotCommand, SnapshotHandle, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
+import { planTable } from "../src/snapshot/plan.ts";
+import type { SnapshotProgress } from "../src/snapshot/progress.ts";
+import { ensureEngineSchema, loadProgress, savePlan, type TableProgress } from "../src/snapshot/progress_store.ts";
+import { logger } from "../src/telemetry/log.ts";
+import { type ActorContext, actorName, type Behaviour, spawnActor } from "../supervision/actor.ts";
+import { tableSnapshot } from "./table_snapshot.ts";
+
+type CoordinatorState =
+  | { readonly phase: "starting" }
+  | {
+    readonly phase: "preparing";
+    readonly sql: Sql;
+    readonly replication: Sql | null;
+    readonly snapshot: SnapshotHandle | null;
+    readonly tables: readonly TableDescription[];
+    readonly progress: Map<string, TableProgress>;
+    readonly waiting: Set<string>;
+  }
+  | { readonly phase: "copying"; readonly replication: Sql | null; readonly remaining: Set<string> }
+  | { readonly phase: "done" };
+
+export interface SnapshotDeps {
+  readonly config: Config;
+  readonly sinks: Readonly<Record<string, Ref<SinkCommand>>>;
+  readonly parent: Ref<PipelineCommand>;
+  readonly progress: SnapshotProgress;
+}
+
+export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorState, SnapshotCommand> {
+  const { config } = deps;
+  const source = config.source;
+  const tableConfig = (name: string) => config.tables.find((t) => displayName(t.name) === name)!;
+
+  async function start(ctx: ActorContext<SnapshotCommand>): Promise<CoordinatorState> {
+    const sql = ctx.scope.own(
+      connect(source.url, { max: 2, applicationName: "oesophagus snapshot" }),
+      (s) => s.end({ timeout: 1 }),
+    );
+    const tables = await describeTables(sql, config.tables.map((t) => t.name));
+    await ensureEngineSchema(sql);
+    if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
+    const slot = await inspectSlot(sql, source.slot);
+    const progress = await loadProgress(sql, source.slot);
+
+    let replication: Sql | null = null;
+    let snapshot: SnapshotHandle | null = null;
+    const openReplication = () =>
+      ctx.scope.own(connectReplication(source.url, "oesophagus snapshot export"), (s) => s.end({ timeout: 1 }));
+
+    if (slot === null) {
+      if (progress.size > 0) {
+        throw new OesophagusError(
+          "slot_missing",
+          `replication slot ${source.slot} is gone, but a snapshot was recorded for it: changes since then are lost to the engine`,
+          {
+            fix:
+              `to start over with a new snapshot, forget the old one: DELETE FROM oesophagus.snapshot_table WHERE slot = '${source.slot}'; then start again`,
+          },
+        );
+      }
+      replication = openReplication();
+      const exported = await createSlotWithSnapshot(replication, source.slot, source.plugin, { temporary: false });
+      snapshot = { name: exported.snapshotName, version: exported.consistentPoint };
+      logger.info("replication slot created", {
+        actor: ctx.path,
+        slot: source.slot,
+        plugin: source.plugin,
+        consistentPoint: formatLsn(exported.consistentPoint),
+      });
+    } else {
+      if (slot.plugin !== source.plugin) {
+        throw new OesophagusError(
+          "slot_plugin_mismatch",
+          `replication slot ${source.slot} uses plugin ${slot.plugin}, but the config says ${source.plugin}`,
+          {
+            fix: `set source.plugin to "${slot.plugin}", or use another source.slot name`,
+          },
+        );
+      }
+      if (slot.active) {
+        throw new OesophagusError("source_misconfigured", `replication slot ${source.slot} is in use by another connection`, {
+          retriable: true,
+          fix: "stop the other engine using this slot, or give this one its own source.slot",
+        });
+      }
+      const unfinished = tables.filter((t) => !progress.get(displayName(t.name))?.completed);
+      if (unfinished.length > 0) {
+        // Resuming: the slot still stands at its consistent point, so a fresh snapshot from a
+        // temporary slot (at a later LSN) covers everything the stream will replay before it.
+        replication = openReplication();
+        const temporary = `oesophagus_snapshot_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+        const exported = await createSlotWithSnapshot(replication, temporary, "pgoutput", { temporary: true });
+        snapshot = { name: exported.snapshotName, version: exported.consistentPoint };
+        logger.info("snapshot resumed", {
+          actor: ctx.path,
+          tables: unfinished.map((t) => displayName(t.name)),
+          version: formatLsn(exported.consistentPoint),
+        });
+      }
+    }
+
+    const waiting = new Set<string>();
+    for (const table of tables) {
+      const { index, sinks } = tableConfig(displayName(table.name));
+      for (const sink of sinks) {
+        waiting.add(`${sink}\u0000${index}`);
+        ctx.send(deps.sinks[sink], { type: "PrepareTable", table, index, replyTo: ctx.self });
+      }
+    }
+    return { phase: "preparing", sql, replication, snapshot, tables, progress, waiting };
+  }
+
+  async function copy(
+    state: Extract<CoordinatorState, { phase: "preparing" }>,
+    ctx: ActorContext<SnapshotCommand>,
+  ): Promise<CoordinatorState> {
+    const remaining = new Set<string>();
+    if (state.snapshot) {
+      for (const table of state.tables) {
+        const name = displayName(table.name);
+        const settings = tableConfig(name);
+        let progress = state.progress.get(name);
+        if (progress?.completed) continue;
+        if (!progress) {
+          const plan = await planTable(state.sql, state.snapshot.name, table, settings.snapshot.chunkRows);
+          progress = await savePlan(state.sql, source.slot, name, plan.rowsTotal, plan.boundaries);
+        }
+        const spec: TableSnapshotSpec = {
+          table,
+          tableName: name,
+          index: settings.index,
+          concurrency: settings.snapshot.concurrency,
+          pendingChunks: progress.chunks.filter((c) => c.doneVersion === null),
+          rowsTotal: progress.rowsTotal,
+          rowsDone: progress.chunks.reduce((sum, c) => sum + (c.rows ?? 0), 0),
+          snapshot: state.snapshot,
+          sinks: settings.sinks.map((sink) => ({ name: sink, ref: deps.sinks[sink] })),
+        };
+        remaining.add(name);
+        spawnActor(
+          ctx.self,
+          actorName(name),
+          tableSnapshot({
+            spec,
+            sourceUrl: source.url,
+            slot: source.slot,
+            limits: {
+              maxDocs: Math.min(...settings.sinks.map((s) => config.sinks[s].batch.maxDocs)),
+              maxBytes: Math.min(...settings.sinks.map((s) => config.sinks[s].batch.maxBytes)),
+            },
+            parent: ctx.self,
+            progress: deps.progress,
+          }),
+          { displayName: name },
+        );
+      }
+    }
+    if (remaining.size === 0) return await complete(state.replication, ctx);
+    return { phase: "copying", replication: state.replication, remaining };
+  }
+
+  async function complete(replication: Sql | null, ctx: ActorContext<SnapshotCommand>): Promise<CoordinatorState> {
+    // Ending the exporting connection releases the snapshot (and drops a temporary slot).
+    await replication?.end({ timeout: 1 });
+    logger.info("snapshot complete", { actor: ctx.path });
+    ctx.send(deps.parent, { type: "SnapshotCompleted" });
+    return { phase: "done" };
+  }
+
+  return {
+    init(ctx) {
+      ctx.send(ctx.self, { type: "Start" });
+      return { phase: "starting" };
+    },
+
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "Start":
+          return state.phase === "starting" ? await start(ctx) : state;
+        case "TablePrepared":
+          if (state.phase !== "preparing") return state;
+          state.waiting.delete(`${msg.sink}\u0000${msg.index}`);
+          return state.waiting.size === 0 ? await copy(state, ctx) : state;
+        case "TableCopied":
+          if (state.phase !== "copying") return state;
+          state.remaining.delete(msg.table);
+          return state.remaining.size === 0 ? await complete(state.replication, ctx) : state;
+        default:
+          return assertNever(msg);
+      }
+    },
+  };
+}

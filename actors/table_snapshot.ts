@@ -1,0 +1,93 @@
+/**
+ * Copies one table: hands its pending chunks to `concurrency` chunk readers and checkpoints each
+ * chunk the moment every sink has it, so a restart (even kill -9) redoes only unfinished chunks.
+ */
+import type { Ref } from "nact";
+import { assertNever } from "../src/assert_never.ts";
+import { connect, type Sql } from "../src/pg/session.ts";
+import type { ChunkReaderCommand, SnapshotCommand, TableSnapshotCommand, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
+import type { SnapshotProgress } from "../src/snapshot/progress.ts";
+import { type Chunk, markChunkDone, markTableDone } from "../src/snapshot/progress_store.ts";
+import type { BatchLimits } from "../src/snapshot/row_batcher.ts";
+import { logger } from "../src/telemetry/log.ts";
+import { type Behaviour, spawnActor } from "../supervision/actor.ts";
+import { chunkReader } from "./chunk_reader.ts";
+
+interface TableState {
+  readonly sql: Sql;
+  readonly readers: Ref<ChunkReaderCommand>[];
+  readonly queue: Chunk[];
+  /** Readers copying a chunk right now. */
+  readonly busy: Set<number>;
+}
+
+export interface TableSnapshotDeps {
+  readonly spec: TableSnapshotSpec;
+  readonly sourceUrl: string;
+  readonly slot: string;
+  readonly limits: BatchLimits;
+  readonly parent: Ref<SnapshotCommand>;
+  readonly progress: SnapshotProgress;
+}
+
+export function tableSnapshot(deps: TableSnapshotDeps): Behaviour<TableState, TableSnapshotCommand> {
+  const { spec } = deps;
+  const assign = (state: TableState, reader: number, send: <T>(to: Ref<T>, msg: T) => void) => {
+    const chunk = state.queue.shift();
+    if (!chunk) return;
+    state.busy.add(reader);
+    send(state.readers[reader], { type: "CopyChunk", chunk });
+  };
+
+  return {
+    init(ctx) {
+      // One connection per reader plus one for checkpoints.
+      const sql = ctx.scope.own(
+        connect(deps.sourceUrl, { max: spec.concurrency + 1, applicationName: `oesophagus snapshot ${spec.tableName}` }),
+        (s) => s.end({ timeout: 1 }),
+      );
+      const readers = Array.from(
+        { length: Math.min(spec.concurrency, Math.max(1, spec.pendingChunks.length)) },
+        (_, index) =>
+          spawnActor(
+            ctx.self,
+            `reader-${index}`,
+            chunkReader({ index, spec, sql, limits: deps.limits, parent: ctx.self, progress: deps.progress }),
+          ),
+      );
+      ctx.send(ctx.self, { type: "Start" });
+      return { sql, readers, queue: [...spec.pendingChunks], busy: new Set() };
+    },
+
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "Start":
+          deps.progress.tableStarted(spec.tableName, spec.rowsTotal, spec.rowsDone);
+          logger.info("table snapshot started", {
+            actor: ctx.path,
+            chunks: spec.pendingChunks.length,
+            rowsTotal: spec.rowsTotal,
+            version: spec.snapshot.version,
+          });
+          state.readers.forEach((_, reader) => assign(state, reader, ctx.send));
+          if (state.busy.size === 0) await finish(state, ctx.send, ctx.path);
+          return state;
+        case "ChunkCopied":
+          await markChunkDone(state.sql, msg.chunk.id, spec.snapshot.version, msg.rows);
+          state.busy.delete(msg.reader);
+          assign(state, msg.reader, ctx.send);
+          if (state.busy.size === 0) await finish(state, ctx.send, ctx.path);
+          return state;
+        default:
+          return assertNever(msg);
+      }
+    },
+  };
+
+  async function finish(state: TableState, send: <T>(to: Ref<T>, msg: T) => void, path: string) {
+    await markTableDone(state.sql, deps.slot, spec.tableName);
+    deps.progress.tableCopied(spec.tableName);
+    logger.info("table snapshot done", { actor: path });
+    send(deps.parent, { type: "TableCopied", table: spec.tableName });
+  }
+}

@@ -1,0 +1,63 @@
+/** `oesophagus run`: start the actor tree and wait until it finishes, fails, or is told to stop. */
+import { start, stop } from "nact";
+import { spawnRoot } from "../../actors/root.ts";
+import type { Config } from "../config/load.ts";
+import { OesophagusError } from "../errors.ts";
+import { logger } from "../telemetry/log.ts";
+import { redact } from "../telemetry/redact.ts";
+import { logProgress, terminalProgress } from "./progress.ts";
+
+export interface RunOptions {
+  readonly snapshotOnly: boolean;
+  readonly progress: "auto" | "tty" | "log";
+}
+
+export async function run(config: Config, options: RunOptions): Promise<number> {
+  const useTerminal = options.progress === "tty" || (options.progress === "auto" && Deno.stderr.isTerminal());
+  const progress = useTerminal ? terminalProgress() : logProgress();
+  const finished = Promise.withResolvers<number>();
+
+  const system = start();
+  spawnRoot(system, {
+    config,
+    progress,
+    onSnapshotCompleted: () => {
+      // Streaming from the slot is the next stage of the pipeline (issue #4); until it lands,
+      // `run` ends here with the snapshot copied and the slot kept at its consistent point.
+      if (!options.snapshotOnly) {
+        logger.info("snapshot copied; streaming is not part of this build yet, so the engine stops here");
+      }
+      finished.resolve(0);
+    },
+    onFatal: (error, path) => {
+      printFatal(error, path);
+      finished.resolve(1);
+    },
+  });
+
+  const onSignal = () => {
+    logger.info("stopping on signal");
+    finished.resolve(0);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  try {
+    return await finished.promise;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+    progress.stop();
+    stop(system);
+    // afterStop closers (connections) run on the next turns of the event loop.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+export function printFatal(error: unknown, path?: string): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const fix = error instanceof OesophagusError ? error.fix : undefined;
+  const code = error instanceof OesophagusError ? error.code : "internal";
+  logger.error("pipeline cannot make progress", { actor: path, code, error: message, fix });
+  const text = `oesophagus: ${message}${fix ? `\n  fix: ${fix.replaceAll("\n", "\n       ")}` : ""}\n`;
+  Deno.stderr.writeSync(new TextEncoder().encode(redact(text)));
+}

@@ -1,0 +1,58 @@
+/** Entry point: parse the command line, load the config, run the command. Exit 2: bad input. */
+import { check } from "./cli/check.ts";
+import { parseCommand, USAGE, UsageError } from "./cli/args.ts";
+import { printFatal, run } from "./cli/run.ts";
+import { status } from "./cli/status.ts";
+import { ConfigError, loadConfig } from "./config/load.ts";
+import { registerConfigSecrets } from "./config/secrets.ts";
+import { redact } from "./telemetry/redact.ts";
+
+const encoder = new TextEncoder();
+const err = (text: string) => Deno.stderr.writeSync(encoder.encode(redact(text) + "\n"));
+
+async function main(argv: readonly string[]): Promise<number> {
+  let command;
+  try {
+    command = parseCommand(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      err(`oesophagus: ${error.message}\n\n${USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
+  if (command.command === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  let config;
+  try {
+    config = await loadConfig(command.config);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      err(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  registerConfigSecrets(config);
+  switch (command.command) {
+    case "run":
+      return await run(config, command);
+    case "check":
+      return await check(config);
+    case "status":
+      return await status(config, command.json);
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main(Deno.args);
+  } catch (error) {
+    printFatal(error);
+    code = 1;
+  }
+  Deno.exit(code);
+}

@@ -1,0 +1,54 @@
+/** Turns a failed connection into a sentence an operator can act on. */
+import { OesophagusError } from "../errors.ts";
+
+function target(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`;
+  } catch {
+    return "the source";
+  }
+}
+
+export function explainConnectionError(error: unknown, url: string): OesophagusError {
+  if (error instanceof OesophagusError) return error;
+  const message = (error as Error)?.message ?? String(error);
+  const code = (error as { code?: string })?.code;
+  const where = target(url);
+  switch (code) {
+    case "28P01":
+      return new OesophagusError("source_auth_failed", `PostgreSQL at ${where} refused the password: ${message}`, {
+        fix: "check the user and password in source.url (put the password in an environment variable: ${PGPASSWORD})",
+        cause: error,
+      });
+    case "28000":
+      return new OesophagusError("source_auth_failed", `PostgreSQL at ${where} refused the connection: ${message}`, {
+        fix: "allow the engine's host, user and database in pg_hba.conf, then SELECT pg_reload_conf()",
+        cause: error,
+      });
+    case "3D000":
+      return new OesophagusError("source_misconfigured", `the database in source.url does not exist: ${message}`, {
+        fix: "fix the database name in source.url, or create the database",
+        cause: error,
+      });
+    case "ECONNREFUSED":
+    case "ENOTFOUND":
+    case "EHOSTUNREACH":
+    case "ETIMEDOUT":
+    case "CONNECT_TIMEOUT":
+    case "CONNECTION_CLOSED":
+    case "CONNECTION_ENDED":
+    case "CONNECTION_DESTROYED":
+    case "ECONNRESET":
+      return new OesophagusError("source_unreachable", `cannot reach PostgreSQL at ${where}: ${message}`, {
+        retriable: true,
+        fix: "check that the server runs and that host and port in source.url are right",
+        cause: error,
+      });
+    default:
+      return new OesophagusError("source_unreachable", `connecting to PostgreSQL at ${where} failed: ${message}`, {
+        retriable: true,
+        cause: error,
+      });
+  }
+}

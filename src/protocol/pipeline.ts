@@ -1,0 +1,2 @@
+/** Messages a pipeline supervisor accepts from its children. */
+export type PipelineCommand = { readonly type: "SnapshotCompleted" };

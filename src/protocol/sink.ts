@@ -1,0 +1,30 @@
+/** What a sink accepts and what it answers. A sink is one target: an Elasticsearch cluster. */
+import type { Ref } from "nact";
+import type { TableDescription } from "../pg/catalog.ts";
+import type { BulkBatch } from "../snapshot/row_batcher.ts";
+
+export type SinkCommand =
+  /** Make the target ready for a table (an index with derived mappings). Answered with TablePrepared. */
+  | {
+    readonly type: "PrepareTable";
+    readonly table: TableDescription;
+    readonly index: string;
+    readonly replyTo: Ref<TablePrepared>;
+  }
+  /** Write a batch; answered with BatchAcked once every item is durable or stale, never before. */
+  | { readonly type: "Write"; readonly batchId: string; readonly batch: BulkBatch; readonly replyTo: Ref<BatchAcked> }
+  /** A bulk request of this sink finished (sent by the sink to itself). */
+  | { readonly type: "BulkSettled"; readonly writeId: number };
+
+export interface TablePrepared {
+  readonly type: "TablePrepared";
+  readonly sink: string;
+  readonly index: string;
+  readonly created: boolean;
+}
+
+export interface BatchAcked {
+  readonly type: "BatchAcked";
+  readonly batchId: string;
+  readonly sink: string;
+}

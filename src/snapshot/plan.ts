@@ -1,0 +1,45 @@
+/**
+ * Reading inside the exported snapshot: import it, count the rows and pick chunk boundaries
+ * every `chunkRows` keys. Boundaries are keys, not offsets, so the same plan serves any later
+ * snapshot of the table on resume.
+ */
+import type postgres from "postgres";
+import type { TableDescription } from "../pg/catalog.ts";
+import { boundariesQuery, countQuery } from "../pg/snapshot_query.ts";
+import type { Sql } from "../pg/session.ts";
+
+export type Session = postgres.ReservedSql | postgres.TransactionSql | Sql;
+
+/** Starts a transaction that sees exactly the exported snapshot. */
+export async function beginInSnapshot(session: Session, snapshotName: string): Promise<void> {
+  await session.unsafe("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+  // SET TRANSACTION SNAPSHOT takes no bind parameters; the name comes from the server and is
+  // checked to be its documented shape before it is quoted into the command.
+  if (!/^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i.test(snapshotName)) {
+    throw new Error(`unexpected snapshot name ${JSON.stringify(snapshotName)}`);
+  }
+  await session.unsafe(`SET TRANSACTION SNAPSHOT '${snapshotName}'`);
+}
+
+export interface TablePlan {
+  readonly rowsTotal: number;
+  readonly boundaries: readonly string[];
+}
+
+export async function planTable(sql: Sql, snapshotName: string, table: TableDescription, chunkRows: number): Promise<TablePlan> {
+  const session = await sql.reserve();
+  try {
+    await beginInSnapshot(session, snapshotName);
+    const [{ rows }] = await session.unsafe<{ rows: string }[]>(countQuery(table));
+    const boundaries = table.key.columns === null || Number(rows) <= chunkRows
+      ? []
+      : (await session.unsafe<{ key: string }[]>(boundariesQuery(table), [chunkRows])).map((r) => r.key);
+    await session.unsafe("COMMIT");
+    return { rowsTotal: Number(rows), boundaries };
+  } catch (error) {
+    await session.unsafe("ROLLBACK").catch(() => {});
+    throw error;
+  } finally {
+    session.release();
+  }
+}

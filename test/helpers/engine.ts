@@ -1,0 +1,78 @@
+/** The engine as users run it: `deno run src/main.ts`, a real process with a real config file. */
+import { REPO } from "./services.ts";
+
+export async function writeConfig(config: unknown): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "oesophagus-test-", suffix: ".json" });
+  await Deno.writeTextFile(path, typeof config === "string" ? config : JSON.stringify(config, null, 2));
+  return path;
+}
+
+export interface EngineProcess {
+  readonly child: Deno.ChildProcess;
+  /** Everything printed so far, stdout and stderr interleaved. */
+  output(): string;
+  readonly exited: Promise<{ code: number; signal: Deno.Signal | null; output: string }>;
+  /** Resolves when a printed line matches, rejects if the process exits first or after timeoutMs. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+}
+
+export function startEngine(args: readonly string[], env: Record<string, string> = {}): EngineProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", `${REPO}src/main.ts`, ...args],
+    cwd: REPO,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+    stdin: "null",
+  }).spawn();
+  let text = "";
+  const waiters = new Set<() => void>();
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      for (const wake of waiters) wake();
+    }
+  };
+  const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const exited = (async () => {
+    const status = await child.status;
+    await pumped;
+    for (const wake of waiters) wake();
+    return { code: status.code, signal: status.signal, output: text };
+  })();
+  let done = false;
+  void exited.then(() => (done = true));
+  return {
+    child,
+    output: () => text,
+    exited,
+    waitFor(pattern, timeoutMs = 120_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`no output matching ${pattern} within ${timeoutMs} ms; output:\n${text}`));
+        }, timeoutMs);
+        const check = () => {
+          const match = text.match(pattern);
+          if (match) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            resolve(match[0]);
+          } else if (done) {
+            clearTimeout(timer);
+            waiters.delete(check);
+            reject(new Error(`engine exited before printing ${pattern}; output:\n${text}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs the engine to its end and returns exit code and output. */
+export async function runEngine(args: readonly string[], env: Record<string, string> = {}) {
+  return await startEngine(args, env).exited;
+}

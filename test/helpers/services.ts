@@ -1,0 +1,42 @@
+/**
+ * Real services for tests: the project's own scripts start PostgreSQL and Elasticsearch once
+ * (idempotently) and tests get their own database, slot and indices on top. A service that
+ * cannot start fails the test run loudly; nothing is skipped.
+ */
+import { fileURLToPath } from "node:url";
+
+export const REPO = fileURLToPath(new URL("../../", import.meta.url));
+
+export interface Services {
+  /** Superuser URL of the `postgres` database. */
+  readonly pgUrl: string;
+  readonly esUrl: string;
+}
+
+let cached: Promise<Services> | undefined;
+
+async function startServices(): Promise<Services> {
+  const fromEnv = { pgUrl: Deno.env.get("PG_URL"), esUrl: Deno.env.get("ES_URL") };
+  if (fromEnv.pgUrl && fromEnv.esUrl) return { pgUrl: fromEnv.pgUrl, esUrl: fromEnv.esUrl };
+  const script = `${REPO}scripts/services`;
+  const started = await new Deno.Command(script, { args: ["start"], stdout: "inherit", stderr: "inherit" }).output();
+  if (!started.success) {
+    throw new Error(`${script} start failed (exit ${started.code}): the tests need real PostgreSQL and Elasticsearch`);
+  }
+  const env = await new Deno.Command(script, { args: ["env"], stdout: "piped", stderr: "inherit" }).output();
+  if (!env.success) throw new Error(`${script} env failed (exit ${env.code})`);
+  const vars = Object.fromEntries(
+    new TextDecoder().decode(env.stdout).trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
+  );
+  if (!vars.PG_URL || !vars.ES_URL) throw new Error(`${script} env printed no PG_URL/ES_URL`);
+  return { pgUrl: vars.PG_URL, esUrl: vars.ES_URL };
+}
+
+export function services(): Promise<Services> {
+  cached ??= startServices();
+  return cached;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
+}
