@@ -25,12 +25,21 @@ function keyColumns(table: TableDescription): readonly string[] {
   return table.key.columns;
 }
 
-/** `_id` as JSON text: the key's text for one column, a JSON array for several, a row hash without a key. */
+/**
+ * `_id` as JSON text. The key's text for one column, the JSON array of the values for several
+ * (`[1, "a"]`), an md5 of the whole row for a keyless REPLICA IDENTITY FULL table. Elasticsearch
+ * refuses an empty `_id` and one over 512 bytes, so such keys, and keys that begin with `~`,
+ * become `~` + the SHA-256 of the key text: still one document per key, and never the same id
+ * as another key. `src/sinks/elasticsearch/document_id.ts` is the same rule in TypeScript.
+ */
 export function idExpression(table: TableDescription, alias: string, rowJson: string): string {
   if (table.key.columns === null) return `to_json(md5(${rowJson}))::text`;
   const [only, ...more] = table.key.columns;
-  if (more.length === 0) return `to_json(${alias}.${quoteIdent(only)}::text)::text`;
-  return `to_json(jsonb_build_array(${table.key.columns.map((c) => `${alias}.${quoteIdent(c)}`).join(", ")})::text)::text`;
+  const text = more.length === 0
+    ? `${alias}.${quoteIdent(only)}::text`
+    : `jsonb_build_array(${table.key.columns.map((c) => `${alias}.${quoteIdent(c)}`).join(", ")})::text`;
+  return `to_json(CASE WHEN octet_length(${text}) BETWEEN 1 AND 512 AND left(${text}, 1) <> '~' THEN ${text}
+    ELSE '~' || encode(sha256(convert_to(${text}, 'UTF8')), 'hex') END)::text`;
 }
 
 /** Boundary keys every `chunkRows` rows in key order, and the row count, read inside the snapshot. */
