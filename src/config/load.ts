@@ -186,10 +186,7 @@ function resolve(parsed: ParsedConfig, file: string): Config {
   for (const [key, table] of Object.entries(parsed.tables)) {
     const path = (...rest: PropertyKey[]) => formatPath(["tables", key, ...rest]);
     const name = parseQualifiedName(key);
-    if ("error" in name) {
-      problems.push({ path: path(), message: `is not a table name: it ${name.error}` });
-      continue;
-    }
+    if ("error" in name) throw new Error(`table key ${key} passed the schema but does not parse`);
     const qualified = displayName(name);
     const earlier = byQualified.get(qualified);
     if (earlier !== undefined) {

@@ -4,6 +4,7 @@
  * (`deno task docs` renders it; a test keeps the README in step).
  */
 import { z } from "zod";
+import { parseQualifiedName } from "../pg/identifier.ts";
 
 const positiveInt = (max: number) =>
   z.int({ error: "must be a positive integer" })
@@ -101,7 +102,12 @@ export const configSchema = z.strictObject({
     sinkSchema,
   ).prefault({ search: { type: "elasticsearch" } })
     .describe("Named targets. Default: one Elasticsearch sink `search` at http://127.0.0.1:9200."),
-  tables: z.record(z.string(), tableSchema, { error: "is required: an object whose keys are the tables to replicate" })
+  tables: z.record(
+    z.string().superRefine((key, ctx) => {
+      const name = parseQualifiedName(key);
+      if ("error" in name) ctx.addIssue({ code: "custom", message: `is not a table name: it ${name.error}` });
+    }),
+    tableSchema, { error: "is required: an object whose keys are the tables to replicate" })
     .refine((tables) => Object.keys(tables).length > 0, { error: "must list at least one table" })
     .describe('Tables to replicate, keyed by name: `users`, `public.users`, `"Sales"."Order Items"`. Required.'),
 });

@@ -1,0 +1,96 @@
+/** The command line as a user meets it: exit codes, messages, `check` and `status`. */
+import assert from "node:assert/strict";
+import { createTestDatabase } from "../helpers/database.ts";
+import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { runEngine, writeConfig } from "../helpers/engine.ts";
+import { services } from "../helpers/services.ts";
+
+Deno.test("cli: an invalid config exits 2 naming each path, before any connection is made", async () => {
+  const config = await writeConfig({
+    // Port 1 on loopback: if the engine tried to connect, it would hang or fail differently.
+    source: { url: "postgres://nobody:canary-pw-4411@127.0.0.1:1/none", plugin: "decoderbufs" },
+    tables: { "public.users": { snapshot: { concurrency: 0 } }, "bad name": {} },
+  });
+  const started = Date.now();
+  const result = await runEngine(["run", "--config", config]);
+  assert.equal(result.code, 2, result.output);
+  assert.ok(Date.now() - started < 10_000);
+  assert.match(result.output, /is invalid:/);
+  assert.match(result.output, /source\.plugin: must be "pgoutput" or "wal2json"/);
+  assert.match(result.output, /tables\."public\.users"\.snapshot\.concurrency: must be a positive integer/);
+  assert.match(result.output, /tables\."bad name": is not a table name/);
+  assert.ok(!result.output.includes("canary-pw-4411"), "the password leaked into the output");
+});
+
+Deno.test("cli: a missing config file and an unknown command exit 2 with usage help", async () => {
+  const missing = await runEngine(["run", "--config", "/nonexistent/producer.json"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.output, /\/nonexistent\/producer\.json does not exist: pass --config FILE/);
+  const unknown = await runEngine(["replicate"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.output, /unknown command "replicate"/);
+  assert.match(unknown.output, /usage: oesophagus <command>/);
+});
+
+Deno.test("cli: check lists every problem with its fix and exits 1; passes on a good setup", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await db.sql`CREATE TABLE good (id int PRIMARY KEY)`;
+  await db.sql`CREATE TABLE keyless (v text)`;
+  const bad = await writeConfig({
+    source: { url: db.url, slot: "check_bad" },
+    sinks: { search: { type: "elasticsearch", url: esUrl }, down: { type: "elasticsearch", url: "http://127.0.0.1:1" } },
+    tables: { good: {}, keyless: {}, missing: {} },
+  });
+  const failed = await runEngine(["check", "--config", bad]);
+  assert.equal(failed.code, 1, failed.output);
+  assert.match(failed.output, /✓ source reachable: PostgreSQL 15\./);
+  assert.match(failed.output, /✓ wal_level = logical/);
+  assert.match(failed.output, /✓ output plugin pgoutput is installed and allowed/);
+  assert.match(failed.output, /✗ table public\.keyless has no primary key.*; table public\.missing does not exist/);
+  assert.match(failed.output, /✗ sink down: .*\n    fix: check that Elasticsearch runs at sinks\.down\.url/);
+  assert.match(failed.output, /✓ sink search: Elasticsearch 8\./);
+  assert.match(failed.output, /2 problem\(s\) found/);
+
+  const good = await writeConfig({
+    source: { url: db.url, slot: "check_good", plugin: "wal2json" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { good: {} },
+  });
+  const passed = await runEngine(["check", "--config", good]);
+  assert.equal(passed.code, 0, passed.output);
+  assert.match(passed.output, /✓ output plugin wal2json is installed and allowed/);
+  assert.match(passed.output, /all checks passed/);
+  // check changes nothing: no slot, no engine schema.
+  assert.equal((await db.sql`SELECT 1 FROM pg_replication_slots WHERE database = ${db.name}`).length, 0);
+  assert.equal((await db.sql`SELECT 1 FROM pg_namespace WHERE nspname = 'oesophagus'`).length, 0);
+});
+
+Deno.test("cli: status reports the slot and per-table snapshot progress, as text and JSON", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql`CREATE TABLE a (id int PRIMARY KEY)`;
+  await db.sql`INSERT INTO a SELECT generate_series(1, 1234)`;
+  const config = await writeConfig({
+    source: { url: db.url, slot: "status" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { a: { index: `${indices.prefix}_a`, snapshot: { chunkRows: 500 } } },
+  });
+  const before = await runEngine(["status", "--config", config, "--json"]);
+  assert.equal(before.code, 0, before.output);
+  assert.deepEqual(JSON.parse(before.output), {
+    slot: { name: "status", exists: false },
+    snapshot: [{ table: "public.a", state: "not started", rowsCopied: 0, rowsTotal: null, chunksDone: 0, chunksTotal: 0 }],
+  });
+  const run = await runEngine(["run", "--config", config, "--snapshot-only", "--progress", "log"]);
+  assert.equal(run.code, 0, run.output);
+  const after = JSON.parse((await runEngine(["status", "--config", config, "--json"])).output);
+  assert.equal(after.slot.exists, true);
+  assert.equal(after.slot.plugin, "pgoutput");
+  assert.match(after.slot.confirmedFlushLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
+  assert.deepEqual(after.snapshot, [{ table: "public.a", state: "done", rowsCopied: 1234, rowsTotal: 1234, chunksDone: 3, chunksTotal: 3 }]);
+  const text = await runEngine(["status", "--config", config]);
+  assert.match(text.output, /slot status: plugin pgoutput, inactive, confirmed [0-9A-F]+\/[0-9A-F]+/);
+  assert.match(text.output, /public\.a\s+done\s+1234 \/ 1234\s+3\/3/);
+});
