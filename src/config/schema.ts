@@ -38,7 +38,7 @@ export const batchSchema = z.strictObject({
 });
 
 export const elasticsearchSinkSchema = z.strictObject({
-  type: z.literal("elasticsearch"),
+  type: z.literal("elasticsearch").describe("Sink kind."),
   url: httpUrl.default("http://127.0.0.1:9200").describe("Elasticsearch 8 node URL."),
   username: z.string().min(1).optional().describe("Basic-auth user (with `password`)."),
   password: z.string().min(1).optional().describe("Basic-auth password; use `${ENV_VAR}`."),
@@ -62,7 +62,7 @@ export const elasticsearchSinkSchema = z.strictObject({
 });
 
 /** The one place a sink type is listed. */
-export const sinkSchema = z.discriminatedUnion("type", [elasticsearchSinkSchema]);
+export const sinkSchema = z.discriminatedUnion("type", [elasticsearchSinkSchema]).describe("One sink; `type` says which kind.");
 
 export const snapshotSchema = z.strictObject({
   concurrency: positiveInt(64).default(2).describe("Chunk readers for this table, each on its own connection."),
@@ -81,12 +81,12 @@ export const tableSchema = z.strictObject({
     .optional()
     .describe("Index name (default: the table name, lower-cased, `schema.table` outside `public`)."),
   snapshot: snapshotSchema.prefault({}).describe("How the table is copied on first start."),
-});
+}).describe("One table; `{}` takes every default.");
 
 export const sourceSchema = z.strictObject({
   url: z.string({ error: "is required: the PostgreSQL URL, e.g. postgres://user:${PGPASSWORD}@host:5432/db" })
     .refine((value) => /^postgres(ql)?:\/\/./.test(value), { error: "must be a postgres:// or postgresql:// URL" })
-    .describe("PostgreSQL connection URL; put the password in `${ENV_VAR}`. Required."),
+    .describe("PostgreSQL connection URL; put the password in `${ENV_VAR}`."),
   slot: pgObjectName.default("oesophagus").describe("Logical replication slot (created if missing)."),
   publication: pgObjectName.default("oesophagus").describe(
     "Publication for pgoutput (created and kept to exactly the configured tables).",
@@ -107,9 +107,13 @@ export const configSchema = z.strictObject({
       const name = parseQualifiedName(key);
       if ("error" in name) ctx.addIssue({ code: "custom", message: `is not a table name: it ${name.error}` });
     }),
-    tableSchema, { error: "is required: an object whose keys are the tables to replicate" })
+    tableSchema,
+    { error: "is required: an object whose keys are the tables to replicate" },
+  )
     .refine((tables) => Object.keys(tables).length > 0, { error: "must list at least one table" })
-    .describe('Tables to replicate, keyed by name: `users`, `public.users`, `"Sales"."Order Items"`. Required.'),
+    .describe(
+      'Tables to replicate, keyed by name: `users`, `public.users`, `"Sales"."Order Items"` (SQL rules: unquoted names fold to lower case).',
+    ),
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -48,7 +48,7 @@ Deno.test("cli: check lists every problem with its fix and exits 1; passes on a 
   assert.match(failed.output, /✓ wal_level = logical/);
   assert.match(failed.output, /✓ output plugin pgoutput is installed and allowed/);
   assert.match(failed.output, /✗ table public\.keyless has no primary key.*; table public\.missing does not exist/);
-  assert.match(failed.output, /✗ sink down: .*\n    fix: check that Elasticsearch runs at sinks\.down\.url/);
+  assert.match(failed.output, /✗ sink down: .*\n {4}fix: check that Elasticsearch runs at sinks\.down\.url/);
   assert.match(failed.output, /✓ sink search: Elasticsearch 8\./);
   assert.match(failed.output, /2 problem\(s\) found/);
 
@@ -89,7 +89,14 @@ Deno.test("cli: status reports the slot and per-table snapshot progress, as text
   assert.equal(after.slot.exists, true);
   assert.equal(after.slot.plugin, "pgoutput");
   assert.match(after.slot.confirmedFlushLsn, /^[0-9A-F]+\/[0-9A-F]+$/);
-  assert.deepEqual(after.snapshot, [{ table: "public.a", state: "done", rowsCopied: 1234, rowsTotal: 1234, chunksDone: 3, chunksTotal: 3 }]);
+  assert.deepEqual(after.snapshot, [{
+    table: "public.a",
+    state: "done",
+    rowsCopied: 1234,
+    rowsTotal: 1234,
+    chunksDone: 3,
+    chunksTotal: 3,
+  }]);
   const text = await runEngine(["status", "--config", config]);
   assert.match(text.output, /slot status: plugin pgoutput, inactive, confirmed [0-9A-F]+\/[0-9A-F]+/);
   assert.match(text.output, /public\.a\s+done\s+1234 \/ 1234\s+3\/3/);

@@ -62,7 +62,9 @@ line', 'tab	here', 'émoji 😀', '', ' leading space', 'z', 'ZZ', '{"json":1}',
   assert.equal(copied, "25000");
 
   // Every snapshot document carries the slot's consistent point as its version.
-  const [{ lsn }] = await db.sql<{ lsn: string }[]>`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'tables'`;
+  const [{ lsn }] = await db.sql<
+    { lsn: string }[]
+  >`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'tables'`;
   const versions = new Set([...itemDocs.values()].map((d) => d.version));
   assert.deepEqual([...versions], [parseLsn(lsn).toString()]);
 
@@ -70,7 +72,11 @@ line', 'tab	here', 'émoji 😀', '', ' leading space', 'z', 'ZZ', '{"json":1}',
   const unlisted = await esRequest("GET", `/${indices.prefix}*/_search?q=id:7&size=0`);
   assert.match(unlisted.text, /"total":\{"value":0,/);
   const listing = await esRequest("GET", `/_cat/indices/${indices.prefix}*?h=index`);
-  assert.deepEqual(listing.text.trim().split("\n").sort(), [`${indices.prefix}_events`, `${indices.prefix}_items`, `${indices.prefix}_words`]);
+  assert.deepEqual(listing.text.trim().split("\n").sort(), [
+    `${indices.prefix}_events`,
+    `${indices.prefix}_items`,
+    `${indices.prefix}_words`,
+  ]);
 });
 
 Deno.test("snapshot: a missing table and a table without a key are refused before anything is copied, with the fix", async () => {
@@ -87,7 +93,10 @@ Deno.test("snapshot: a missing table and a table without a key are refused befor
   assert.equal(result.code, 1, result.output);
   assert.match(result.output, /oesophagus: table public\.nokey has no primary key and its REPLICA IDENTITY is not FULL/);
   assert.match(result.output, /table public\.ghost does not exist/);
-  assert.match(result.output, /fix: ALTER TABLE "public"\."nokey" ADD PRIMARY KEY \(\.\.\.\); or ALTER TABLE "public"\."nokey" REPLICA IDENTITY FULL;/);
+  assert.match(
+    result.output,
+    /fix: ALTER TABLE "public"\."nokey" ADD PRIMARY KEY \(\.\.\.\); or ALTER TABLE "public"\."nokey" REPLICA IDENTITY FULL;/,
+  );
   // Refused before anything was made: no slot, no index.
   const slots = await db.sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'refused'`;
   assert.equal(slots.length, 0);

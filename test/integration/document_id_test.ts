@@ -7,7 +7,19 @@ import { createTestDatabase } from "../helpers/database.ts";
 Deno.test("documentId() and the snapshot's SQL give every key the same _id", async () => {
   await using db = await createTestDatabase();
   await db.sql`CREATE TABLE k (key text PRIMARY KEY)`;
-  const keys = ["", "a", "~", "~tilde", "x".repeat(512), "x".repeat(513), "é".repeat(256), "é".repeat(257), "😀 emoji", " ", "[1, 2]"];
+  const keys = [
+    "",
+    "a",
+    "~",
+    "~tilde",
+    "x".repeat(512),
+    "x".repeat(513),
+    "é".repeat(256),
+    "é".repeat(257),
+    "😀 emoji",
+    " ",
+    "[1, 2]",
+  ];
   await db.sql`INSERT INTO k SELECT unnest(${keys}::text[])`;
   const table = {
     name: { schema: "public", name: "k" },
@@ -16,7 +28,9 @@ Deno.test("documentId() and the snapshot's SQL give every key the same _id", asy
     key: { source: "primary_key" as const, columns: ["key"] },
     columns: [],
   };
-  const rows = await db.sql.unsafe<{ key: string; id: string }[]>(`SELECT t.key, (${idExpression(table, "t", "")})::json #>> '{}' AS id FROM k t`);
+  const rows = await db.sql.unsafe<{ key: string; id: string }[]>(
+    `SELECT t.key, (${idExpression(table, "t", "")})::json #>> '{}' AS id FROM k t`,
+  );
   assert.equal(rows.length, keys.length);
   const ids = new Set<string>();
   for (const row of rows) {

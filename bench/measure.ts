@@ -1,0 +1,49 @@
+/** Small tools for benchmarks: time a child process and sample its peak RSS from /proc. */
+
+export interface Measured {
+  readonly seconds: number;
+  readonly peakRssMb: number;
+  readonly code: number;
+  readonly output: string;
+}
+
+/** Runs a command to its end; peak RSS is the kernel's high-water mark (VmHWM), sampled every 50 ms. */
+export async function measureProcess(
+  command: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<Measured> {
+  const started = performance.now();
+  const child = new Deno.Command(command, { args: [...args], env, stdout: "piped", stderr: "piped" }).spawn();
+  let peakKb = 0;
+  const sample = async () => {
+    try {
+      const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+      const match = status.match(/^VmHWM:\s+(\d+) kB/m);
+      if (match) peakKb = Math.max(peakKb, Number(match[1]));
+    } catch {
+      // The process has exited.
+    }
+  };
+  const timer = setInterval(sample, 50);
+  const output = await child.output();
+  clearInterval(timer);
+  const seconds = (performance.now() - started) / 1_000;
+  const decoder = new TextDecoder();
+  return {
+    seconds,
+    peakRssMb: peakKb / 1024,
+    code: output.code,
+    output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
+  };
+}
+
+export async function timed<T>(what: () => Promise<T>): Promise<{ seconds: number; value: T }> {
+  const started = performance.now();
+  const value = await what();
+  return { seconds: (performance.now() - started) / 1_000, value };
+}
+
+export function rate(rows: number, seconds: number): string {
+  return `${Math.round(rows / seconds).toLocaleString("en")} rows/s`;
+}
