@@ -1,0 +1,200 @@
+/**
+ * pgoutput protocol version 1, bytes to change events. Relation messages fill a cache that
+ * later row messages refer to by OID. Every length and count is checked: a malformed message is
+ * a DecodeError, never a wrong document.
+ */
+import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage, UNCHANGED } from "../stream/change.ts";
+import type { Lsn } from "./lsn.ts";
+
+interface Relation {
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+}
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+class Reader {
+  #pos = 0;
+  readonly #view: DataView;
+  constructor(readonly bytes: Uint8Array) {
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  #need(n: number): void {
+    if (this.#pos + n > this.bytes.length) {
+      throw new DecodeError("pgoutput", `message ends early (needs ${n} bytes at ${this.#pos} of ${this.bytes.length})`);
+    }
+  }
+  byte(): number {
+    this.#need(1);
+    return this.bytes[this.#pos++];
+  }
+  int16(): number {
+    this.#need(2);
+    const v = this.#view.getInt16(this.#pos);
+    this.#pos += 2;
+    return v;
+  }
+  int32(): number {
+    this.#need(4);
+    const v = this.#view.getInt32(this.#pos);
+    this.#pos += 4;
+    return v;
+  }
+  uint32(): number {
+    this.#need(4);
+    const v = this.#view.getUint32(this.#pos);
+    this.#pos += 4;
+    return v;
+  }
+  uint64(): bigint {
+    this.#need(8);
+    const v = this.#view.getBigUint64(this.#pos);
+    this.#pos += 8;
+    return v;
+  }
+  string(): string {
+    const end = this.bytes.indexOf(0, this.#pos);
+    if (end === -1) throw new DecodeError("pgoutput", "unterminated string");
+    const text = decoder.decode(this.bytes.subarray(this.#pos, end));
+    this.#pos = end + 1;
+    return text;
+  }
+  text(length: number): string {
+    if (length < 0) throw new DecodeError("pgoutput", `negative value length ${length}`);
+    this.#need(length);
+    const text = decoder.decode(this.bytes.subarray(this.#pos, this.#pos + length));
+    this.#pos += length;
+    return text;
+  }
+  end(): void {
+    if (this.#pos !== this.bytes.length) {
+      throw new DecodeError("pgoutput", `${this.bytes.length - this.#pos} unexpected trailing bytes`);
+    }
+  }
+}
+
+export class PgoutputDecoder {
+  readonly #relations = new Map<number, Relation>();
+
+  /** Decodes one message; returns null for messages that carry nothing to apply (relation, type, origin). */
+  decode(payload: Uint8Array): ChangeEvent | null {
+    const r = new Reader(payload);
+    const tag = String.fromCharCode(r.byte());
+    let event: ChangeEvent | null;
+    switch (tag) {
+      case "B": {
+        const commitLsn = r.uint64() as Lsn;
+        r.uint64(); // commit timestamp
+        const xid = r.uint32();
+        event = { kind: "begin", commitLsn, xid };
+        break;
+      }
+      case "C": {
+        r.byte(); // flags
+        const commitLsn = r.uint64() as Lsn;
+        const endLsn = r.uint64() as Lsn;
+        r.uint64(); // commit timestamp
+        event = { kind: "commit", commitLsn, endLsn };
+        break;
+      }
+      case "R": {
+        const oid = r.uint32();
+        const schema = r.string();
+        const table = r.string();
+        r.byte(); // replica identity
+        const count = r.int16();
+        if (count < 0) throw new DecodeError("pgoutput", `relation ${schema}.${table} with ${count} columns`);
+        const columns: string[] = [];
+        for (let i = 0; i < count; i++) {
+          r.byte(); // flags: part of the key
+          columns.push(r.string());
+          r.uint32(); // type OID
+          r.int32(); // type modifier
+        }
+        this.#relations.set(oid, { schema, table, columns });
+        event = null;
+        break;
+      }
+      case "Y":
+        r.uint32();
+        r.string();
+        r.string();
+        event = null;
+        break;
+      case "O":
+        r.uint64();
+        r.string();
+        event = null;
+        break;
+      case "I": {
+        const relation = this.#relation(r.uint32());
+        const kind = String.fromCharCode(r.byte());
+        if (kind !== "N") throw new DecodeError("pgoutput", `insert without a new tuple (got ${JSON.stringify(kind)})`);
+        event = { kind: "row", op: "insert", schema: relation.schema, table: relation.table, new: tuple(r, relation), old: null };
+        break;
+      }
+      case "U": {
+        const relation = this.#relation(r.uint32());
+        let kind = String.fromCharCode(r.byte());
+        let old: RowImage | null = null;
+        if (kind === "K" || kind === "O") {
+          old = tuple(r, relation);
+          kind = String.fromCharCode(r.byte());
+        }
+        if (kind !== "N") throw new DecodeError("pgoutput", `update without a new tuple (got ${JSON.stringify(kind)})`);
+        event = { kind: "row", op: "update", schema: relation.schema, table: relation.table, new: tuple(r, relation), old };
+        break;
+      }
+      case "D": {
+        const relation = this.#relation(r.uint32());
+        const kind = String.fromCharCode(r.byte());
+        if (kind !== "K" && kind !== "O") {
+          throw new DecodeError("pgoutput", `delete without an old tuple (got ${JSON.stringify(kind)})`);
+        }
+        event = { kind: "row", op: "delete", schema: relation.schema, table: relation.table, new: null, old: tuple(r, relation) };
+        break;
+      }
+      case "T": {
+        const count = r.uint32();
+        r.byte(); // options: CASCADE, RESTART IDENTITY
+        const tables = [];
+        for (let i = 0; i < count; i++) {
+          const relation = this.#relation(r.uint32());
+          tables.push({ schema: relation.schema, table: relation.table });
+        }
+        event = { kind: "truncate", tables };
+        break;
+      }
+      default:
+        throw new DecodeError("pgoutput", `unknown message type ${JSON.stringify(tag)}`);
+    }
+    r.end();
+    return event;
+  }
+
+  #relation(oid: number): Relation {
+    const relation = this.#relations.get(oid);
+    if (!relation) throw new DecodeError("pgoutput", `row for relation ${oid} before its Relation message`);
+    return relation;
+  }
+}
+
+function tuple(r: Reader, relation: Relation): RowImage {
+  const count = r.int16();
+  if (count !== relation.columns.length) {
+    throw new DecodeError(
+      "pgoutput",
+      `tuple of ${count} columns for ${relation.schema}.${relation.table}, which has ${relation.columns.length}`,
+    );
+  }
+  const values: ColumnValue[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const kind = r.byte();
+    if (kind === 0x6e) values[i] = null; // 'n'
+    else if (kind === 0x75) values[i] = UNCHANGED; // 'u'
+    else if (kind === 0x74) values[i] = r.text(r.int32()); // 't'
+    else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
+  }
+  return { columns: relation.columns, values };
+}

@@ -1,0 +1,68 @@
+/**
+ * The CopyBoth stream of START_REPLICATION on a postgres.js walsender connection: XLogData ('w')
+ * and keepalive ('k') frames in, standby status updates ('r') out. Only framing lives here;
+ * what is acknowledged is the checkpointer's decision, never this module's.
+ */
+import type { Duplex } from "node:stream";
+import { OesophagusError } from "../errors.ts";
+import { formatLsn, type Lsn } from "./lsn.ts";
+import { quoteIdent } from "./identifier.ts";
+import type { Sql } from "./session.ts";
+
+export type ReplicationFrame =
+  | { readonly kind: "xlogdata"; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Uint8Array }
+  | { readonly kind: "keepalive"; readonly walEnd: Lsn; readonly replyRequested: boolean };
+
+/** Microseconds between the Unix epoch and PostgreSQL's (2000-01-01). */
+const PG_EPOCH_OFFSET_US = 946_684_800_000_000n;
+
+export function parseFrame(frame: Uint8Array): ReplicationFrame {
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  switch (frame[0]) {
+    case 0x77: // 'w'
+      if (frame.length < 25) {
+        throw new OesophagusError("internal", `XLogData frame of ${frame.length} bytes is shorter than its 25-byte header`);
+      }
+      return {
+        kind: "xlogdata",
+        walStart: view.getBigUint64(1) as Lsn,
+        walEnd: view.getBigUint64(9) as Lsn,
+        payload: frame.subarray(25),
+      };
+    case 0x6b: // 'k'
+      if (frame.length < 18) throw new OesophagusError("internal", `keepalive frame of ${frame.length} bytes is shorter than 18`);
+      return { kind: "keepalive", walEnd: view.getBigUint64(1) as Lsn, replyRequested: frame[17] === 1 };
+    default:
+      throw new OesophagusError("internal", `unknown replication frame type 0x${frame[0]?.toString(16)}`);
+  }
+}
+
+/** Standby status update: written, flushed and applied up to `flushed` (the checkpoint), sent now. */
+export function statusUpdate(received: Lsn, flushed: Lsn, now = Date.now()): Uint8Array {
+  const frame = new Uint8Array(34);
+  const view = new DataView(frame.buffer);
+  frame[0] = 0x72; // 'r'
+  view.setBigUint64(1, received);
+  view.setBigUint64(9, flushed);
+  view.setBigUint64(17, flushed);
+  view.setBigInt64(25, BigInt(now) * 1000n - PG_EPOCH_OFFSET_US);
+  frame[33] = 0;
+  return frame;
+}
+
+export interface StartOptions {
+  readonly slot: string;
+  readonly plugin: "pgoutput" | "wal2json";
+  readonly startLsn: Lsn;
+  /** Plugin options; values are quoted as SQL string literals. */
+  readonly options: Readonly<Record<string, string>>;
+}
+
+export function startReplicationCommand(start: StartOptions): string {
+  const options = Object.entries(start.options).map(([k, v]) => `${quoteIdent(k)} '${v.replaceAll("'", "''")}'`).join(", ");
+  return `START_REPLICATION SLOT ${quoteIdent(start.slot)} LOGICAL ${formatLsn(start.startLsn)}${options ? ` (${options})` : ""}`;
+}
+
+export async function startReplication(replication: Sql, start: StartOptions): Promise<Duplex> {
+  return await replication.unsafe(startReplicationCommand(start)).writable() as unknown as Duplex;
+}

@@ -1,0 +1,132 @@
+/**
+ * wal2json format-version 2 records to change events. Numbers arrive unquoted and are kept as
+ * their exact text; every value becomes the text PostgreSQL's input function accepts. Known
+ * limit of wal2json 2.5: NaN and ±Infinity in float and numeric columns arrive as null.
+ */
+import { type ExactJson, JsonNumber, parseExactJsonNative } from "../json/exact_json.ts";
+import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage } from "../stream/change.ts";
+import { type Lsn, parseLsn } from "./lsn.ts";
+
+/** The plugin options the engine starts wal2json with. */
+export function wal2jsonOptions(tables: readonly { schema: string; name: string }[]): Record<string, string> {
+  // add-tables takes schema.table with `\` escaping of `,` `.` `\` and `*` inside names.
+  const escape = (s: string) => s.replace(/[\\,.*]/g, (c) => `\\${c}`);
+  return {
+    "format-version": "2",
+    "include-transaction": "true",
+    "include-lsn": "true",
+    "include-timestamp": "false",
+    "include-type-oids": "true",
+    "actions": "insert,update,delete,truncate",
+    "add-tables": tables.map((t) => `${escape(t.schema)}.${escape(t.name)}`).join(","),
+  };
+}
+
+type Record_ = { [key: string]: ExactJson };
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+function field(record: Record_, key: string): ExactJson {
+  if (!(key in record)) throw new DecodeError("wal2json", `record ${JSON.stringify(record.action)} has no "${key}"`);
+  return record[key];
+}
+
+function str(record: Record_, key: string): string {
+  const value = field(record, key);
+  if (typeof value !== "string") throw new DecodeError("wal2json", `"${key}" is not a string`);
+  return value;
+}
+
+function lsn(record: Record_, key: string): Lsn {
+  try {
+    return parseLsn(str(record, key));
+  } catch (error) {
+    if (error instanceof DecodeError) throw error;
+    throw new DecodeError("wal2json", `"${key}": ${(error as Error).message}`);
+  }
+}
+
+const BYTEA_OID = "17";
+
+function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefined): ColumnValue {
+  if (value === null) return null;
+  // wal2json prints bytea as bare hex; PostgreSQL's own text form (and input) has a \x prefix.
+  if (typeof value === "string") return typeOid instanceof JsonNumber && typeOid.text === BYTEA_OID ? `\\x${value}` : value;
+  if (value instanceof JsonNumber) return value.text;
+  if (typeof value === "boolean") return value ? "true" : "false";
+  throw new DecodeError("wal2json", `column ${JSON.stringify(column)} has a ${Array.isArray(value) ? "array" : "object"} value`);
+}
+
+function image(record: Record_, key: string): RowImage | null {
+  if (!(key in record)) return null;
+  const list = record[key];
+  if (!Array.isArray(list)) throw new DecodeError("wal2json", `"${key}" is not a list`);
+  const columns: string[] = [];
+  const values: ColumnValue[] = [];
+  for (const entry of list) {
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry) || entry instanceof JsonNumber) {
+      throw new DecodeError("wal2json", `"${key}" has an entry that is not an object`);
+    }
+    const name = str(entry, "name");
+    columns.push(name);
+    values.push(valueText(field(entry, "value"), name, entry.typeoid));
+  }
+  return { columns, values };
+}
+
+export class Wal2jsonDecoder {
+  #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
+
+  decode(payload: Uint8Array): ChangeEvent | null {
+    let record: ExactJson;
+    try {
+      record = parseExactJsonNative(textDecoder.decode(payload));
+    } catch (error) {
+      throw new DecodeError("wal2json", `not a JSON record: ${(error as Error).message}`);
+    }
+    if (record === null || typeof record !== "object" || Array.isArray(record) || record instanceof JsonNumber) {
+      throw new DecodeError("wal2json", "record is not a JSON object");
+    }
+    switch (str(record, "action")) {
+      case "B":
+        // wal2json's B and C both carry the commit LSN ("lsn") and the end of the commit record ("nextlsn").
+        this.#commit = { commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn") };
+        return { kind: "begin", commitLsn: this.#commit.commitLsn, xid: 0 };
+      case "C":
+        this.#commit = null;
+        return { kind: "commit", commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn") };
+      case "I":
+        return {
+          kind: "row",
+          op: "insert",
+          schema: str(record, "schema"),
+          table: str(record, "table"),
+          new: image(record, "columns"),
+          old: null,
+        };
+      case "U":
+        return {
+          kind: "row",
+          op: "update",
+          schema: str(record, "schema"),
+          table: str(record, "table"),
+          new: image(record, "columns"),
+          old: image(record, "identity"),
+        };
+      case "D":
+        return {
+          kind: "row",
+          op: "delete",
+          schema: str(record, "schema"),
+          table: str(record, "table"),
+          new: null,
+          old: image(record, "identity"),
+        };
+      case "T":
+        return { kind: "truncate", tables: [{ schema: str(record, "schema"), table: str(record, "table") }] };
+      case "M":
+        return null;
+      default:
+        throw new DecodeError("wal2json", `unknown action ${JSON.stringify(record.action)}`);
+    }
+  }
+}

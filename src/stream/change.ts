@@ -1,0 +1,41 @@
+/**
+ * Change events: what both decoders (pgoutput, wal2json) produce, one shape for the rest of the
+ * engine. Column values are PostgreSQL's text output of each value, exactly as the plugin sent
+ * it; rendering them into to_jsonb form happens later, in PostgreSQL (stream/render.ts).
+ */
+import type { Lsn } from "../pg/lsn.ts";
+
+/** An unchanged TOASTed value: the update did not touch it and the WAL does not carry it. */
+export const UNCHANGED = Symbol("unchanged TOAST value");
+export type ColumnValue = string | null | typeof UNCHANGED;
+
+export interface RowImage {
+  readonly columns: readonly string[];
+  readonly values: readonly ColumnValue[];
+}
+
+export type RowOp = "insert" | "update" | "delete";
+
+export type ChangeEvent =
+  /** A transaction starts; all its changes commit at `commitLsn`, which is their version. */
+  | { readonly kind: "begin"; readonly commitLsn: Lsn; readonly xid: number }
+  | {
+    readonly kind: "row";
+    readonly op: RowOp;
+    readonly schema: string;
+    readonly table: string;
+    /** insert, update: the new row. */
+    readonly new: RowImage | null;
+    /** update, delete: the old key (or the whole old row with REPLICA IDENTITY FULL), when sent. */
+    readonly old: RowImage | null;
+  }
+  | { readonly kind: "truncate"; readonly tables: readonly { readonly schema: string; readonly table: string }[] }
+  /** `endLsn`: acknowledging it tells PostgreSQL the transaction is done. */
+  | { readonly kind: "commit"; readonly commitLsn: Lsn; readonly endLsn: Lsn };
+
+export class DecodeError extends Error {
+  constructor(plugin: string, message: string) {
+    super(`${plugin}: ${message}`);
+    this.name = "DecodeError";
+  }
+}
