@@ -1,21 +1,23 @@
 /**
- * The batching sink for one Elasticsearch cluster. Batches arrive ready-made (bounded by the
- * sink's batch settings upstream); the sink keeps `concurrency` bulk requests in flight, and
- * acks a batch only when Elasticsearch has every item (or a newer version of it).
+ * The batching sink for one Elasticsearch cluster. It runs `concurrency` lanes, each with one
+ * bulk request in flight: a lane writes its batches in order, so two changes of one document
+ * (same lane) can never overtake each other, even with equal versions inside one transaction.
+ * A batch is acked only when Elasticsearch has every item (or a newer version of it).
  */
 import type { Client } from "@elastic/elasticsearch";
+import type { Ref } from "nact";
+import { assertNever } from "../src/assert_never.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep } from "../src/backoff.ts";
 import type { ElasticsearchSinkConfig } from "../src/config/schema.ts";
-import type { Ref } from "nact";
 import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
-import { writeBulk } from "../src/sinks/elasticsearch/bulk.ts";
+import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts";
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
 import { ensureIndex } from "../src/sinks/elasticsearch/index.ts";
+import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
+import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
-import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
-import { assertNever } from "../src/assert_never.ts";
 
 interface PendingWrite {
   readonly batchId: string;
@@ -23,69 +25,118 @@ interface PendingWrite {
   readonly replyTo: Ref<BatchAcked>;
 }
 
+interface Lane {
+  readonly queue: PendingWrite[];
+  busy: boolean;
+}
+
 interface SinkState {
   readonly client: Client;
-  readonly queue: PendingWrite[];
-  readonly inFlight: Map<number, PendingWrite>;
+  readonly lanes: Lane[];
+  readonly inFlight: Map<number, { lane: number; write: PendingWrite }>;
   nextWriteId: number;
 }
 
+/** Runs `work` until it succeeds, waiting out failures that waiting can fix. */
+async function retrying<T>(sink: string, what: string, signal: AbortSignal, path: string, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      const classified = classifyRequestError(error, sink);
+      if (!classified.retriable) throw classified;
+      const delayMs = backoffDelay(attempt, DEFAULT_BACKOFF);
+      if (attempt === 0 || attempt % 10 === 9) {
+        logger.warn(`${what} failed, retrying`, { actor: path, error: classified.message, delayMs });
+      }
+      await sleep(delayMs, signal);
+    }
+  }
+}
+
 export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig): Behaviour<SinkState, SinkCommand> {
+  const bulkOptions = (ctx: ActorContext<SinkCommand>): BulkOptions => ({
+    sinkName: name,
+    requestTimeoutMs: config.requestTimeoutMs,
+    backoff: DEFAULT_BACKOFF,
+    signal: ctx.scope.signal,
+    onRetry: (reason, attempt, delayMs) => {
+      if (attempt === 1 || attempt % 10 === 0) logger.warn("bulk request retried", { actor: ctx.path, reason, attempt, delayMs });
+    },
+  });
+
   const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) => {
-    while (state.inFlight.size < config.concurrency && state.queue.length > 0) {
-      const write = state.queue.shift()!;
+    state.lanes.forEach((lane, index) => {
+      if (lane.busy || lane.queue.length === 0) return;
+      const write = lane.queue.shift()!;
       const writeId = state.nextWriteId++;
-      state.inFlight.set(writeId, write);
-      writeBulk(state.client, write.batch, {
-        sinkName: name,
-        requestTimeoutMs: config.requestTimeoutMs,
-        backoff: DEFAULT_BACKOFF,
-        signal: ctx.scope.signal,
-        onRetry: (reason, attempt, delayMs) => {
-          if (attempt === 1 || attempt % 10 === 0) {
-            logger.warn("bulk request retried", { actor: ctx.path, reason, attempt, delayMs });
-          }
-        },
-      }).then(
+      lane.busy = true;
+      state.inFlight.set(writeId, { lane: index, write });
+      writeBulk(state.client, write.batch, bulkOptions(ctx)).then(
         () => ctx.send(ctx.self, { type: "BulkSettled", writeId }),
         (error) => ctx.fail(error),
       );
-    }
+    });
   };
 
   return {
     init(ctx) {
       const client = ctx.scope.own(createClient(config), (c) => c.close());
-      return { client, queue: [], inFlight: new Map(), nextWriteId: 0 };
+      const lanes = Array.from({ length: config.concurrency }, () => ({ queue: [], busy: false }));
+      return { client, lanes, inFlight: new Map(), nextWriteId: 0 };
     },
 
     async handle(state, msg, ctx) {
       switch (msg.type) {
         case "PrepareTable": {
-          for (let attempt = 0;; attempt++) {
-            try {
-              const created = await ensureIndex(state.client, name, msg.index, msg.table);
-              if (created) logger.info("index created", { actor: ctx.path, index: msg.index });
-              ctx.send(msg.replyTo, { type: "TablePrepared", sink: name, index: msg.index, created });
-              break;
-            } catch (error) {
-              const classified = classifyRequestError(error, name);
-              if (!classified.retriable) throw classified;
-              const delayMs = backoffDelay(attempt, DEFAULT_BACKOFF);
-              logger.warn("index not ready, retrying", { actor: ctx.path, index: msg.index, error: classified.message, delayMs });
-              await sleep(delayMs, ctx.scope.signal);
-            }
-          }
+          const created = await retrying(
+            name,
+            "index creation",
+            ctx.scope.signal,
+            ctx.path,
+            () => ensureIndex(state.client, name, msg.index, msg.table),
+          );
+          if (created) logger.info("index created", { actor: ctx.path, index: msg.index });
+          ctx.send(msg.replyTo, { type: "TablePrepared", sink: name, index: msg.index, created });
           return state;
         }
-        case "Write":
-          state.queue.push({ batchId: msg.batchId, batch: msg.batch, replyTo: msg.replyTo });
+        case "Write": {
+          const lane = msg.lane ??
+            state.lanes.reduce(
+              (
+                best,
+                l,
+                i,
+              ) => (l.queue.length + Number(l.busy) < state.lanes[best].queue.length + Number(state.lanes[best].busy) ? i : best),
+              0,
+            );
+          state.lanes[lane % state.lanes.length].queue.push({ batchId: msg.batchId, batch: msg.batch, replyTo: msg.replyTo });
           pump(state, ctx);
           return state;
+        }
+        case "Truncate":
+          retrying(
+            name,
+            "truncate",
+            ctx.scope.signal,
+            ctx.path,
+            () => truncateIndex(state.client, msg.index, msg.version, bulkOptions(ctx)),
+          ).then(
+            (deleted) => {
+              logger.info("index truncated", { actor: ctx.path, index: msg.index, deleted });
+              ctx.send(msg.replyTo, { type: "BatchAcked", batchId: msg.requestId, sink: name });
+            },
+            (error) => ctx.fail(error),
+          );
+          return state;
         case "BulkSettled": {
-          const write = state.inFlight.get(msg.writeId);
+          const settled = state.inFlight.get(msg.writeId);
           state.inFlight.delete(msg.writeId);
-          if (write) ctx.send(write.replyTo, { type: "BatchAcked", batchId: write.batchId, sink: name });
+          if (settled) {
+            state.lanes[settled.lane].busy = false;
+            ctx.send(settled.write.replyTo, { type: "BatchAcked", batchId: settled.write.batchId, sink: name });
+          }
           pump(state, ctx);
           return state;
         }

@@ -1,7 +1,8 @@
 /**
- * One pipeline per source: its sinks and its snapshot (later: the WAL reader, the router and the
- * checkpointer). Children depend on each other's in-flight messages (a reader waits for a sink's
- * ack), so a crash anywhere restarts them all from their checkpoints: one_for_all.
+ * One pipeline per source: its sinks and its snapshot, then, once the snapshot is in every
+ * sink, the stream: wal reader, router and checkpointer. Children depend on each other's
+ * in-flight messages (a reader waits for a sink's ack), so a crash anywhere restarts them all
+ * from their checkpoints (snapshot progress, the slot's confirmed LSN): one_for_all.
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
@@ -9,10 +10,14 @@ import type { Config } from "../src/config/load.ts";
 import type { PipelineCommand } from "../src/protocol/pipeline.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { SnapshotProgress } from "../src/snapshot/progress.ts";
+import type { Lifecycle } from "../src/lifecycle.ts";
 import { type Behaviour, spawnActor } from "../supervision/actor.ts";
 import type { SupervisionPolicy } from "../supervision/policy.ts";
+import { checkpointer } from "./checkpointer.ts";
 import { elasticsearchSink } from "./elasticsearch_sink.ts";
+import { router } from "./router.ts";
 import { snapshotCoordinator } from "./snapshot.ts";
+import { walReader } from "./wal_reader.ts";
 
 export const PIPELINE_POLICY: SupervisionPolicy = Object.freeze({
   strategy: "one_for_all",
@@ -24,10 +29,18 @@ export const PIPELINE_POLICY: SupervisionPolicy = Object.freeze({
 export interface PipelineDeps {
   readonly config: Config;
   readonly progress: SnapshotProgress;
+  /** Stop after the snapshot instead of streaming. */
+  readonly snapshotOnly: boolean;
   readonly onSnapshotCompleted: () => void;
+  readonly lifecycle: Lifecycle;
 }
 
-export function pipeline(deps: PipelineDeps): Behaviour<null, PipelineCommand> {
+interface PipelineState {
+  readonly sinks: Readonly<Record<string, Ref<SinkCommand>>>;
+  streaming: boolean;
+}
+
+export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineCommand> {
   return {
     init(ctx) {
       const sinks: Record<string, Ref<SinkCommand>> = {};
@@ -45,14 +58,27 @@ export function pipeline(deps: PipelineDeps): Behaviour<null, PipelineCommand> {
         "snapshot",
         snapshotCoordinator({ config: deps.config, sinks, parent: ctx.self, progress: deps.progress }),
       );
-      return null;
+      return { sinks, streaming: false };
     },
 
-    handle(state, msg) {
+    handle(state, msg, ctx) {
       switch (msg.type) {
-        case "SnapshotCompleted":
+        case "SnapshotCompleted": {
           deps.onSnapshotCompleted();
-          return state;
+          if (deps.snapshotOnly || state.streaming) return state;
+          const checkpoints = spawnActor(ctx.self, "checkpointer", checkpointer());
+          const routes = spawnActor(
+            ctx.self,
+            "router",
+            router({ config: deps.config, sinks: state.sinks, checkpointer: checkpoints }),
+          );
+          spawnActor(
+            ctx.self,
+            "wal-reader",
+            walReader({ config: deps.config, lifecycle: deps.lifecycle, router: routes, checkpointer: checkpoints }),
+          );
+          return { ...state, streaming: true };
+        }
         default:
           return assertNever(msg.type);
       }

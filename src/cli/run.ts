@@ -5,7 +5,11 @@ import type { Config } from "../config/load.ts";
 import { OesophagusError } from "../errors.ts";
 import { logger } from "../telemetry/log.ts";
 import { redact } from "../telemetry/redact.ts";
+import { Lifecycle } from "../lifecycle.ts";
 import { logProgress, terminalProgress } from "./progress.ts";
+
+/** SIGTERM must end the process within 10 s (container runtimes then kill it): 8 s to drain. */
+const DRAIN_TIMEOUT_MS = 8_000;
 
 export interface RunOptions {
   readonly snapshotOnly: boolean;
@@ -17,17 +21,17 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   const progress = useTerminal ? terminalProgress() : logProgress();
   const finished = Promise.withResolvers<number>();
 
+  const lifecycle = new Lifecycle();
+  let stopping = false;
   const system = start();
   spawnRoot(system, {
     config,
     progress,
+    snapshotOnly: options.snapshotOnly,
+    lifecycle,
     onSnapshotCompleted: () => {
-      // Streaming from the slot is the next stage of the pipeline (issue #4); until it lands,
-      // `run` ends here with the snapshot copied and the slot kept at its consistent point.
-      if (!options.snapshotOnly) {
-        logger.info("snapshot copied; streaming is not part of this build yet, so the engine stops here");
-      }
-      finished.resolve(0);
+      progress.stop();
+      if (options.snapshotOnly) finished.resolve(0);
     },
     onFatal: (error, path) => {
       printFatal(error, path);
@@ -36,8 +40,10 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   });
 
   const onSignal = () => {
-    logger.info("stopping on signal");
-    finished.resolve(0);
+    if (stopping) return;
+    stopping = true;
+    logger.info("stopping: draining what was read from the slot");
+    lifecycle.drain(DRAIN_TIMEOUT_MS).then(() => finished.resolve(0));
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);

@@ -1,6 +1,7 @@
 /** What a sink accepts and what it answers. A sink is one target: an Elasticsearch cluster. */
 import type { Ref } from "nact";
 import type { TableDescription } from "../pg/catalog.ts";
+import type { Lsn } from "../pg/lsn.ts";
 import type { BulkBatch } from "../snapshot/row_batcher.ts";
 
 export type SinkCommand =
@@ -11,8 +12,26 @@ export type SinkCommand =
     readonly index: string;
     readonly replyTo: Ref<TablePrepared>;
   }
-  /** Write a batch; answered with BatchAcked once every item is durable or stale, never before. */
-  | { readonly type: "Write"; readonly batchId: string; readonly batch: BulkBatch; readonly replyTo: Ref<BatchAcked> }
+  /**
+   * Write a batch; answered with BatchAcked once every item is durable or stale, never before.
+   * Batches of one lane are written one after another, in order (a row's changes share a lane);
+   * a batch without a lane goes wherever there is room.
+   */
+  | {
+    readonly type: "Write";
+    readonly batchId: string;
+    readonly batch: BulkBatch;
+    readonly lane?: number;
+    readonly replyTo: Ref<BatchAcked>;
+  }
+  /** Remove every document of the index older than `version` (a TRUNCATE committed at it). */
+  | {
+    readonly type: "Truncate";
+    readonly index: string;
+    readonly version: Lsn;
+    readonly requestId: string;
+    readonly replyTo: Ref<BatchAcked>;
+  }
   /** A bulk request of this sink finished (sent by the sink to itself). */
   | { readonly type: "BulkSettled"; readonly writeId: number };
 

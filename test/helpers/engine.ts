@@ -12,6 +12,8 @@ export interface EngineProcess {
   /** Everything printed so far, stdout and stderr interleaved. */
   output(): string;
   readonly exited: Promise<{ code: number; signal: Deno.Signal | null; output: string }>;
+  /** Sends a signal unless the process has ended already. */
+  kill(signal: Deno.Signal): void;
   /** Resolves when a printed line matches, rejects if the process exits first or after timeoutMs. */
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
 }
@@ -47,6 +49,14 @@ export function startEngine(args: readonly string[], env: Record<string, string>
     child,
     output: () => text,
     exited,
+    kill(signal) {
+      if (done) return;
+      try {
+        child.kill(signal);
+      } catch {
+        // It ended between the check and the signal.
+      }
+    },
     waitFor(pattern, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {

@@ -1,0 +1,242 @@
+/**
+ * The router: segments in, bulk batches out. Row changes are grouped per table, rendered by
+ * PostgreSQL into exact documents and `_id`s (one round trip per table per segment), turned into
+ * versioned index/delete items, and sent to every sink of the table on the document's lane. A
+ * segment is acked to the checkpointer when every sink acked every batch of it. A TRUNCATE is a
+ * barrier: everything before it is acked first, then the index is emptied up to its version.
+ */
+import type { Ref } from "nact";
+import { assertNever } from "../src/assert_never.ts";
+import type { Config, TableConfig } from "../src/config/load.ts";
+import { describeTables } from "../src/pg/catalog.ts";
+import { displayName } from "../src/pg/identifier.ts";
+import type { Lsn } from "../src/pg/lsn.ts";
+import { connect, type Sql } from "../src/pg/session.ts";
+import type { SinkCommand } from "../src/protocol/sink.ts";
+import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
+import type { ChangeEvent } from "../src/stream/change.ts";
+import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
+import { encodeItems, laneOf, utf8Length } from "../src/sinks/elasticsearch/bulk_body.ts";
+import { logger } from "../src/telemetry/log.ts";
+import type { ActorContext, Behaviour } from "../supervision/actor.ts";
+
+interface Route {
+  readonly config: TableConfig;
+  readonly renderer: TableRenderer;
+}
+
+interface Work {
+  readonly segment: Segment;
+  /** Index of the next event of the segment to process. */
+  next: number;
+  /** Batches (and truncates) sent for this segment and not yet acked by their sink. */
+  pending: number;
+  done: boolean;
+}
+
+interface RouterState {
+  sql: Sql | null;
+  routes: Map<string, Route>;
+  readonly queue: Work[];
+  /** Work waiting for every earlier batch to be acked (a TRUNCATE is next). */
+  blocked: Work | null;
+  readonly batches: Map<string, Work>;
+  inFlight: number;
+  version: Lsn | null;
+  nextBatch: number;
+}
+
+export interface RouterDeps {
+  readonly config: Config;
+  readonly sinks: Readonly<Record<string, Ref<SinkCommand>>>;
+  readonly checkpointer: Ref<CheckpointerCommand>;
+}
+
+const routeKey = (schema: string, table: string) => `${schema}\u0000${table}`;
+
+export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> {
+  const { config } = deps;
+  const tag = crypto.randomUUID().slice(0, 8);
+
+  function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: { route: Route; item: BulkItem }[]) {
+    // Per sink and lane, batches bounded like the sink's bulk requests.
+    const bySinkLane = new Map<
+      string,
+      { sink: string; lane: number; items: { index: string; item: BulkItem }[]; bytes: number }
+    >();
+    const flush = (entry: { sink: string; lane: number; items: { index: string; item: BulkItem }[]; bytes: number }) => {
+      if (entry.items.length === 0) return;
+      const batchId = `${tag}-${state.nextBatch++}`;
+      state.batches.set(batchId, work);
+      work.pending++;
+      state.inFlight++;
+      ctx.send(deps.sinks[entry.sink], {
+        type: "Write",
+        batchId,
+        batch: encodeItems(entry.items),
+        lane: entry.lane,
+        replyTo: ctx.self,
+      });
+      entry.items = [];
+      entry.bytes = 0;
+    };
+    for (const { route, item } of routed) {
+      for (const sink of route.config.sinks) {
+        const sinkConfig = config.sinks[sink];
+        const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
+        const key = `${sink}\u0000${lane}`;
+        let entry = bySinkLane.get(key);
+        if (!entry) bySinkLane.set(key, entry = { sink, lane, items: [], bytes: 0 });
+        const size = utf8Length(item.doc ?? "") + item.id.length + 120;
+        if (
+          entry.items.length > 0 &&
+          (entry.items.length >= sinkConfig.batch.maxDocs || entry.bytes + size > sinkConfig.batch.maxBytes)
+        ) flush(entry);
+        entry.items.push({ index: route.config.index, item });
+        entry.bytes += size;
+      }
+    }
+    for (const entry of bySinkLane.values()) flush(entry);
+  }
+
+  async function renderGroups(state: RouterState, groups: Map<Route, RowChange[]>): Promise<{ route: Route; item: BulkItem }[]> {
+    const rendered = await Promise.all(
+      [...groups].map(async ([route, changes]) =>
+        (await route.renderer.render(state.sql!, changes)).map((item) => ({ route, item }))
+      ),
+    );
+    return rendered.flat();
+  }
+
+  /** Processes work until it ends or reaches a TRUNCATE that must wait for earlier batches. */
+  async function process(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>): Promise<boolean> {
+    const events = work.segment.events;
+    const groups = new Map<Route, RowChange[]>();
+    const flushGroups = async () => {
+      if (groups.size === 0) return;
+      send(state, work, ctx, await renderGroups(state, groups));
+      groups.clear();
+    };
+    while (work.next < events.length) {
+      const event: ChangeEvent = events[work.next];
+      switch (event.kind) {
+        case "begin":
+          state.version = event.commitLsn;
+          break;
+        case "commit":
+          break;
+        case "row": {
+          const route = state.routes.get(routeKey(event.schema, event.table));
+          if (route) {
+            if (state.version === null) throw new Error("a row change arrived outside a transaction");
+            const list = groups.get(route) ?? [];
+            list.push({ op: event.op, new: event.new, old: event.old, version: state.version });
+            groups.set(route, list);
+          }
+          break;
+        }
+        case "truncate": {
+          await flushGroups();
+          if (state.inFlight > 0) return false;
+          for (const table of event.tables) {
+            const route = state.routes.get(routeKey(table.schema, table.table));
+            if (!route || state.version === null) continue;
+            for (const sink of route.config.sinks) {
+              const requestId = `${tag}-${state.nextBatch++}`;
+              state.batches.set(requestId, work);
+              work.pending++;
+              state.inFlight++;
+              ctx.send(deps.sinks[sink], {
+                type: "Truncate",
+                index: route.config.index,
+                version: state.version,
+                requestId,
+                replyTo: ctx.self,
+              });
+            }
+          }
+          work.next++;
+          // Nothing after the truncate may be written before it is done.
+          if (state.inFlight > 0) return false;
+          continue;
+        }
+        default:
+          assertNever(event);
+      }
+      work.next++;
+    }
+    await flushGroups();
+    work.done = true;
+    if (work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segment.id });
+    return true;
+  }
+
+  async function drain(state: RouterState, ctx: ActorContext<RouterCommand>): Promise<void> {
+    while (!state.blocked && state.queue.length > 0) {
+      const work = state.queue.shift()!;
+      if (!await process(state, work, ctx)) state.blocked = work;
+    }
+  }
+
+  return {
+    init(ctx) {
+      ctx.send(ctx.self, { type: "Start" });
+      return {
+        sql: null,
+        routes: new Map(),
+        queue: [],
+        blocked: null,
+        batches: new Map(),
+        inFlight: 0,
+        version: null,
+        nextBatch: 0,
+      };
+    },
+
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "Start": {
+          const sql = ctx.scope.own(
+            connect(config.source.url, { max: 4, applicationName: "oesophagus router" }),
+            (s) => s.end({ timeout: 1 }),
+          );
+          const tables = await describeTables(sql, config.tables.map((t) => t.name));
+          const routes = new Map<string, Route>();
+          for (const table of tables) {
+            const tableConfig = config.tables.find((t) => displayName(t.name) === displayName(table.name))!;
+            routes.set(routeKey(table.name.schema, table.name.name), { config: tableConfig, renderer: new TableRenderer(table) });
+          }
+          state.sql = sql;
+          state.routes = routes;
+          logger.info("router ready", { actor: ctx.path, tables: tables.length });
+          await drain(state, ctx);
+          return state;
+        }
+        case "Route":
+          state.queue.push({ segment: msg.segment, next: 0, pending: 0, done: false });
+          if (state.sql) await drain(state, ctx);
+          return state;
+        case "Resume":
+          if (state.blocked && state.inFlight === 0) {
+            const work = state.blocked;
+            state.blocked = null;
+            if (!await process(state, work, ctx)) state.blocked = work;
+            await drain(state, ctx);
+          }
+          return state;
+        case "BatchAcked": {
+          const work = state.batches.get(msg.batchId);
+          if (!work) return state;
+          state.batches.delete(msg.batchId);
+          state.inFlight--;
+          work.pending--;
+          if (work.done && work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segment.id });
+          if (state.blocked && state.inFlight === 0) ctx.send(ctx.self, { type: "Resume" });
+          return state;
+        }
+        default:
+          return assertNever(msg);
+      }
+    },
+  };
+}

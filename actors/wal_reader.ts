@@ -1,0 +1,250 @@
+/**
+ * The wal reader: one replication connection streaming the slot from its confirmed LSN. Frames
+ * are decoded as they arrive and cut into segments (bounded by the sinks' batch size and
+ * timeout), which go to the router after being registered with the checkpointer. When more than
+ * `maxInFlightEvents`/`maxInFlightBytes` are un-acked, the stream is paused (TCP holds
+ * PostgreSQL back) while standby status updates keep the connection alive. The flushed LSN
+ * sent to PostgreSQL is only ever the checkpointer's.
+ */
+import type { Duplex } from "node:stream";
+import type { Ref } from "nact";
+import { assertNever } from "../src/assert_never.ts";
+import type { Config } from "../src/config/load.ts";
+import { OesophagusError } from "../src/errors.ts";
+import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
+import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
+import { parseFrame, startReplication, statusUpdate } from "../src/pg/replication_stream.ts";
+import { connect, connectReplication } from "../src/pg/session.ts";
+import { explainSlotError, inspectSlot } from "../src/pg/slot.ts";
+import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
+import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
+import type { ChangeEvent } from "../src/stream/change.ts";
+import type { Lifecycle } from "../src/lifecycle.ts";
+import { logger } from "../src/telemetry/log.ts";
+import type { ActorContext, Behaviour } from "../supervision/actor.ts";
+
+export interface WalReaderDeps {
+  readonly config: Config;
+  readonly lifecycle: Lifecycle;
+  readonly router: Ref<RouterCommand>;
+  readonly checkpointer: Ref<CheckpointerCommand>;
+}
+
+/** The live stream and its bookkeeping; mutated by the stream's callbacks and the handlers alike. */
+interface Live {
+  readonly stream: Duplex;
+  received: Lsn;
+  flushed: Lsn;
+  /** Highest position handed to the checkpointer. */
+  queued: Lsn;
+  inTransaction: boolean;
+  events: ChangeEvent[];
+  bytes: number;
+  position: Lsn | null;
+  startedAt: number;
+  nextSegment: number;
+  outstandingEvents: number;
+  outstandingBytes: number;
+  paused: boolean;
+  lastStatus: number;
+}
+
+type ReaderState = { live: Live | null };
+
+export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReaderCommand> {
+  const { config } = deps;
+  const source = config.source;
+  const sinkConfigs = Object.values(config.sinks);
+  const segmentEvents = Math.min(...sinkConfigs.map((s) => s.batch.maxDocs));
+  const segmentBytes = Math.min(...sinkConfigs.map((s) => s.batch.maxBytes));
+  const segmentTimeoutMs = Math.min(...sinkConfigs.map((s) => s.batch.timeoutMs));
+
+  const sendStatus = (live: Live) => {
+    live.stream.write(statusUpdate(live.received, live.flushed));
+    live.lastStatus = Date.now();
+  };
+
+  const cut = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
+    if (live.events.length === 0 && live.position === null) return;
+    const segment = { id: live.nextSegment++, events: live.events, bytes: live.bytes, position: live.position };
+    if (segment.position !== null && segment.position > live.queued) live.queued = segment.position;
+    live.events = [];
+    live.bytes = 0;
+    live.position = null;
+    live.outstandingEvents += segment.events.length;
+    live.outstandingBytes += segment.bytes;
+    ctx.send(deps.checkpointer, {
+      type: "SegmentOpened",
+      id: segment.id,
+      position: segment.position,
+      events: segment.events.length,
+      bytes: segment.bytes,
+    });
+    ctx.send(deps.router, { type: "Route", segment });
+    if (
+      !live.paused && (live.outstandingEvents >= source.maxInFlightEvents || live.outstandingBytes >= source.maxInFlightBytes)
+    ) {
+      live.paused = true;
+      live.stream.pause();
+    }
+  };
+
+  async function start(ctx: ActorContext<WalReaderCommand>): Promise<Live> {
+    const sql = connect(source.url, { max: 1, applicationName: "oesophagus wal reader" });
+    let startLsn: Lsn;
+    try {
+      const slot = await inspectSlot(sql, source.slot);
+      if (!slot) {
+        throw new OesophagusError(
+          "slot_missing",
+          `replication slot ${source.slot} does not exist any more: the changes it held are lost to the engine`,
+          {
+            fix:
+              `start over with a new snapshot: DELETE FROM oesophagus.snapshot_table WHERE slot = '${source.slot}'; then restart the engine (documents of rows deleted meanwhile stay in Elasticsearch until the index is rebuilt)`,
+          },
+        );
+      }
+      if (slot.active) {
+        throw new OesophagusError("source_misconfigured", `replication slot ${source.slot} is in use by another connection`, {
+          retriable: true,
+        });
+      }
+      startLsn = slot.confirmedFlushLsn ?? (0n as Lsn);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+
+    const replication = ctx.scope.own(connectReplication(source.url, "oesophagus wal reader"), (s) => s.end({ timeout: 1 }));
+    const options = source.plugin === "pgoutput"
+      ? { proto_version: "1", publication_names: source.publication }
+      : wal2jsonOptions(config.tables.map((t) => t.name));
+    let stream: Duplex;
+    try {
+      stream = await startReplication(replication, { slot: source.slot, plugin: source.plugin, startLsn, options });
+    } catch (error) {
+      throw explainSlotError(error, source.slot, source.plugin);
+    }
+    ctx.scope.own(stream, (s) => s.destroy());
+    const decoder = source.plugin === "pgoutput" ? new PgoutputDecoder() : new Wal2jsonDecoder();
+    const live: Live = {
+      stream,
+      received: startLsn,
+      flushed: startLsn,
+      queued: startLsn,
+      inTransaction: false,
+      events: [],
+      bytes: 0,
+      position: null,
+      startedAt: Date.now(),
+      nextSegment: 0,
+      outstandingEvents: 0,
+      outstandingBytes: 0,
+      paused: false,
+      lastStatus: 0,
+    };
+    ctx.send(deps.checkpointer, { type: "Started", start: startLsn, replyTo: ctx.self });
+
+    stream.on("data", (bytes: Uint8Array) => {
+      if (ctx.scope.closed) return;
+      try {
+        const frame = parseFrame(bytes);
+        if (frame.kind === "keepalive") {
+          if (frame.walEnd > live.received) live.received = frame.walEnd;
+          // Idle: everything before the server's sent position has been read, and nothing is
+          // open, so the position can be flushed once the segments before it are acked.
+          if (!live.inTransaction && live.events.length === 0 && frame.walEnd > live.queued) {
+            live.position = frame.walEnd;
+            cut(live, ctx);
+          }
+          if (frame.replyRequested) sendStatus(live);
+          return;
+        }
+        if (frame.walEnd > live.received) live.received = frame.walEnd;
+        const event = decoder.decode(frame.payload);
+        if (event === null) return;
+        if (live.events.length === 0) live.startedAt = Date.now();
+        live.events.push(event);
+        live.bytes += frame.payload.length;
+        if (event.kind === "begin") live.inTransaction = true;
+        else if (event.kind === "commit") {
+          live.inTransaction = false;
+          live.position = event.endLsn;
+        }
+        if (live.events.length >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
+      } catch (error) {
+        stream.destroy();
+        ctx.fail(error);
+      }
+    });
+    stream.on(
+      "error",
+      (error) =>
+        ctx.fail(
+          new OesophagusError("source_unreachable", `replication stream failed: ${error.message}`, {
+            retriable: true,
+            cause: error,
+          }),
+        ),
+    );
+    stream.on(
+      "close",
+      () => ctx.fail(new OesophagusError("source_unreachable", "replication stream closed by the server", { retriable: true })),
+    );
+    const tick = setInterval(() => ctx.send(ctx.self, { type: "Tick" }), Math.max(10, Math.min(segmentTimeoutMs, 100)));
+    ctx.scope.own(tick, clearInterval);
+    // SIGTERM: stop reading, let what was read reach the sinks, flush its position, return.
+    const unregister = deps.lifecycle.register(async (deadline) => {
+      live.stream.pause();
+      live.paused = true;
+      cut(live, ctx);
+      while (live.outstandingEvents > 0 && Date.now() < deadline && !ctx.scope.closed) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      if (!ctx.scope.closed) sendStatus(live);
+      logger.info("wal reader drained", { actor: ctx.path, flushed: formatLsn(live.flushed), unacked: live.outstandingEvents });
+    });
+    ctx.scope.own(unregister, (f) => f());
+    logger.info("streaming from slot", { actor: ctx.path, slot: source.slot, plugin: source.plugin, start: formatLsn(startLsn) });
+    return live;
+  }
+
+  return {
+    init(ctx) {
+      ctx.send(ctx.self, { type: "Start" });
+      return { live: null };
+    },
+
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "Start":
+          return { live: await start(ctx) };
+        case "Progress": {
+          const live = state.live;
+          if (!live) return state;
+          live.outstandingEvents -= msg.releasedEvents;
+          live.outstandingBytes -= msg.releasedBytes;
+          if (
+            live.paused && live.outstandingEvents < source.maxInFlightEvents && live.outstandingBytes < source.maxInFlightBytes
+          ) {
+            live.paused = false;
+            live.stream.resume();
+          }
+          if (msg.flushed !== null && msg.flushed > live.flushed) {
+            live.flushed = msg.flushed;
+            sendStatus(live);
+          }
+          return state;
+        }
+        case "Tick": {
+          const live = state.live;
+          if (!live) return state;
+          if (live.events.length > 0 && Date.now() - live.startedAt >= segmentTimeoutMs) cut(live, ctx);
+          if (Date.now() - live.lastStatus >= source.statusIntervalMs) sendStatus(live);
+          return state;
+        }
+        default:
+          return assertNever(msg);
+      }
+    },
+  };
+}

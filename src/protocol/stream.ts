@@ -1,0 +1,41 @@
+/** Messages of the streaming stage: wal reader -> router -> sinks, with the checkpointer. */
+import type { Ref } from "nact";
+import type { Lsn } from "../pg/lsn.ts";
+import type { ChangeEvent } from "../stream/change.ts";
+import type { BatchAcked } from "./sink.ts";
+
+/**
+ * A contiguous slice of the stream. `position` is the LSN the slot may be acknowledged to once
+ * this segment and all before it are in every sink (end of its last commit, or an idle
+ * keepalive's position), or null when the slice ends inside a transaction.
+ */
+export interface Segment {
+  readonly id: number;
+  readonly events: readonly ChangeEvent[];
+  readonly bytes: number;
+  readonly position: Lsn | null;
+}
+
+export type RouterCommand =
+  | { readonly type: "Start" }
+  | { readonly type: "Route"; readonly segment: Segment }
+  /** Continue after a barrier (TRUNCATE) cleared. */
+  | { readonly type: "Resume" }
+  | BatchAcked;
+
+export type CheckpointerCommand =
+  | { readonly type: "Started"; readonly start: Lsn; readonly replyTo: Ref<WalReaderCommand> }
+  | {
+    readonly type: "SegmentOpened";
+    readonly id: number;
+    readonly position: Lsn | null;
+    readonly events: number;
+    readonly bytes: number;
+  }
+  | { readonly type: "SegmentAcked"; readonly id: number };
+
+export type WalReaderCommand =
+  | { readonly type: "Start" }
+  /** Segments left the pipeline: memory to release, and maybe a new position to flush. */
+  | { readonly type: "Progress"; readonly flushed: Lsn | null; readonly releasedEvents: number; readonly releasedBytes: number }
+  | { readonly type: "Tick" };

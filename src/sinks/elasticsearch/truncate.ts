@@ -1,0 +1,37 @@
+/**
+ * TRUNCATE in Elasticsearch: every document of the index that is not newer than the truncate is
+ * deleted with the truncate's version, so a document written by a later change survives, and
+ * replaying the truncate after a crash has the same effect. Works without the reindex module
+ * (no `_delete_by_query`): refresh, scroll the ids, bulk-delete them.
+ */
+import type { Client } from "@elastic/elasticsearch";
+import type { Lsn } from "../../pg/lsn.ts";
+import { type BulkOptions, writeBulk } from "./bulk.ts";
+import { actionLine } from "./bulk_body.ts";
+
+export async function truncateIndex(client: Client, index: string, version: Lsn, options: BulkOptions): Promise<number> {
+  await client.indices.refresh({ index }, { signal: options.signal });
+  let deleted = 0;
+  let page = await client.search({ index, scroll: "2m", size: 5_000, _source: false, sort: ["_doc"], query: { match_all: {} } }, {
+    signal: options.signal,
+  });
+  try {
+    for (;;) {
+      const hits = page.hits.hits;
+      if (hits.length === 0) return deleted;
+      const lines = hits.map((hit) => actionLine("delete", index, JSON.stringify(hit._id), version));
+      const encoder = new TextEncoder();
+      const offsets = new Uint32Array(lines.length);
+      let at = 0;
+      lines.forEach((line, i) => {
+        offsets[i] = at;
+        at += encoder.encode(line).length;
+      });
+      await writeBulk(client, { body: encoder.encode(lines.join("")), offsets, docs: lines.length }, options);
+      deleted += hits.length;
+      page = await client.scroll({ scroll_id: page._scroll_id!, scroll: "2m" }, { signal: options.signal });
+    }
+  } finally {
+    if (page._scroll_id) await client.clearScroll({ scroll_id: page._scroll_id }).catch(() => {});
+  }
+}
