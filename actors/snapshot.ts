@@ -13,7 +13,8 @@ import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
-import { createSlotWithSnapshot, ensurePublication, inspectSlot } from "../src/pg/slot.ts";
+import { createSlotWithSnapshot, ensurePublication } from "../src/pg/slot.ts";
+import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import type { PipelineCommand } from "../src/protocol/pipeline.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { SnapshotCommand, SnapshotHandle, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
@@ -58,7 +59,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     const tables = await describeTables(sql, config.tables.map((t) => t.name));
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
-    const slot = await inspectSlot(sql, source.slot);
+    const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
     const progress = await loadProgress(sql, source.slot);
 
     let replication: Sql | null = null;
@@ -95,12 +96,6 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
             fix: `set source.plugin to "${slot.plugin}", or use another source.slot name`,
           },
         );
-      }
-      if (slot.active) {
-        throw new OesophagusError("source_misconfigured", `replication slot ${source.slot} is in use by another connection`, {
-          retriable: true,
-          fix: "stop the other engine using this slot, or give this one its own source.slot",
-        });
       }
       const unfinished = tables.filter((t) => !progress.get(displayName(t.name))?.completed);
       if (unfinished.length > 0) {

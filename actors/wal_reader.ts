@@ -15,7 +15,8 @@ import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { parseFrame, startReplication, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect, connectReplication } from "../src/pg/session.ts";
-import { explainSlotError, inspectSlot } from "../src/pg/slot.ts";
+import { explainSlotError } from "../src/pg/slot.ts";
+import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import type { ChangeEvent } from "../src/stream/change.ts";
@@ -93,7 +94,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     const sql = connect(source.url, { max: 1, applicationName: "oesophagus wal reader" });
     let startLsn: Lsn;
     try {
-      const slot = await inspectSlot(sql, source.slot);
+      const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
       if (!slot) {
         throw new OesophagusError(
           "slot_missing",
@@ -103,11 +104,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
               `start over with a new snapshot: DELETE FROM oesophagus.snapshot_table WHERE slot = '${source.slot}'; then restart the engine (documents of rows deleted meanwhile stay in Elasticsearch until the index is rebuilt)`,
           },
         );
-      }
-      if (slot.active) {
-        throw new OesophagusError("source_misconfigured", `replication slot ${source.slot} is in use by another connection`, {
-          retriable: true,
-        });
       }
       startLsn = slot.confirmedFlushLsn ?? (0n as Lsn);
     } finally {

@@ -37,14 +37,14 @@ export function startEngine(args: readonly string[], env: Record<string, string>
     }
   };
   const pumped = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  let done = false;
   const exited = (async () => {
     const status = await child.status;
     await pumped;
+    done = true;
     for (const wake of waiters) wake();
     return { code: status.code, signal: status.signal, output: text };
   })();
-  let done = false;
-  void exited.then(() => (done = true));
   return {
     child,
     output: () => text,

@@ -12,7 +12,12 @@ export async function ensureIndex(client: Client, sinkName: string, index: strin
     await client.indices.create({
       index,
       mappings,
-      settings: { "index.mapping.total_fields.limit": Math.max(1_000, countFields(mappings) + 100) },
+      settings: {
+        "index.mapping.total_fields.limit": Math.max(1_000, countFields(mappings) + 100),
+        // A delete's version is remembered this long (default 60 s): a replay after a longer outage
+        // must still find the tombstone, or an older write could bring the document back.
+        "index.gc_deletes": "1h",
+      },
     });
     return true;
   } catch (error) {
