@@ -77,6 +77,10 @@ export function chunkReader(deps: ChunkReaderDeps): Behaviour<ReaderState, Chunk
       if (flow.outstanding >= READER_WINDOW) stream.pause();
     });
     stream.on("end", () => {
+      // postgres.js pauses its socket when the COPY stream is full and resumes it only from the
+      // stream's read(). A stream that ended while paused leaves the socket paused, and the
+      // COPY's CommandComplete (and every later answer on this connection) would never be read.
+      (stream as unknown as { _read(size: number): void })._read(0);
       try {
         const last = batcher.finish();
         if (last) {
