@@ -40,6 +40,8 @@ interface Live {
   queued: Lsn;
   inTransaction: boolean;
   events: ChangeEvent[];
+  /** Row changes in `events` (begin and commit records do not become documents). */
+  rows: number;
   bytes: number;
   position: Lsn | null;
   startedAt: number;
@@ -70,6 +72,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     const segment = { id: live.nextSegment++, events: live.events, bytes: live.bytes, position: live.position };
     if (segment.position !== null && segment.position > live.queued) live.queued = segment.position;
     live.events = [];
+    live.rows = 0;
     live.bytes = 0;
     live.position = null;
     live.outstandingEvents += segment.events.length;
@@ -129,6 +132,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       queued: startLsn,
       inTransaction: false,
       events: [],
+      rows: 0,
       bytes: 0,
       position: null,
       startedAt: Date.now(),
@@ -161,12 +165,13 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         if (live.events.length === 0) live.startedAt = Date.now();
         live.events.push(event);
         live.bytes += frame.payload.length;
-        if (event.kind === "begin") live.inTransaction = true;
+        if (event.kind === "row") live.rows++;
+        else if (event.kind === "begin") live.inTransaction = true;
         else if (event.kind === "commit") {
           live.inTransaction = false;
           live.position = event.endLsn;
         }
-        if (live.events.length >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
+        if (live.rows >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
       } catch (error) {
         stream.destroy();
         ctx.fail(error);

@@ -47,3 +47,47 @@ export async function timed<T>(what: () => Promise<T>): Promise<{ seconds: numbe
 export function rate(rows: number, seconds: number): string {
   return `${Math.round(rows / seconds).toLocaleString("en")} rows/s`;
 }
+
+export interface Running {
+  readonly child: Deno.ChildProcess;
+  /** Peak RSS so far, from VmHWM. */
+  peakRssMb(): number;
+  /** SIGTERM, then the exit code and output. */
+  stop(): Promise<{ code: number; output: string }>;
+}
+
+/** Starts a process and samples its peak RSS until it is stopped. */
+export function startMeasured(command: string, args: readonly string[]): Running {
+  const child = new Deno.Command(command, { args: [...args], stdout: "piped", stderr: "piped" }).spawn();
+  let peakKb = 0;
+  const timer = setInterval(async () => {
+    try {
+      const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
+      const match = status.match(/^VmHWM:\s+(\d+) kB/m);
+      if (match) peakKb = Math.max(peakKb, Number(match[1]));
+    } catch {
+      // Exited.
+    }
+  }, 50);
+  const output = child.output();
+  return {
+    child,
+    peakRssMb: () => peakKb / 1024,
+    async stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      const result = await output;
+      clearInterval(timer);
+      const decoder = new TextDecoder();
+      return { code: result.code, output: decoder.decode(result.stdout) + decoder.decode(result.stderr) };
+    },
+  };
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}

@@ -1,0 +1,90 @@
+/**
+ * The ceilings the engine is measured against, each run with no engine in between:
+ * Elasticsearch's own `_bulk` rate for the same documents, and PostgreSQL's own decoding rate
+ * (`pg_recvlogical` with the same plugin and options, to /dev/null).
+ */
+import type postgres from "postgres";
+import type { IndexMapping } from "../src/sinks/elasticsearch/mapping.ts";
+import { countFields } from "../src/sinks/elasticsearch/mapping.ts";
+import { measureProcess, timed } from "./measure.ts";
+
+export async function es(esUrl: string, method: string, path: string, body?: string | Uint8Array): Promise<string> {
+  const response = await fetch(`${esUrl}${path}`, {
+    method,
+    headers: { "content-type": typeof body === "string" ? "application/json" : "application/x-ndjson" },
+    body: body as BodyInit | undefined,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 300)}`);
+  return text;
+}
+
+export async function freshIndex(esUrl: string, name: string, mapping: IndexMapping): Promise<void> {
+  await fetch(`${esUrl}/${name}`, { method: "DELETE" }).then((r) => r.body?.cancel());
+  await es(
+    esUrl,
+    "PUT",
+    `/${name}`,
+    JSON.stringify({
+      mappings: mapping,
+      settings: { "index.mapping.total_fields.limit": Math.max(1000, countFields(mapping) + 100) },
+    }),
+  );
+}
+
+/**
+ * Seconds Elasticsearch takes to index the documents `query` returns (columns: id text, doc
+ * text), in requests of `maxDocs` with `concurrency` in flight. The NDJSON is built before the
+ * clock starts.
+ */
+export async function bulkCeiling(
+  sql: postgres.Sql,
+  esUrl: string,
+  mapping: IndexMapping,
+  query: string,
+  maxDocs: number,
+  concurrency: number,
+): Promise<{ seconds: number; docs: number }> {
+  const encoder = new TextEncoder();
+  const bodies: Uint8Array[] = [];
+  let lines: string[] = [];
+  let docs = 0;
+  const cursor = sql.unsafe<{ id: string; doc: string }[]>(query).cursor(10_000);
+  for await (const rows of cursor) {
+    for (const row of rows) {
+      lines.push(`{"index":{"_id":${JSON.stringify(row.id)}}}`, row.doc);
+      docs++;
+      if (lines.length >= maxDocs * 2) {
+        bodies.push(encoder.encode(lines.join("\n") + "\n"));
+        lines = [];
+      }
+    }
+  }
+  if (lines.length > 0) bodies.push(encoder.encode(lines.join("\n") + "\n"));
+  await freshIndex(esUrl, "bench_bulk_ceiling", mapping);
+  const { seconds } = await timed(async () => {
+    let next = 0;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (next < bodies.length) {
+        const answer = await es(esUrl, "POST", "/bench_bulk_ceiling/_bulk?filter_path=errors", bodies[next++]);
+        if (answer.includes('"errors":true')) throw new Error("the ceiling load had item errors");
+      }
+    }));
+  });
+  await es(esUrl, "DELETE", "/bench_bulk_ceiling");
+  return { seconds, docs };
+}
+
+/** Seconds pg_recvlogical takes to decode the slot from its position to `endpos`, to /dev/null. */
+export async function recvlogicalCeiling(
+  url: string,
+  slot: string,
+  endpos: string,
+  options: Readonly<Record<string, string>>,
+): Promise<number> {
+  const args = ["-d", url, "--slot", slot, "--start", "--endpos", endpos, "--no-loop", "-f", "/dev/null"];
+  for (const [key, value] of Object.entries(options)) args.push("-o", `${key}=${value}`);
+  const run = await measureProcess("/usr/lib/postgresql/15/bin/pg_recvlogical", args);
+  if (run.code !== 0) throw new Error(`pg_recvlogical failed: ${run.output}`);
+  return run.seconds;
+}

@@ -1,0 +1,225 @@
+/**
+ * bench/stream, for each plugin: (a) 100,000 one-row UPDATE transactions, (b) one 1,000,000-row
+ * UPDATE transaction. The WAL is written first; then, on the same range, the ceilings
+ * (pg_recvlogical with the same plugin and options to /dev/null; a plain _bulk load of as many
+ * documents) and the engine end to end (from process start until the slot's confirmed LSN, which
+ * moves only when Elasticsearch acknowledged, reaches the end of the range). Then (c): commit to
+ * acknowledged latency at a steady 2,000 transactions/s.
+ * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
+ *
+ *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
+ */
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { describeTables } from "../src/pg/catalog.ts";
+import { parseLsn } from "../src/pg/lsn.ts";
+import { wal2jsonOptions } from "../src/pg/wal2json.ts";
+import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
+import { REPO, services } from "../test/helpers/services.ts";
+import { bulkCeiling, recvlogicalCeiling } from "./ceilings.ts";
+import { measureProcess, percentile, startMeasured } from "./measure.ts";
+
+const { values } = parseArgs({
+  options: {
+    plugin: { type: "string", default: "both" },
+    rows: { type: "string", default: "1000000" },
+    transactions: { type: "string", default: "100000" },
+    rate: { type: "string", default: "2000" },
+  },
+});
+const ROWS = Number(values.rows);
+const TRANSACTIONS = Number(values.transactions);
+const RATE = Number(values.rate);
+const MAX_DOCS = 2_000;
+const CONCURRENCY = 2;
+const plugins = values.plugin === "both" ? ["pgoutput", "wal2json"] as const : [values.plugin as "pgoutput" | "wal2json"];
+const { pgUrl, esUrl } = await services();
+const PGBIN = "/usr/lib/postgresql/15/bin";
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en");
+
+for (const plugin of plugins) {
+  const database = `bench_stream_${plugin}`;
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${database}`;
+  await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.unsafe(`CREATE DATABASE ${database}`);
+  const url = pgUrl.replace(/\/[^/]*$/, `/${database}`);
+  const sql = postgres(url, { max: 10, onnotice: () => {} });
+  console.log(`[${plugin}] loading ${fmt(ROWS)} rows ...`);
+  await sql.unsafe(`
+    CREATE TABLE items (
+      id bigint PRIMARY KEY, name text, email text, amount numeric(12, 2), score float8,
+      created timestamptz, active boolean, tags text[], attrs jsonb, ref uuid);
+    INSERT INTO items SELECT g, 'item ' || g, 'user' || (g % 50000) || '@example.com', (g % 1000000) / 100.0, g * 0.001,
+      timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second', g % 2 = 0, ARRAY['t' || (g % 10), 't' || (g % 7)],
+      jsonb_build_object('k', g % 100, 'v', 'x' || g), md5(g::text)::uuid
+    FROM generate_series(1, ${ROWS}) g;`);
+  await sql.unsafe("VACUUM ANALYZE items");
+  const [table] = await describeTables(sql, [{ schema: "public", name: "items" }]);
+  const mapping = indexMapping(table);
+  const slot = `bench_${plugin}`;
+  const config = await Deno.makeTempFile({ suffix: ".json" });
+  await Deno.writeTextFile(
+    config,
+    JSON.stringify({
+      source: { url, slot, plugin },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: MAX_DOCS }, concurrency: CONCURRENCY } },
+      tables: { items: { index: `bench_stream_${plugin}` } },
+    }),
+  );
+  const engineArgs = ["run", "-A", `${REPO}src/main.ts`, "run", "--config", config, "--progress", "log"];
+  const options: Record<string, string> = plugin === "pgoutput"
+    ? { proto_version: "1", publication_names: "oesophagus" }
+    : wal2jsonOptions([{ schema: "public", name: "items" }]);
+
+  // The engine's snapshot, once, so the measured runs only stream.
+  console.log(`[${plugin}] engine snapshot ...`);
+  const first = startMeasured(Deno.execPath(), engineArgs);
+  await waitForLsn(sql, slot, await currentLsn(sql), 600_000);
+  await first.stop();
+  const ceilingSlot = `bench_ceiling_${plugin}`;
+  await sql`SELECT pg_create_logical_replication_slot(${ceilingSlot}, ${plugin})`;
+
+  const results: string[] = [];
+  for (const workload of ["a", "b"] as const) {
+    let changes: number;
+    if (workload === "a") {
+      console.log(`[${plugin}] (a) writing ${fmt(TRANSACTIONS)} one-row UPDATE transactions ...`);
+      const script = await Deno.makeTempFile({ suffix: ".sql" });
+      await Deno.writeTextFile(script, `\\set id random(1, ${ROWS})\nUPDATE items SET score = score + 1 WHERE id = :id;\n`);
+      const bench = await measureProcess(`${PGBIN}/pgbench`, [
+        "-n",
+        "-c",
+        "4",
+        "-j",
+        "2",
+        "-t",
+        String(TRANSACTIONS / 4),
+        "-f",
+        script,
+        url,
+      ]);
+      if (bench.code !== 0) throw new Error(bench.output);
+      changes = TRANSACTIONS;
+    } else {
+      console.log(`[${plugin}] (b) one UPDATE of ${fmt(ROWS)} rows ...`);
+      await sql`UPDATE items SET score = score + 1`;
+      changes = ROWS;
+    }
+    const end = await currentLsn(sql);
+    const recv = await recvlogicalCeiling(url, ceilingSlot, end, options);
+    const bulk = await bulkCeiling(
+      sql,
+      esUrl,
+      mapping,
+      `SELECT id::text AS id, to_jsonb(t.*)::text AS doc FROM items t WHERE id <= ${changes}`,
+      MAX_DOCS,
+      CONCURRENCY,
+    );
+    const engine = startMeasured(Deno.execPath(), engineArgs);
+    const started = performance.now();
+    await waitForLsn(sql, slot, end, 900_000);
+    const seconds = (performance.now() - started) / 1000;
+    const peak = engine.peakRssMb();
+    const stopped = await engine.stop();
+    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
+    const ceiling = Math.min(changes / recv, changes / bulk.seconds);
+    results.push(
+      `(${workload}) ${workload === "a" ? `${fmt(TRANSACTIONS)} one-row transactions` : `one ${fmt(ROWS)}-row transaction`}`,
+      `    ceiling pg_recvlogical ${plugin}     ${recv.toFixed(1)} s   ${fmt(changes / recv)} changes/s`,
+      `    ceiling plain _bulk               ${bulk.seconds.toFixed(1)} s   ${fmt(changes / bulk.seconds)} docs/s`,
+      `    engine end to end                 ${seconds.toFixed(1)} s   ${fmt(changes / seconds)} changes/s`,
+      `    ratio engine / min(ceilings)      ${((changes / seconds) / ceiling).toFixed(2)}   (target >= 0.7)`,
+      `    engine peak RSS                   ${peak.toFixed(0)} MB${workload === "b" ? "   (target <= 300 MB)" : ""}`,
+    );
+  }
+
+  // (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit.
+  console.log(`[${plugin}] (c) ${fmt(RATE)} tx/s for 15 s ...`);
+  const engine = startMeasured(Deno.execPath(), engineArgs);
+  await waitForLsn(sql, slot, await currentLsn(sql), 120_000);
+  const latencies = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
+  await engine.stop();
+  latencies.sort((a, b) => a - b);
+  results.push(
+    `(c) ${fmt(RATE)} one-row transactions/s for 15 s, commit -> acknowledged by Elasticsearch`,
+    `    p50 ${percentile(latencies, 50).toFixed(0)} ms   p99 ${percentile(latencies, 99).toFixed(0)} ms   max ${
+      latencies[latencies.length - 1].toFixed(0)
+    } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)`,
+  );
+  console.log(`\n== bench/stream, plugin ${plugin} ==\n${results.join("\n")}\n`);
+
+  await sql.end();
+  await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${database}`;
+  await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.end();
+  await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
+}
+
+async function currentLsn(sql: postgres.Sql): Promise<string> {
+  const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
+  return lsn;
+}
+
+async function waitForLsn(sql: postgres.Sql, slot: string, target: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const goal = parseLsn(target);
+  for (;;) {
+    const [row] = await sql<
+      { confirmed: string | null }[]
+    >`SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+    if (row?.confirmed && parseLsn(row.confirmed) >= goal) return;
+    if (Date.now() > deadline) throw new Error(`slot ${slot} did not reach ${target}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Issues `rate` one-row UPDATE transactions per second for `durationMs`; for each, the time from
+ * its commit to the slot's confirmed LSN passing the WAL position right after it.
+ */
+async function steadyLatency(sql: postgres.Sql, slot: string, rate: number, durationMs: number, rows: number): Promise<number[]> {
+  const pending: { lsn: bigint; at: number }[] = [];
+  const latencies: number[] = [];
+  let running = true;
+  const poller = (async () => {
+    while (running || pending.length > 0) {
+      const [row] = await sql<
+        { confirmed: string }[]
+      >`SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+      const confirmed = parseLsn(row.confirmed);
+      const now = performance.now();
+      for (let i = pending.length - 1; i >= 0; i--) {
+        if (pending[i].lsn <= confirmed) {
+          latencies.push(now - pending[i].at);
+          pending.splice(i, 1);
+        }
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  const start = performance.now();
+  let issued = 0;
+  const workers = Array.from({ length: 8 }, async () => {
+    while (performance.now() - start < durationMs) {
+      const due = start + (issued / rate) * 1000;
+      if (performance.now() < due) {
+        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+        continue;
+      }
+      issued++;
+      const id = 1 + Math.floor(Math.random() * rows);
+      await sql`UPDATE items SET score = score + 1 WHERE id = ${id}`;
+      const at = performance.now();
+      const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
+      pending.push({ lsn: parseLsn(lsn), at });
+    }
+  });
+  await Promise.all(workers);
+  running = false;
+  await Promise.race([poller, new Promise((r) => setTimeout(r, 30_000))]);
+  const achieved = issued / (durationMs / 1000);
+  if (achieved < rate * 0.9) console.log(`   note: the load generator reached ${fmt(achieved)} tx/s of ${fmt(rate)}`);
+  return latencies;
+}
