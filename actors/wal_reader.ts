@@ -63,7 +63,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   const segmentTimeoutMs = Math.min(...sinkConfigs.map((s) => s.batch.timeoutMs));
 
   const sendStatus = (live: Live) => {
-    live.stream.write(statusUpdate(live.received, live.flushed));
+    // Written = flushed: reporting more as written would stop the walsender's keepalives (it
+    // pings only a client whose write position lags), and with them the idle slot's progress.
+    live.stream.write(statusUpdate(live.flushed, live.flushed));
     live.lastStatus = Date.now();
   };
 
@@ -150,11 +152,12 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         const frame = parseFrame(bytes);
         if (frame.kind === "keepalive") {
           if (frame.walEnd > live.received) live.received = frame.walEnd;
-          // Idle: everything before the server's sent position has been read, and nothing is
-          // open, so the position can be flushed once the segments before it are acked.
-          if (!live.inTransaction && live.events.length === 0 && frame.walEnd > live.queued) {
+          // Between transactions everything before the server's sent position has been read, so
+          // that position can be flushed once the segment being filled (and all before it) is
+          // acked: idle or filtered traffic still moves the slot.
+          if (!live.inTransaction && frame.walEnd > live.queued && (live.position === null || frame.walEnd > live.position)) {
             live.position = frame.walEnd;
-            cut(live, ctx);
+            if (live.events.length === 0) cut(live, ctx);
           }
           if (frame.replyRequested) sendStatus(live);
           return;

@@ -10,7 +10,9 @@ import { quoteIdent, quoteQualified } from "../pg/identifier.ts";
 import type { Lsn } from "../pg/lsn.ts";
 import type { Sql } from "../pg/session.ts";
 import { idExpression } from "../pg/snapshot_query.ts";
+import { documentId, rowHashId } from "../sinks/elasticsearch/document_id.ts";
 import { type ColumnValue, DecodeError, type RowImage, type RowOp, UNCHANGED } from "./change.ts";
+import { type Converter, converterFor, jsonbKeyOrder } from "./to_jsonb.ts";
 
 export interface RowChange {
   readonly op: RowOp;
@@ -33,19 +35,38 @@ function isJson(type: PgType): boolean {
   return type.kind === "scalar" && (type.name === "json" || type.name === "jsonb");
 }
 
-/** The SQL and the per-table facts rendering needs, computed once per table. */
+/** What rendering in TypeScript needs: converters per column, jsonb's key order, the key. */
+interface FastPath {
+  readonly names: readonly string[];
+  readonly converters: readonly Converter[];
+  /** Column indexes in jsonb key order, with their JSON-quoted names. */
+  readonly order: readonly { readonly index: number; readonly key: string }[];
+  /** Column indexes of the key; null for a keyless REPLICA IDENTITY FULL table. */
+  readonly key: readonly number[] | null;
+  readonly keyIsBool: boolean;
+}
+
+/**
+ * Renders changes of one table. Rows whose every value has a TypeScript converter and arrived
+ * whole are rendered here, byte for byte as to_jsonb would; the rest (unchanged TOAST values,
+ * json or composite columns, a row shape that no longer matches the table) go to PostgreSQL in
+ * one query per batch.
+ */
 export class TableRenderer {
   readonly #table: TableDescription;
   readonly #query: string;
   readonly #jsonColumns: Set<string>;
   readonly #columns: readonly string[];
   readonly #key: readonly string[] | null;
+  readonly #fast: FastPath | null;
 
-  constructor(table: TableDescription) {
+  /** `typescript: false` sends every row to PostgreSQL (tests compare the two paths byte for byte). */
+  constructor(table: TableDescription, options: { typescript?: boolean } = {}) {
     this.#table = table;
     this.#columns = table.columns.map((c) => c.name);
     this.#jsonColumns = new Set(table.columns.filter((c) => isJson(c.type)).map((c) => c.name));
     this.#key = table.key.columns;
+    this.#fast = options.typescript === false ? null : fastPath(table);
     const name = quoteQualified(table.name);
     const keyMatch = this.#key === null
       ? "false"
@@ -144,13 +165,123 @@ export class TableRenderer {
     return { columns, values };
   }
 
+  /** Items for one change rendered in TypeScript, or null when PostgreSQL must render it. */
+  #renderFast(change: RowChange): BulkItem[] | null {
+    const fast = this.#fast;
+    if (!fast) return null;
+    const items: BulkItem[] = [];
+    if (change.op === "delete" || (change.op === "update" && this.#keyChanged(change))) {
+      if (!change.old) return null;
+      const id = this.#fastId(fast, change.old, null);
+      if (id === null) return null;
+      items.push({ action: "delete", id, version: change.version, doc: null });
+    }
+    if (change.op !== "delete") {
+      if (!change.new) return null;
+      const doc = this.#fastDoc(fast, change.new);
+      if (doc === null) return null;
+      const id = this.#fastId(fast, change.new, doc);
+      if (id === null) return null;
+      items.push({ action: "index", id, version: change.version, doc });
+    }
+    return items;
+  }
+
+  #fastDoc(fast: FastPath, image: RowImage): string | null {
+    if (!sameColumns(image.columns, fast.names)) return null;
+    const parts: string[] = new Array(fast.order.length);
+    for (let i = 0; i < fast.order.length; i++) {
+      const { index, key } = fast.order[i];
+      const value = image.values[index];
+      if (value === UNCHANGED) return null;
+      parts[i] = `${key}: ${value === null ? "null" : fast.converters[index](value)}`;
+    }
+    return `{${parts.join(", ")}}`;
+  }
+
+  /** `_id` (as a JSON literal) from an image; `doc` is the row's rendering when already known. */
+  #fastId(fast: FastPath, image: RowImage, doc: string | null): string | null {
+    if (fast.key === null) {
+      const whole = doc ?? this.#fastDoc(fast, image);
+      return whole === null ? null : JSON.stringify(rowHashId(whole));
+    }
+    if (!sameColumns(image.columns, fast.names)) return null;
+    const values = fast.key.map((index) => image.values[index]);
+    if (values.some((v) => v === null || v === UNCHANGED)) return null;
+    let text: string;
+    if (values.length === 1) {
+      text = values[0] as string;
+      // bool::text is 'true'/'false', while its output function (what the WAL carries) prints 't'/'f'.
+      if (fast.keyIsBool) text = text === "t" ? "true" : text === "f" ? "false" : text;
+    } else {
+      text = `[${values.map((v, i) => fast.converters[fast.key![i]](v as string)).join(", ")}]`;
+    }
+    return JSON.stringify(documentId(text));
+  }
+
   async render(sql: Sql, changes: readonly RowChange[]): Promise<BulkItem[]> {
     if (changes.length === 0) return [];
-    const { json, items } = this.elements(changes);
-    const rows = await sql.unsafe<{ n: number; id: string; doc: string | null }[]>(this.#query, [json]);
-    if (rows.length !== items.length) {
-      throw new DecodeError("stream", `rendering ${items.length} rows of ${this.#table.name.name} returned ${rows.length}`);
+    const rendered: (BulkItem[] | null)[] = changes.map((change) => this.#renderFast(change));
+    const slow = changes.filter((_, i) => rendered[i] === null);
+    if (slow.length > 0) {
+      const { json, items } = this.elements(slow);
+      const rows = await sql.unsafe<{ n: number; id: string; doc: string | null }[]>(this.#query, [json]);
+      if (rows.length !== items.length) {
+        throw new DecodeError("stream", `rendering ${items.length} rows of ${this.#table.name.name} returned ${rows.length}`);
+      }
+      // Hand the rendered items back to their changes, in order (a change makes one or two).
+      let next = 0;
+      for (let i = 0; i < changes.length; i++) {
+        if (rendered[i] !== null) continue;
+        const count = this.itemCount(changes[i]);
+        rendered[i] = rows.slice(next, next + count).map((row, j) => ({
+          action: items[next + j].action,
+          id: row.id,
+          version: items[next + j].version,
+          doc: row.doc,
+        }));
+        next += count;
+      }
+      if (next !== items.length) throw new DecodeError("stream", `rendering ${this.#table.name.name} lost track of its items`);
     }
-    return rows.map((row, i) => ({ action: items[i].action, id: row.id, version: items[i].version, doc: row.doc }));
+    return rendered.flat() as BulkItem[];
   }
+
+  /** How many items `elements` makes of a change (a delete and/or an index). */
+  itemCount(change: RowChange): number {
+    return change.op === "delete" ? 1 : (change.op === "update" && this.#keyChanged(change) ? 2 : 1);
+  }
+
+  /** For tests: whether a change would be rendered in TypeScript. */
+  rendersInTypeScript(change: RowChange): boolean {
+    return this.#renderFast(change) !== null;
+  }
+}
+
+/** Decoders reuse one columns array per relation: remember the answer per array. */
+const matches = new WeakMap<readonly string[], readonly string[]>();
+
+function sameColumns(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b || matches.get(a) === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  matches.set(a, b);
+  return true;
+}
+
+function fastPath(table: TableDescription): FastPath | null {
+  const converters: Converter[] = [];
+  for (const column of table.columns) {
+    const converter = converterFor(column.type);
+    if (converter === null) return null;
+    converters.push(converter);
+  }
+  const names = table.columns.map((c) => c.name);
+  const order = names.map((name, index) => ({ index, key: JSON.stringify(name), name }))
+    .sort((a, b) => jsonbKeyOrder(a.name, b.name))
+    .map(({ index, key }) => ({ index, key }));
+  const key = table.key.columns === null ? null : table.key.columns.map((c) => names.indexOf(c));
+  if (key?.some((i) => i < 0)) return null;
+  const keyType = key?.length === 1 ? table.columns[key[0]].type : null;
+  return { names, converters, order, key, keyIsBool: keyType?.kind === "scalar" && keyType.name === "bool" };
 }

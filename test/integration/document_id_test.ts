@@ -34,7 +34,7 @@ Deno.test("documentId() and the snapshot's SQL give every key the same _id", asy
   assert.equal(rows.length, keys.length);
   const ids = new Set<string>();
   for (const row of rows) {
-    assert.equal(await documentId(row.key), row.id, `key ${JSON.stringify(row.key.slice(0, 20))}`);
+    assert.equal(documentId(row.key), row.id, `key ${JSON.stringify(row.key.slice(0, 20))}`);
     const bytes = new TextEncoder().encode(row.id).length;
     assert.ok(bytes >= 1 && bytes <= 512, `id of ${bytes} bytes`);
     ids.add(row.id);

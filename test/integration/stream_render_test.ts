@@ -16,6 +16,8 @@ import { expectedDocuments } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { MATRIX_ROWS, MATRIX_SCHEMA } from "../helpers/type_matrix.ts";
 
+const SIMPLE =
+  "id,i2,i4,i8,n,n_scaled,f4,f8,b,t,vc,ch,d,ts,tstz,tm,tmtz,iv,u,ip,net,mac,mac8,by,bt,vb,m,e,dom,ia,ta,na,jb,pt,r,tsv,x,big";
 const NAN_TYPES = new Set(["real", "double precision", "numeric", "numeric(40,10)"]);
 
 for (const plugin of ["pgoutput", "wal2json"] as const) {
@@ -24,11 +26,18 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     const { sql } = db;
     await sql.unsafe(MATRIX_SCHEMA);
     await sql.unsafe(`CREATE TABLE full_t (id int PRIMARY KEY, body text, n int); ALTER TABLE full_t REPLICA IDENTITY FULL;`);
-    await sql.unsafe(`CREATE PUBLICATION pub FOR TABLE matrix, full_t`);
+    // Every column type of the matrix that TypeScript renders (not json, composites, hstore, citext).
+    await sql.unsafe(
+      `CREATE TABLE simple AS SELECT ${SIMPLE} FROM matrix WITH NO DATA; ALTER TABLE simple ADD PRIMARY KEY (id);`,
+    );
+    await sql.unsafe(`CREATE PUBLICATION pub FOR TABLE matrix, full_t, simple`);
     await sql`SELECT pg_create_logical_replication_slot('render', ${plugin})`;
 
     await sql.unsafe(MATRIX_ROWS);
     await sql.unsafe(`
+      INSERT INTO simple SELECT ${SIMPLE} FROM matrix;
+      UPDATE simple SET id = id + 100 WHERE id = 4;
+      DELETE FROM simple WHERE id = 5;
       INSERT INTO full_t SELECT 1, (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 40000) g), 1;
       UPDATE matrix SET i4 = i4 - 1, t = 'changed' WHERE id = 2;
       UPDATE full_t SET n = 2 WHERE id = 1;
@@ -39,7 +48,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
 
     const options = plugin === "pgoutput"
       ? ["proto_version", "1", "publication_names", "pub"]
-      : Object.entries(wal2jsonOptions([{ schema: "public", name: "matrix" }, { schema: "public", name: "full_t" }])).flat();
+      : Object.entries(wal2jsonOptions(["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })))).flat();
     const rows = await sql.unsafe<{ data: Uint8Array }[]>(
       `SELECT data FROM pg_logical_slot_get_binary_changes('render', NULL, NULL, ${
         options.map((_, i) => `$${i + 1}`).join(", ")
@@ -50,8 +59,23 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     const events = rows.map((r) => decoder.decode(r.data)).filter((e): e is ChangeEvent => e !== null);
     assert.equal(events.filter((e) => e.kind === "commit").length, 2);
 
-    const tables = await describeTables(sql, [{ schema: "public", name: "matrix" }, { schema: "public", name: "full_t" }]);
-    const state = new Map<string, Map<string, string>>([["matrix", new Map()], ["full_t", new Map()]]);
+    const tables = await describeTables(sql, ["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })));
+    // Both rendering paths give the same bytes for every change the TypeScript path can take.
+    let fastChanges = 0;
+    let v: Lsn | null = null;
+    for (const event of events) {
+      if (event.kind === "begin") v = event.commitLsn;
+      if (event.kind !== "row") continue;
+      const table = tables.find((t) => t.name.name === event.table)!;
+      const change: RowChange = { op: event.op, new: event.new, old: event.old, version: v! };
+      const fast = new TableRenderer(table);
+      if (!fast.rendersInTypeScript(change)) continue;
+      fastChanges++;
+      const inPostgres = await new TableRenderer(table, { typescript: false }).render(sql, [change]);
+      assert.deepEqual(await fast.render(sql, [change]), inPostgres, `${event.table} ${event.op}`);
+    }
+    assert.ok(fastChanges >= 6, `only ${fastChanges} changes took the TypeScript path`);
+    const state = new Map<string, Map<string, string>>([["matrix", new Map()], ["full_t", new Map()], ["simple", new Map()]]);
     let version: Lsn | null = null;
     for (const event of events) {
       if (event.kind === "begin") version = event.commitLsn;

@@ -11,42 +11,46 @@ export function actionLine(action: "index" | "delete", index: string, id: string
   },"_id":${id},"version":${version.toString()},"version_type":"external_gte"}}\n`;
 }
 
-/** `id` is a JSON string literal (as rendered by PostgreSQL). */
+/** `id` is a JSON string literal (as rendered). Encodes straight into one buffer, offsets in bytes. */
 export function encodeItems(items: readonly { readonly index: string; readonly item: BulkItem }[]): BulkBatch {
-  const parts: string[] = [];
+  let capacity = 0;
+  for (const { index, item } of items) capacity += 3 * (index.length + item.id.length + (item.doc?.length ?? 0)) + 128;
+  let body = new Uint8Array(capacity);
   const offsets = new Uint32Array(items.length);
-  let bytes = 0;
+  let at = 0;
+  const write = (text: string) => {
+    // encodeInto needs up to 3 bytes per UTF-16 unit; grow if the estimate was short.
+    if (body.length - at < text.length * 3) {
+      const grown = new Uint8Array(Math.max(body.length * 2, at + text.length * 3));
+      grown.set(body.subarray(0, at));
+      body = grown;
+    }
+    at += encoder.encodeInto(text, body.subarray(at)).written;
+  };
   items.forEach(({ index, item }, i) => {
-    offsets[i] = bytes;
-    const text = actionLine(item.action, index, item.id, item.version) + (item.action === "index" ? `${item.doc}\n` : "");
-    parts.push(text);
-    // Offsets are in bytes: count UTF-8 length, not string length.
-    bytes += utf8Length(text);
+    offsets[i] = at;
+    write(actionLine(item.action, index, item.id, item.version));
+    if (item.action === "index") {
+      write(item.doc!);
+      write("\n");
+    }
   });
-  const body = encoder.encode(parts.join(""));
-  if (body.length !== bytes) throw new Error("bulk body length mismatch");
-  return { body, offsets, docs: items.length };
+  return { body: body.subarray(0, at), offsets, docs: items.length };
 }
 
-export function utf8Length(text: string): number {
-  let length = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0x80) length += 1;
-    else if (c < 0x800) length += 2;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      length += 4;
-      i++;
-    } else length += 3;
-  }
-  return length;
-}
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+const indexHashes = new Map<string, number>();
 
 /** A lane per document: every change of one document goes through the same lane, in order. */
 export function laneOf(index: string, id: string, lanes: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < index.length; i++) hash = Math.imul(hash ^ index.charCodeAt(i), 0x01000193);
-  hash = Math.imul(hash ^ 0, 0x01000193);
-  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), 0x01000193);
+  let hash = indexHashes.get(index);
+  if (hash === undefined) {
+    hash = FNV_OFFSET;
+    for (let i = 0; i < index.length; i++) hash = Math.imul(hash ^ index.charCodeAt(i), FNV_PRIME);
+    hash = Math.imul(hash, FNV_PRIME);
+    indexHashes.set(index, hash);
+  }
+  for (let i = 0; i < id.length; i++) hash = Math.imul(hash ^ id.charCodeAt(i), FNV_PRIME);
   return (hash >>> 0) % lanes;
 }

@@ -3,11 +3,19 @@
  * text as is when Elasticsearch can take it (1 to 512 bytes, not starting with `~`), otherwise
  * `~` + the hex SHA-256 of the key text.
  */
+import { createHash } from "node:crypto";
+
 const encoder = new TextEncoder();
 
-export async function documentId(keyText: string): Promise<string> {
+export function documentId(keyText: string): string {
+  // Fast exit without encoding: a short ASCII-ish key is always taken as is.
+  if (keyText.length >= 1 && keyText.length <= 128 && keyText[0] !== "~") return keyText;
   const bytes = encoder.encode(keyText);
   if (bytes.length >= 1 && bytes.length <= 512 && !keyText.startsWith("~")) return keyText;
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return `~${Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  return `~${createHash("sha256").update(bytes).digest("hex")}`;
+}
+
+/** The `_id` of a row of a keyless (REPLICA IDENTITY FULL) table: the MD5 of its to_jsonb text. */
+export function rowHashId(docText: string): string {
+  return createHash("md5").update(encoder.encode(docText)).digest("hex");
 }
