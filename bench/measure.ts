@@ -50,6 +50,8 @@ export function rate(rows: number, seconds: number): string {
 
 export interface Running {
   readonly child: Deno.ChildProcess;
+  /** Rejects with the output if the process ends before it is stopped. */
+  readonly failed: Promise<never>;
   /** Peak RSS so far, from VmHWM. */
   peakRssMb(): number;
   /** SIGTERM, then the exit code and output. */
@@ -70,10 +72,25 @@ export function startMeasured(command: string, args: readonly string[]): Running
     }
   }, 50);
   const output = child.output();
+  let stopping = false;
+  const failed = output.then((result) => {
+    if (!stopping) {
+      const decoder = new TextDecoder();
+      throw new Error(
+        `${command} ended on its own (exit ${result.code}):\n${
+          (decoder.decode(result.stdout) + decoder.decode(result.stderr)).slice(-4000)
+        }`,
+      );
+    }
+    return new Promise<never>(() => {});
+  });
+  failed.catch(() => {});
   return {
     child,
+    failed,
     peakRssMb: () => peakKb / 1024,
     async stop() {
+      stopping = true;
       try {
         child.kill("SIGTERM");
       } catch {

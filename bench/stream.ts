@@ -25,6 +25,7 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1000000" },
     transactions: { type: "string", default: "100000" },
     rate: { type: "string", default: "2000" },
+    workloads: { type: "string", default: "abc" },
   },
 });
 const ROWS = Number(values.rows);
@@ -76,13 +77,14 @@ for (const plugin of plugins) {
   // The engine's snapshot, once, so the measured runs only stream.
   console.log(`[${plugin}] engine snapshot ...`);
   const first = startMeasured(Deno.execPath(), engineArgs);
-  await waitForLsn(sql, slot, await currentLsn(sql), 600_000);
+  await Promise.race([waitForSnapshot(sql, slot, 900_000), first.failed]);
+  await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), first.failed]);
   await first.stop();
   const ceilingSlot = `bench_ceiling_${plugin}`;
   await sql`SELECT pg_create_logical_replication_slot(${ceilingSlot}, ${plugin})`;
 
   const results: string[] = [];
-  for (const workload of ["a", "b"] as const) {
+  for (const workload of (["a", "b"] as const).filter((w) => values.workloads!.includes(w))) {
     let changes: number;
     if (workload === "a") {
       console.log(`[${plugin}] (a) writing ${fmt(TRANSACTIONS)} one-row UPDATE transactions ...`);
@@ -119,7 +121,7 @@ for (const plugin of plugins) {
     );
     const engine = startMeasured(Deno.execPath(), engineArgs);
     const started = performance.now();
-    await waitForLsn(sql, slot, end, 900_000);
+    await Promise.race([waitForLsn(sql, slot, end, 900_000), engine.failed]);
     const seconds = (performance.now() - started) / 1000;
     const peak = engine.peakRssMb();
     const stopped = await engine.stop();
@@ -135,10 +137,14 @@ for (const plugin of plugins) {
     );
   }
 
+  if (!values.workloads!.includes("c")) {
+    console.log(`\n== bench/stream, plugin ${plugin} ==\n${results.join("\n")}\n`);
+    continue;
+  }
   // (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit.
   console.log(`[${plugin}] (c) ${fmt(RATE)} tx/s for 15 s ...`);
   const engine = startMeasured(Deno.execPath(), engineArgs);
-  await waitForLsn(sql, slot, await currentLsn(sql), 120_000);
+  await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 120_000), engine.failed]);
   const latencies = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
   await engine.stop();
   latencies.sort((a, b) => a - b);
@@ -157,6 +163,20 @@ for (const plugin of plugins) {
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
 }
 
+/** Waits until the engine recorded the snapshot of every table as complete. */
+async function waitForSnapshot(sql: postgres.Sql, slot: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const done = await sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM oesophagus.snapshot_table WHERE slot = ${slot} AND completed_at IS NOT NULL`.catch(
+      () => [{ n: 0 }],
+    );
+    if (done[0].n > 0) return;
+    if (Date.now() > deadline) throw new Error(`the snapshot for ${slot} did not complete`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 async function currentLsn(sql: postgres.Sql): Promise<string> {
   const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
   return lsn;
@@ -165,11 +185,16 @@ async function currentLsn(sql: postgres.Sql): Promise<string> {
 async function waitForLsn(sql: postgres.Sql, slot: string, target: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const goal = parseLsn(target);
+  let reported = Date.now();
   for (;;) {
     const [row] = await sql<
       { confirmed: string | null }[]
     >`SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
     if (row?.confirmed && parseLsn(row.confirmed) >= goal) return;
+    if (Deno.env.get("BENCH_TRACE") && Date.now() - reported > 1000) {
+      reported = Date.now();
+      console.log(`   slot at ${row?.confirmed}, waiting for ${target}`);
+    }
     if (Date.now() > deadline) throw new Error(`slot ${slot} did not reach ${target}`);
     await new Promise((r) => setTimeout(r, 20));
   }
