@@ -13,7 +13,8 @@ import { parseArgs } from "node:util";
 import postgres from "postgres";
 import { describeTables } from "../src/pg/catalog.ts";
 import { countFields, indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
-import { REPO, services } from "../test/helpers/services.ts";
+import { ENGINE_ARGS } from "../test/helpers/engine.ts";
+import { services } from "../test/helpers/services.ts";
 import { measureProcess, rate, timed } from "./measure.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
@@ -114,9 +115,7 @@ await Deno.writeTextFile(
   }),
 );
 const engine = await measureProcess(Deno.execPath(), [
-  "run",
-  "-A",
-  `${REPO}src/main.ts`,
+  ...ENGINE_ARGS,
   "run",
   "--config",
   config,

@@ -15,7 +15,8 @@ import { describeTables } from "../src/pg/catalog.ts";
 import { parseLsn } from "../src/pg/lsn.ts";
 import { wal2jsonOptions } from "../src/pg/wal2json.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
-import { REPO, services } from "../test/helpers/services.ts";
+import { ENGINE_ARGS } from "../test/helpers/engine.ts";
+import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, recvlogicalCeiling } from "./ceilings.ts";
 import { measureProcess, percentile, startMeasured } from "./measure.ts";
 
@@ -69,7 +70,7 @@ for (const plugin of plugins) {
       tables: { items: { index: `bench_stream_${plugin}` } },
     }),
   );
-  const engineArgs = ["run", "-A", `${REPO}src/main.ts`, "run", "--config", config, "--progress", "log"];
+  const engineArgs = [...ENGINE_ARGS, "run", "--config", config, "--progress", "log"];
   const options: Record<string, string> = plugin === "pgoutput"
     ? { proto_version: "1", publication_names: "oesophagus" }
     : wal2jsonOptions([{ schema: "public", name: "items" }]);

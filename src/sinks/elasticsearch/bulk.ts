@@ -5,7 +5,8 @@
  * Elasticsearch refuses something for good. Nothing is dropped here.
  */
 import { Buffer } from "node:buffer";
-import type { Client } from "@elastic/elasticsearch";
+import type { Readable } from "node:stream";
+import { type Client, errors } from "@elastic/elasticsearch";
 import { type Backoff, backoffDelay, sleep } from "../../backoff.ts";
 import { OesophagusError } from "../../errors.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
@@ -32,15 +33,7 @@ export async function writeBulk(client: Client, batch: BulkBatch, options: BulkO
   for (let attempt = 0;; attempt++) {
     let response: BulkResponse;
     try {
-      response = await client.transport.request<BulkResponse>(
-        {
-          method: "POST",
-          path: "/_bulk",
-          querystring: { filter_path: FILTER_PATH },
-          bulkBody: Buffer.from(pending.body.buffer, pending.body.byteOffset, pending.body.byteLength),
-        },
-        { requestTimeout: options.requestTimeoutMs, maxRetries: 0, signal: options.signal },
-      );
+      response = await send(client, pending, options);
     } catch (error) {
       if (options.signal.aborted) throw options.signal.reason;
       const classified = classifyRequestError(error, options.sinkName);
@@ -77,6 +70,45 @@ export async function writeBulk(client: Client, batch: BulkBatch, options: BulkO
     pending = subset(pending, retry);
     await pause(`${retry.length} items not indexed yet`, attempt, options);
   }
+}
+
+/**
+ * One `_bulk` request through the client's transport (auth, TLS, product check), with the answer
+ * taken as a stream and parsed natively: the client's own JSON parser costs more CPU than the
+ * rest of the sink for 2,000-item answers.
+ */
+async function send(client: Client, batch: BulkBatch, options: BulkOptions): Promise<BulkResponse> {
+  const result = await client.transport.request<Readable>(
+    {
+      method: "POST",
+      path: "/_bulk",
+      querystring: { filter_path: FILTER_PATH },
+      bulkBody: Buffer.from(batch.body.buffer, batch.body.byteOffset, batch.body.byteLength),
+    },
+    { requestTimeout: options.requestTimeoutMs, maxRetries: 0, signal: options.signal, asStream: true, meta: true },
+  );
+  const chunks: Buffer[] = [];
+  for await (const chunk of result.body) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString("utf8");
+  let body: unknown;
+  try {
+    body = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    body = text;
+  }
+  if (result.statusCode !== null && result.statusCode !== undefined && result.statusCode >= 400) {
+    throw new errors.ResponseError({ ...result, body } as ConstructorParameters<typeof errors.ResponseError>[0]);
+  }
+  if (typeof body !== "object" || body === null || typeof (body as BulkResponse).errors !== "boolean") {
+    throw new OesophagusError(
+      "sink_rejected",
+      `sink ${options.sinkName}: unexpected _bulk answer (status ${result.statusCode}): ${text.slice(0, 200)}`,
+      {
+        retriable: true,
+      },
+    );
+  }
+  return body as BulkResponse;
 }
 
 async function pause(reason: string, attempt: number, options: BulkOptions): Promise<void> {
