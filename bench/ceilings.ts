@@ -88,3 +88,24 @@ export async function recvlogicalCeiling(
   if (run.code !== 0) throw new Error(`pg_recvlogical failed: ${run.output}`);
   return run.seconds;
 }
+
+/**
+ * Waits until Elasticsearch has no merge running (and a moment more), so every measurement
+ * starts from the same quiet cluster rather than from the previous one's background work.
+ */
+export async function quietElasticsearch(esUrl: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let quietSince = 0;
+  while (Date.now() < deadline) {
+    const stats = JSON.parse(await es(esUrl, "GET", "/_nodes/stats/indices/merge?filter_path=nodes.*.indices.merges.current"));
+    const current = Object.values(stats.nodes ?? {}).reduce(
+      (n: number, node) => n + ((node as { indices: { merges: { current: number } } }).indices.merges.current),
+      0,
+    );
+    if (current === 0) {
+      quietSince ||= Date.now();
+      if (Date.now() - quietSince >= 3_000) return;
+    } else quietSince = 0;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -17,7 +17,7 @@ import { wal2jsonOptions } from "../src/pg/wal2json.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
 import { services } from "../test/helpers/services.ts";
-import { bulkCeiling, recvlogicalCeiling } from "./ceilings.ts";
+import { bulkCeiling, quietElasticsearch, recvlogicalCeiling } from "./ceilings.ts";
 import { measureProcess, percentile, startMeasured } from "./measure.ts";
 
 const { values } = parseArgs({
@@ -111,6 +111,7 @@ for (const plugin of plugins) {
       changes = ROWS;
     }
     const end = await currentLsn(sql);
+    await quietElasticsearch(esUrl);
     const recv = await recvlogicalCeiling(url, ceilingSlot, end, options);
     const bulk = await bulkCeiling(
       sql,
@@ -120,6 +121,7 @@ for (const plugin of plugins) {
       MAX_DOCS,
       CONCURRENCY,
     );
+    await quietElasticsearch(esUrl);
     const engine = startMeasured(Deno.execPath(), engineArgs);
     const started = performance.now();
     await Promise.race([waitForLsn(sql, slot, end, 900_000), engine.failed]);
@@ -144,6 +146,7 @@ for (const plugin of plugins) {
   }
   // (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit.
   console.log(`[${plugin}] (c) ${fmt(RATE)} tx/s for 15 s ...`);
+  await quietElasticsearch(esUrl);
   const engine = startMeasured(Deno.execPath(), engineArgs);
   await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 120_000), engine.failed]);
   const latencies = await steadyLatency(sql, slot, RATE, 15_000, ROWS);

@@ -32,7 +32,7 @@ export const batchSchema = z.strictObject({
   maxBytes: positiveInt(100_000_000).default(5_000_000).describe(
     "Bytes per bulk request at most (a single larger document still goes alone).",
   ),
-  timeoutMs: positiveInt(60_000).default(200).describe(
+  timeoutMs: positiveInt(60_000).default(100).describe(
     "How long a partly filled batch waits for more changes before it is sent.",
   ),
 });

@@ -3,7 +3,7 @@
  * their exact text; every value becomes the text PostgreSQL's input function accepts. Known
  * limit of wal2json 2.5: NaN and ±Infinity in float and numeric columns arrive as null.
  */
-import { type ExactJson, JsonNumber, parseExactJsonNative } from "../json/exact_json.ts";
+import { type ExactJson, JsonNumber } from "../json/exact_json.ts";
 import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage } from "../stream/change.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
 
@@ -47,11 +47,16 @@ function lsn(record: Record_, key: string): Lsn {
 
 const BYTEA_OID = "17";
 
+function numbersAsText(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value !== "number") return value;
+  if (context?.source === undefined) throw new Error("this JavaScript engine does not expose JSON number source text");
+  return context.source;
+}
+
 function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefined): ColumnValue {
   if (value === null) return null;
   // wal2json prints bytea as bare hex; PostgreSQL's own text form (and input) has a \x prefix.
-  if (typeof value === "string") return typeOid instanceof JsonNumber && typeOid.text === BYTEA_OID ? `\\x${value}` : value;
-  if (value instanceof JsonNumber) return value.text;
+  if (typeof value === "string") return typeOid === BYTEA_OID ? `\\x${value}` : value;
   if (typeof value === "boolean") return value ? "true" : "false";
   throw new DecodeError("wal2json", `column ${JSON.stringify(column)} has a ${Array.isArray(value) ? "array" : "object"} value`);
 }
@@ -79,7 +84,9 @@ export class Wal2jsonDecoder {
   decode(payload: Uint8Array): ChangeEvent | null {
     let record: ExactJson;
     try {
-      record = parseExactJsonNative(textDecoder.decode(payload));
+      // Numbers become their exact source text (a string): every value ends as the column's
+      // text output anyway, and no JsonNumber is allocated per value.
+      record = JSON.parse(textDecoder.decode(payload), numbersAsText);
     } catch (error) {
       throw new DecodeError("wal2json", `not a JSON record: ${(error as Error).message}`);
     }
