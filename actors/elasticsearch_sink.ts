@@ -13,7 +13,7 @@ import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
 import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts";
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
-import { ensureIndex } from "../src/sinks/elasticsearch/index.ts";
+import { endBulkLoad, ensureIndex } from "../src/sinks/elasticsearch/index.ts";
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -95,12 +95,22 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
             "index creation",
             ctx.scope.signal,
             ctx.path,
-            () => ensureIndex(state.client, name, msg.index, msg.table),
+            () => ensureIndex(state.client, name, msg.index, msg.table, { bulkLoad: msg.bulkLoad }),
           );
           if (created) logger.info("index created", { actor: ctx.path, index: msg.index });
           ctx.send(msg.replyTo, { type: "TablePrepared", sink: name, index: msg.index, created });
           return state;
         }
+        case "EndBulkLoad":
+          await retrying(
+            name,
+            "ending the bulk load",
+            ctx.scope.signal,
+            ctx.path,
+            () => endBulkLoad(state.client, name, msg.index),
+          );
+          ctx.send(msg.replyTo, { type: "BulkLoadEnded", sink: name, index: msg.index });
+          return state;
         case "Write": {
           const lane = msg.lane ??
             state.lanes.reduce(

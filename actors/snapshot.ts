@@ -37,6 +37,7 @@ type CoordinatorState =
     readonly waiting: Set<string>;
   }
   | { readonly phase: "copying"; readonly replication: Sql | null; readonly remaining: Set<string> }
+  | { readonly phase: "finishing"; readonly waiting: Set<string> }
   | { readonly phase: "done" };
 
 export interface SnapshotDeps {
@@ -118,7 +119,8 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       const { index, sinks } = tableConfig(displayName(table.name));
       for (const sink of sinks) {
         waiting.add(`${sink}\u0000${index}`);
-        ctx.send(deps.sinks[sink], { type: "PrepareTable", table, index, replyTo: ctx.self });
+        const bulkLoad = snapshot !== null && !progress.get(displayName(table.name))?.completed;
+        ctx.send(deps.sinks[sink], { type: "PrepareTable", table, index, bulkLoad, replyTo: ctx.self });
       }
     }
     return { phase: "preparing", sql, replication, snapshot, tables, progress, waiting };
@@ -176,6 +178,18 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
   async function complete(replication: Sql | null, ctx: ActorContext<SnapshotCommand>): Promise<CoordinatorState> {
     // Ending the exporting connection releases the snapshot (and drops a temporary slot).
     await replication?.end({ timeout: 1 });
+    // Refreshes back on everywhere before the stream starts: streamed changes must be searchable.
+    const waiting = new Set<string>();
+    for (const table of config.tables) {
+      for (const sink of table.sinks) {
+        waiting.add(`${sink}\u0000${table.index}`);
+        ctx.send(deps.sinks[sink], { type: "EndBulkLoad", index: table.index, replyTo: ctx.self });
+      }
+    }
+    return { phase: "finishing", waiting };
+  }
+
+  function completed(ctx: ActorContext<SnapshotCommand>): CoordinatorState {
     logger.info("snapshot complete", { actor: ctx.path });
     ctx.send(deps.parent, { type: "SnapshotCompleted" });
     return { phase: "done" };
@@ -195,6 +209,10 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           if (state.phase !== "preparing") return state;
           state.waiting.delete(`${msg.sink}\u0000${msg.index}`);
           return state.waiting.size === 0 ? await copy(state, ctx) : state;
+        case "BulkLoadEnded":
+          if (state.phase !== "finishing") return state;
+          state.waiting.delete(`${msg.sink}\u0000${msg.index}`);
+          return state.waiting.size === 0 ? completed(ctx) : state;
         case "TableCopied":
           if (state.phase !== "copying") return state;
           state.remaining.delete(msg.table);

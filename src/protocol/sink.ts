@@ -5,13 +5,19 @@ import type { Lsn } from "../pg/lsn.ts";
 import type { BulkBatch } from "../snapshot/row_batcher.ts";
 
 export type SinkCommand =
-  /** Make the target ready for a table (an index with derived mappings). Answered with TablePrepared. */
+  /**
+   * Make the target ready for a table (an index with derived mappings). `bulkLoad`: the table is
+   * about to be copied, so a newly created index starts without refreshes. Answered with TablePrepared.
+   */
   | {
     readonly type: "PrepareTable";
     readonly table: TableDescription;
     readonly index: string;
+    readonly bulkLoad: boolean;
     readonly replyTo: Ref<TablePrepared>;
   }
+  /** The copy is over: refreshes back on (if the engine turned them off). Answered with BulkLoadEnded. */
+  | { readonly type: "EndBulkLoad"; readonly index: string; readonly replyTo: Ref<BulkLoadEnded> }
   /**
    * Write a batch; answered with BatchAcked once every item is durable or stale, never before.
    * Batches of one lane are written one after another, in order (a row's changes share a lane);
@@ -40,6 +46,12 @@ export interface TablePrepared {
   readonly sink: string;
   readonly index: string;
   readonly created: boolean;
+}
+
+export interface BulkLoadEnded {
+  readonly type: "BulkLoadEnded";
+  readonly sink: string;
+  readonly index: string;
 }
 
 export interface BatchAcked {

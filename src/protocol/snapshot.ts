@@ -4,7 +4,7 @@ import type { TableDescription } from "../pg/catalog.ts";
 import type { Lsn } from "../pg/lsn.ts";
 import type { Chunk } from "../snapshot/progress_store.ts";
 import type { BulkBatch } from "../snapshot/row_batcher.ts";
-import type { BatchAcked, SinkCommand, TablePrepared } from "./sink.ts";
+import type { BatchAcked, BulkLoadEnded, SinkCommand, TablePrepared } from "./sink.ts";
 
 /** The snapshot every reader imports, and the version its documents carry. */
 export interface SnapshotHandle {
@@ -15,6 +15,7 @@ export interface SnapshotHandle {
 export type SnapshotCommand =
   | { readonly type: "Start" }
   | TablePrepared
+  | BulkLoadEnded
   | { readonly type: "TableCopied"; readonly table: string };
 
 export type TableSnapshotCommand =

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { parseLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
-import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
 import { services } from "../helpers/services.ts";
 
@@ -42,8 +42,15 @@ Deno.test("snapshot: after kill -9 mid-copy, a restart finishes only the unfinis
   assert.ok(before.length >= 6 && before.length < total, `${before.length} of ${total} chunks done at the kill`);
   const firstVersion = before[0].done_version;
 
+  // The index was created for a copy: no refreshes while it runs (the copy's documents are durable meanwhile).
+  const during = await esRequest("GET", `/${index}/_settings/index.refresh_interval?flat_settings=true`);
+  assert.match(during.text, /"index\.refresh_interval":"-1"/);
+
   const second = await runEngine(["run", "--config", config, "--snapshot-only", "--progress", "log"]);
   assert.equal(second.code, 0, second.output);
+  // ... and once the copy is over, refreshes are back on before anything is streamed.
+  const restored = await esRequest("GET", `/${index}/_settings/index.refresh_interval?flat_settings=true`);
+  assert.doesNotMatch(restored.text, /refresh_interval/);
   assert.match(second.output, /"msg":"snapshot resumed"/);
 
   assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "orders" }, index));
