@@ -10,6 +10,7 @@ import { assertNever } from "../src/assert_never.ts";
 import type { Config } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
+import { explainConnectionError } from "../src/pg/connect_errors.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
@@ -57,7 +58,15 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       connect(source.url, { max: 2, applicationName: "oesophagus snapshot" }),
       (s) => s.end({ timeout: 1 }),
     );
-    const tables = await describeTables(sql, config.tables.map((t) => t.name));
+    let tables: TableDescription[];
+    try {
+      tables = await describeTables(sql, config.tables.map((t) => t.name));
+    } catch (error) {
+      // The first statement is where a wrong password or database shows: that is for the
+      // operator to fix, not for restarts to retry.
+      const explained = explainConnectionError(error, source.url);
+      throw explained.code === "source_auth_failed" || explained.code === "source_misconfigured" ? explained : error;
+    }
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
     const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);

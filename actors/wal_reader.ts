@@ -34,7 +34,6 @@ export interface WalReaderDeps {
 /** The live stream and its bookkeeping; mutated by the stream's callbacks and the handlers alike. */
 interface Live {
   readonly stream: Duplex;
-  received: Lsn;
   flushed: Lsn;
   /** Highest position handed to the checkpointer. */
   queued: Lsn;
@@ -129,7 +128,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     const decoder = source.plugin === "pgoutput" ? new PgoutputDecoder() : new Wal2jsonDecoder();
     const live: Live = {
       stream,
-      received: startLsn,
       flushed: startLsn,
       queued: startLsn,
       inTransaction: false,
@@ -151,7 +149,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       try {
         const frame = parseFrame(bytes);
         if (frame.kind === "keepalive") {
-          if (frame.walEnd > live.received) live.received = frame.walEnd;
           // Between transactions everything before the server's sent position has been read, so
           // that position can be flushed once the segment being filled (and all before it) is
           // acked: idle or filtered traffic still moves the slot.
@@ -162,7 +159,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           if (frame.replyRequested) sendStatus(live);
           return;
         }
-        if (frame.walEnd > live.received) live.received = frame.walEnd;
         const event = decoder.decode(frame.payload);
         if (event === null) return;
         if (live.events.length === 0) live.startedAt = Date.now();

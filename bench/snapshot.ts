@@ -10,12 +10,13 @@
  *   deno run -A bench/snapshot.ts [--rows 1000000]
  */
 import { parseArgs } from "node:util";
-import postgres from "postgres";
 import { describeTables } from "../src/pg/catalog.ts";
-import { countFields, indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
+import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
 import { services } from "../test/helpers/services.ts";
-import { measureProcess, rate, timed } from "./measure.ts";
+import { bulkCeiling, es, quietElasticsearch } from "./ceilings.ts";
+import { createBenchDatabase } from "./fixture.ts";
+import { measureProcess, rate } from "./measure.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
 const ROWS = Number(values.rows);
@@ -23,88 +24,34 @@ const MAX_DOCS = 2_000;
 const CONCURRENCY = 2;
 
 const { pgUrl, esUrl } = await services();
-const database = "bench_snapshot";
-const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
-await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${database}`;
-await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-await admin.unsafe(`CREATE DATABASE ${database}`);
-const url = pgUrl.replace(/\/[^/]*$/, `/${database}`);
-const sql = postgres(url, { max: 2, onnotice: () => {} });
-
 console.log(`loading ${ROWS.toLocaleString("en")} rows x 10 columns ...`);
-await sql.unsafe(`
-  CREATE TABLE items (
-    id bigint PRIMARY KEY, name text, email text, amount numeric(12, 2), score float8,
-    created timestamptz, active boolean, tags text[], attrs jsonb, ref uuid);
-  INSERT INTO items SELECT g, 'item ' || g, 'user' || (g % 50000) || '@example.com', (g % 1000000) / 100.0, g * 0.001,
-    timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second', g % 2 = 0, ARRAY['t' || (g % 10), 't' || (g % 7)],
-    jsonb_build_object('k', g % 100, 'v', 'x' || g), md5(g::text)::uuid
-  FROM generate_series(1, ${ROWS}) g;`);
-await sql.unsafe("VACUUM ANALYZE items");
+const db = await createBenchDatabase(pgUrl, "bench_snapshot", ROWS);
+const { url, sql } = db;
 const [table] = await describeTables(sql, [{ schema: "public", name: "items" }]);
 const mapping = indexMapping(table);
 
-async function es(method: string, path: string, body?: string | Uint8Array) {
-  const response = await fetch(`${esUrl}${path}`, {
-    method,
-    headers: { "content-type": typeof body === "string" ? "application/json" : "application/x-ndjson" },
-    body: body as BodyInit | undefined,
-  });
-  const text = await response.text();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${text.slice(0, 300)}`);
-  return text;
-}
-async function freshIndex(name: string) {
-  await fetch(`${esUrl}/${name}`, { method: "DELETE" }).then((r) => r.body?.cancel());
-  await es(
-    "PUT",
-    `/${name}`,
-    JSON.stringify({
-      mappings: mapping,
-      settings: { "index.mapping.total_fields.limit": Math.max(1000, countFields(mapping) + 100) },
-    }),
-  );
-}
-
 // Ceiling 1: PostgreSQL rendering every document.
-const psqlUrl = url;
+await quietElasticsearch(esUrl);
 const copyCeiling = await measureProcess("bash", [
   "-c",
-  `psql "${psqlUrl}" -qAt -c "COPY (SELECT to_jsonb(t) FROM items t) TO STDOUT" > /dev/null`,
+  `psql "${url}" -qAt -c "COPY (SELECT to_jsonb(t) FROM items t) TO STDOUT" > /dev/null`,
 ]);
 if (copyCeiling.code !== 0) throw new Error(copyCeiling.output);
 
-// Ceiling 2: Elasticsearch indexing the same documents, no engine. The NDJSON is prepared before
-// the clock starts, so this measures Elasticsearch alone.
-const ndjsonPath = await Deno.makeTempFile({ suffix: ".ndjson" });
-const dump = await measureProcess("bash", [
-  "-c",
-  `psql "${psqlUrl}" -qAt -c "COPY (SELECT json_build_object('index', json_build_object('_id', id::text))::text, to_jsonb(t)::text FROM items t) TO STDOUT (FORMAT csv, DELIMITER E'\\x02', QUOTE E'\\x01')" | tr '\\002' '\\n' > ${ndjsonPath}`,
-]);
-if (dump.code !== 0) throw new Error(dump.output);
-const text = await Deno.readTextFile(ndjsonPath);
-await Deno.remove(ndjsonPath);
-const lines = text.split("\n").filter((l) => l.length > 0);
-const bodies: Uint8Array[] = [];
-for (let i = 0; i < lines.length; i += MAX_DOCS * 2) {
-  bodies.push(new TextEncoder().encode(lines.slice(i, i + MAX_DOCS * 2).join("\n") + "\n"));
-}
-await freshIndex("bench_bulk_ceiling");
-const bulk = await timed(async () => {
-  let next = 0;
-  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < bodies.length) {
-      const body = bodies[next++];
-      const answer = await es("POST", "/bench_bulk_ceiling/_bulk?filter_path=errors", body);
-      if (answer.includes('"errors":true')) throw new Error("the ceiling load had item errors");
-    }
-  }));
-});
-await es("DELETE", "/bench_bulk_ceiling");
-bodies.length = 0;
+// Ceiling 2: Elasticsearch indexing the same documents, no engine (the NDJSON is built first).
+await quietElasticsearch(esUrl);
+const bulk = await bulkCeiling(
+  sql,
+  esUrl,
+  mapping,
+  "SELECT id::text AS id, to_jsonb(t.*)::text AS doc FROM items t",
+  MAX_DOCS,
+  CONCURRENCY,
+);
 
 // The engine, end to end: process start, slot, snapshot, every document acknowledged, exit.
 await fetch(`${esUrl}/bench_engine`, { method: "DELETE" }).then((r) => r.body?.cancel());
+await quietElasticsearch(esUrl);
 const config = await Deno.makeTempFile({ suffix: ".json" });
 await Deno.writeTextFile(
   config,
@@ -124,10 +71,10 @@ const engine = await measureProcess(Deno.execPath(), [
   "log",
 ]);
 if (engine.code !== 0) throw new Error(`engine failed:\n${engine.output}`);
-await es("POST", "/bench_engine/_refresh");
-const count = JSON.parse(await es("GET", "/bench_engine/_count")).count;
+await es(esUrl, "POST", "/bench_engine/_refresh");
+const count = JSON.parse(await es(esUrl, "GET", "/bench_engine/_count")).count;
 if (count !== ROWS) throw new Error(`engine indexed ${count} documents, expected ${ROWS}`);
-await es("DELETE", "/bench_engine");
+await es(esUrl, "DELETE", "/bench_engine");
 
 const ceiling = Math.min(ROWS / copyCeiling.seconds, ROWS / bulk.seconds);
 const engineRate = ROWS / engine.seconds;
@@ -139,7 +86,4 @@ engine: snapshot end to end             ${engine.seconds.toFixed(1)} s   ${rate(
 ratio engine / min(ceilings)            ${(engineRate / ceiling).toFixed(2)}   (target >= 0.8)
 engine peak RSS                         ${engine.peakRssMb.toFixed(0)} MB   (target <= 300 MB)`);
 
-await sql.end();
-await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${database}`;
-await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-await admin.end();
+await db.drop();

@@ -18,6 +18,7 @@ import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
 import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, quietElasticsearch, recvlogicalCeiling } from "./ceilings.ts";
+import { createBenchDatabase } from "./fixture.ts";
 import { measureProcess, percentile, startMeasured } from "./measure.ts";
 
 const { values } = parseArgs({
@@ -41,23 +42,9 @@ const PGBIN = "/usr/lib/postgresql/15/bin";
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
 for (const plugin of plugins) {
-  const database = `bench_stream_${plugin}`;
-  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
-  await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${database}`;
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.unsafe(`CREATE DATABASE ${database}`);
-  const url = pgUrl.replace(/\/[^/]*$/, `/${database}`);
-  const sql = postgres(url, { max: 10, onnotice: () => {} });
   console.log(`[${plugin}] loading ${fmt(ROWS)} rows ...`);
-  await sql.unsafe(`
-    CREATE TABLE items (
-      id bigint PRIMARY KEY, name text, email text, amount numeric(12, 2), score float8,
-      created timestamptz, active boolean, tags text[], attrs jsonb, ref uuid);
-    INSERT INTO items SELECT g, 'item ' || g, 'user' || (g % 50000) || '@example.com', (g % 1000000) / 100.0, g * 0.001,
-      timestamptz '2020-01-01 00:00:00+00' + g * interval '1 second', g % 2 = 0, ARRAY['t' || (g % 10), 't' || (g % 7)],
-      jsonb_build_object('k', g % 100, 'v', 'x' || g), md5(g::text)::uuid
-    FROM generate_series(1, ${ROWS}) g;`);
-  await sql.unsafe("VACUUM ANALYZE items");
+  const db = await createBenchDatabase(pgUrl, `bench_stream_${plugin}`, ROWS);
+  const { url, sql } = db;
   const [table] = await describeTables(sql, [{ schema: "public", name: "items" }]);
   const mapping = indexMapping(table);
   const slot = `bench_${plugin}`;
@@ -160,10 +147,7 @@ for (const plugin of plugins) {
   );
   console.log(`\n== bench/stream, plugin ${plugin} ==\n${results.join("\n")}\n`);
 
-  await sql.end();
-  await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${database}`;
-  await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.end();
+  await db.drop();
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
 }
 

@@ -141,18 +141,3 @@ export function canonicalJson(value: ExactJson): string {
   const keys = Object.keys(value).sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k])}`).join(",")}}`;
 }
-
-/**
- * The same result as parseExactJson for valid JSON, through the native parser: V8 hands the
- * reviver each number's source text, so no digit is lost. Duplicate keys are not detected
- * (the last wins), which is fine for machine-written JSON such as wal2json's.
- */
-export function parseExactJsonNative(text: string): ExactJson {
-  return JSON.parse(text, (_key, value, context?: { source?: string }) => {
-    if (typeof value === "number") {
-      if (context?.source === undefined) throw new Error("this JavaScript engine does not expose JSON number source text");
-      return new JsonNumber(context.source);
-    }
-    return value;
-  });
-}

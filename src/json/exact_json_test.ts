@@ -32,11 +32,3 @@ Deno.test("parseExactJson() rejects malformed JSON with a position", () => {
     assert.throws(() => parseExactJson(bad), JsonSyntaxError);
   }
 });
-
-Deno.test("parseExactJsonNative() agrees with parseExactJson() and keeps every digit", async () => {
-  const { parseExactJsonNative } = await import("./exact_json.ts");
-  const text =
-    '{"n": 123456789012345678901234567890.50, "a": [1e400, -0, 0.1, 9223372036854775807], "s": "x\\u00e9", "o": {"t": true, "f": null}}';
-  assert.equal(canonicalJson(parseExactJsonNative(text)), canonicalJson(parseExactJson(text)));
-  assert.throws(() => parseExactJsonNative("{bad"));
-});

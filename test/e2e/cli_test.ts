@@ -101,3 +101,20 @@ Deno.test("cli: status reports the slot and per-table snapshot progress, as text
   assert.match(text.output, /slot status: plugin pgoutput, inactive, confirmed [0-9A-F]+\/[0-9A-F]+/);
   assert.match(text.output, /public\.a\s+done\s+1234 \/ 1234\s+3\/3/);
 });
+
+Deno.test("cli: a source database that does not exist stops the engine at once with the fix, not after retries", async () => {
+  const { esUrl, pgUrl } = await services();
+  const url = new URL(pgUrl);
+  url.pathname = "/no_such_database_here";
+  const config = await writeConfig({
+    source: { url: url.toString(), slot: "missing_db" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { t: {} },
+  });
+  const started = Date.now();
+  const result = await runEngine(["run", "--config", config, "--progress", "log"]);
+  assert.equal(result.code, 1, result.output);
+  assert.ok(Date.now() - started < 15_000, "the engine retried a failure that needs the operator");
+  assert.match(result.output, /oesophagus: the database in source\.url does not exist/);
+  assert.match(result.output, /fix: fix the database name in source\.url, or create the database/);
+});
