@@ -8,7 +8,7 @@ import type { TableDescription } from "../pg/catalog.ts";
 import { boundariesQuery, countQuery } from "../pg/snapshot_query.ts";
 import type { Sql } from "../pg/session.ts";
 
-export type Session = postgres.ReservedSql | postgres.TransactionSql | Sql;
+type Session = postgres.ReservedSql | postgres.TransactionSql | Sql;
 
 /** Starts a transaction that sees exactly the exported snapshot. */
 export async function beginInSnapshot(session: Session, snapshotName: string): Promise<void> {

@@ -85,20 +85,13 @@ export class TableRenderer {
       ORDER BY e.n`;
   }
 
-  get table(): TableDescription {
-    return this.#table;
-  }
-
-  #row(image: RowImage, fill: Map<string, ColumnValue> | null): string {
+  /** A row image as the JSON object jsonb_populate_record reads; unchanged TOAST values are left out. */
+  #row(image: RowImage): string {
     const parts: string[] = [];
     for (let i = 0; i < image.columns.length; i++) {
       const column = image.columns[i];
-      let value = image.values[i];
-      if (value === UNCHANGED) {
-        if (!fill?.has(column)) continue;
-        value = fill.get(column)!;
-        if (value === UNCHANGED) continue;
-      }
+      const value = image.values[i];
+      if (value === UNCHANGED) continue;
       const text = value === null ? "null" : this.#jsonColumns.has(column) ? value : JSON.stringify(value);
       parts.push(`${JSON.stringify(column)}:${text}`);
     }
@@ -123,7 +116,7 @@ export class TableRenderer {
     for (const change of changes) {
       if (change.op === "delete" || (change.op === "update" && this.#keyChanged(change))) {
         if (!change.old) throw new DecodeError("stream", `${change.op} on ${this.#table.name.name} carries no old key`);
-        elements.push(`{"d":1,"r":${this.#row(change.old, null)}}`);
+        elements.push(`{"d":1,"r":${this.#row(change.old)}}`);
         items.push({ action: "delete", version: change.version });
       }
       if (change.op === "delete") continue;
@@ -145,7 +138,7 @@ export class TableRenderer {
         } else missing.push(column);
       }
       const image = fill ? this.#withFill(change.new, fill) : change.new;
-      elements.push(`{${missing.length > 0 ? `"u":${JSON.stringify(missing)},` : ""}"r":${this.#row(image, null)}}`);
+      elements.push(`{${missing.length > 0 ? `"u":${JSON.stringify(missing)},` : ""}"r":${this.#row(image)}}`);
       items.push({ action: "index", version: change.version });
     }
     return { json: `[${elements.join(",")}]`, items };
