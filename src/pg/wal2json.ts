@@ -45,18 +45,14 @@ function lsn(record: Record_, key: string): Lsn {
   }
 }
 
-const BYTEA_OID = "17";
+const BYTEA_OID_NUMBER = 17;
 
-function numbersAsText(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value !== "number") return value;
-  if (context?.source === undefined) throw new Error("this JavaScript engine does not expose JSON number source text");
-  return context.source;
-}
+const BARE_NUMBER_VALUE = /"value":(-?[0-9][0-9.eE+-]*)/g;
 
 function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefined): ColumnValue {
   if (value === null) return null;
   // wal2json prints bytea as bare hex; PostgreSQL's own text form (and input) has a \x prefix.
-  if (typeof value === "string") return typeOid === BYTEA_OID ? `\\x${value}` : value;
+  if (typeof value === "string") return (typeOid as unknown) === BYTEA_OID_NUMBER ? `\\x${value}` : value;
   if (typeof value === "boolean") return value ? "true" : "false";
   throw new DecodeError("wal2json", `column ${JSON.stringify(column)} has a ${Array.isArray(value) ? "array" : "object"} value`);
 }
@@ -84,9 +80,10 @@ export class Wal2jsonDecoder {
   decode(payload: Uint8Array): ChangeEvent | null {
     let record: ExactJson;
     try {
-      // Numbers become their exact source text (a string): every value ends as the column's
-      // text output anyway, and no JsonNumber is allocated per value.
-      record = JSON.parse(textDecoder.decode(payload), numbersAsText);
+      // Column values that are bare numbers become strings before parsing, so JSON.parse keeps
+      // every digit and needs no reviver. The pattern cannot match inside a JSON string: there a
+      // quote is always escaped, so `value":` never appears with a bare quote after `value`.
+      record = JSON.parse(textDecoder.decode(payload).replace(BARE_NUMBER_VALUE, '"value":"$1"'));
     } catch (error) {
       throw new DecodeError("wal2json", `not a JSON record: ${(error as Error).message}`);
     }
