@@ -9,10 +9,12 @@ import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep } from "../src/backoff.ts";
 import type { ElasticsearchSinkConfig } from "../src/config/schema.ts";
+import { displayName } from "../src/pg/identifier.ts";
 import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
 import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts";
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
+import { deadLetter, type Refusal, writeDeadLetters } from "../src/sinks/elasticsearch/dead_letter.ts";
 import { endBulkLoad, ensureIndex } from "../src/sinks/elasticsearch/index.ts";
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
@@ -32,6 +34,9 @@ interface Lane {
 
 interface SinkState {
   readonly client: Client;
+  /** Which table each index holds, for dead-letter entries. */
+  readonly tables: Map<string, string>;
+  deadLetters: number;
   readonly lanes: Lane[];
   readonly inFlight: Map<number, { lane: number; write: PendingWrite }>;
   nextWriteId: number;
@@ -73,23 +78,59 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
       const writeId = state.nextWriteId++;
       lane.busy = true;
       state.inFlight.set(writeId, { lane: index, write });
-      writeBulk(state.client, write.batch, bulkOptions(ctx)).then(
-        () => ctx.send(ctx.self, { type: "BulkSettled", writeId }),
-        (error) => ctx.fail(error),
-      );
+      writeBulk(state.client, write.batch, bulkOptions(ctx))
+        .then((refusals) => refusals.length > 0 ? deadLetterAll(state, write.batch, refusals, ctx) : undefined)
+        .then(
+          () => ctx.send(ctx.self, { type: "BulkSettled", writeId }),
+          (error) => ctx.fail(error),
+        );
     });
+  };
+
+  /** Refused documents go to the dead-letter index before their batch is acked: never a silent drop. */
+  const deadLetterAll = async (
+    state: SinkState,
+    batch: BulkBatch,
+    refusals: readonly Refusal[],
+    ctx: ActorContext<SinkCommand>,
+  ) => {
+    const now = new Date();
+    const entries = refusals.map((refusal) =>
+      deadLetter(batch, refusal, { sink: name, tableOf: (index) => state.tables.get(index) ?? null, now })
+    );
+    await retrying(
+      name,
+      "writing to the dead-letter index",
+      ctx.scope.signal,
+      ctx.path,
+      () => writeDeadLetters(state.client, name, config.deadLetterIndex, entries),
+    );
+    for (const entry of entries) {
+      state.deadLetters++;
+      logger.warn("document refused by Elasticsearch, written to the dead-letter index", {
+        actor: ctx.path,
+        deadLetterIndex: config.deadLetterIndex,
+        table: entry.table,
+        index: entry.index,
+        id: entry.id,
+        commitLsn: entry.commit_lsn,
+        reason: entry.reason,
+        deadLetters: state.deadLetters,
+      });
+    }
   };
 
   return {
     init(ctx) {
       const client = ctx.scope.own(createClient(config), (c) => c.close());
       const lanes = Array.from({ length: config.concurrency }, () => ({ queue: [], busy: false }));
-      return { client, lanes, inFlight: new Map(), nextWriteId: 0 };
+      return { client, tables: new Map(), deadLetters: 0, lanes, inFlight: new Map(), nextWriteId: 0 };
     },
 
     async handle(state, msg, ctx) {
       switch (msg.type) {
         case "PrepareTable": {
+          state.tables.set(msg.index, displayName(msg.table.name));
           const created = await retrying(
             name,
             "index creation",

@@ -27,6 +27,12 @@ const httpUrl = z.string({ error: "must be a string" }).refine((value) => {
   }
 }, { error: "must be an http:// or https:// URL" });
 
+const indexName = z.string({ error: "must be a string" })
+  .regex(/^[a-z0-9][a-z0-9_.+-]{0,254}$/, {
+    error: 'must be a valid Elasticsearch index name: lower case, no spaces or \\/*?"<>|,#:, not starting with -, _ or +',
+  })
+  .refine((name) => name !== "." && name !== "..", { error: "cannot be . or .." });
+
 export const batchSchema = z.strictObject({
   maxDocs: positiveInt(100_000).default(2_000).describe("Documents per bulk request at most."),
   maxBytes: positiveInt(100_000_000).default(5_000_000).describe(
@@ -47,6 +53,9 @@ export const elasticsearchSinkSchema = z.strictObject({
   concurrency: positiveInt(64).default(2).describe("Bulk requests in flight at once."),
   requestTimeoutMs: positiveInt(600_000).default(60_000).describe(
     "A bulk request taking longer is abandoned and retried.",
+  ),
+  deadLetterIndex: indexName.default("oesophagus-dead-letter").describe(
+    "Where documents Elasticsearch refuses for good go, with table, key, commit LSN and reason.",
   ),
 }).superRefine((sink, ctx) => {
   if ((sink.username === undefined) !== (sink.password === undefined)) {
@@ -73,12 +82,7 @@ export const tableSchema = z.strictObject({
   sinks: z.array(z.string({ error: "must be a sink name" }), { error: "must be a list of sink names" })
     .min(1, { error: "must name at least one sink" }).optional()
     .describe("Sinks this table goes to (default: every sink)."),
-  index: z.string({ error: "must be a string" })
-    .regex(/^[a-z0-9][a-z0-9_.+-]{0,254}$/, {
-      error: 'must be a valid Elasticsearch index name: lower case, no spaces or \\/*?"<>|,#:, not starting with -, _ or +',
-    })
-    .refine((name) => name !== "." && name !== "..", { error: "cannot be . or .." })
-    .optional()
+  index: indexName.optional()
     .describe("Index name (default: the table name, lower-cased, `schema.table` outside `public`)."),
   snapshot: snapshotSchema.prefault({}).describe("How the table is copied on first start."),
 }).describe("One table; `{}` takes every default.");

@@ -1,8 +1,10 @@
 /**
  * One `_bulk` request carried to its end: transient failures (the cluster down, 429, 5xx, a
  * read-only block) are retried with backoff for as long as it takes, and only the items that
- * failed are sent again. It returns when every item is indexed or stale (409), and throws when
- * Elasticsearch refuses something for good. Nothing is dropped here.
+ * failed are sent again. A request too large for the cluster is split. It returns when every
+ * item is indexed, stale (409) or refused for good, with the refusals for the dead-letter index;
+ * it throws when the request itself cannot succeed (credentials, not Elasticsearch). Nothing is
+ * dropped here.
  */
 import { Buffer } from "node:buffer";
 import type { Readable } from "node:stream";
@@ -11,6 +13,8 @@ import { type Backoff, backoffDelay, sleep } from "../../backoff.ts";
 import { OesophagusError } from "../../errors.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
 import { type BulkItemResult, classifyItem, classifyRequestError } from "./classify.ts";
+import { REDACTION } from "./client.ts";
+import type { Refusal } from "./dead_letter.ts";
 
 export interface BulkOptions {
   readonly sinkName: string;
@@ -28,14 +32,46 @@ interface BulkResponse {
 /** Only what the sink acts on: the answer for 2,000 items stays a few kilobytes. */
 const FILTER_PATH = "errors,items.*.status,items.*.error";
 
-export async function writeBulk(client: Client, batch: BulkBatch, options: BulkOptions): Promise<void> {
+export async function writeBulk(client: Client, batch: BulkBatch, options: BulkOptions): Promise<Refusal[]> {
+  const refusals: Refusal[] = [];
+  await writeItems(client, batch, Array.from(batch.offsets.keys()), options, refusals);
+  return refusals.sort((a, b) => a.item - b.item);
+}
+
+/** `positions[i]`: where item i of `batch` sits in the batch the sink was given. */
+async function writeItems(
+  client: Client,
+  batch: BulkBatch,
+  positions: readonly number[],
+  options: BulkOptions,
+  refusals: Refusal[],
+): Promise<void> {
   let pending = batch;
+  let pendingPositions = positions;
   for (let attempt = 0;; attempt++) {
     let response: BulkResponse;
     try {
       response = await send(client, pending, options);
     } catch (error) {
       if (options.signal.aborted) throw options.signal.reason;
+      if (error instanceof errors.ResponseError && error.statusCode === 413) {
+        // Too large for the cluster's http.max_content_length: halve until one document is
+        // left alone, and that one is refused for good. Halves go in order (lane order holds).
+        if (pending.docs === 1) {
+          refusals.push({
+            item: pendingPositions[0],
+            status: 413,
+            reason: `413 the document (${pending.body.length} bytes) is larger than the cluster's http.max_content_length`,
+          });
+          return;
+        }
+        const half = Math.ceil(pending.docs / 2);
+        const first = Array.from({ length: half }, (_, i) => i);
+        const second = Array.from({ length: pending.docs - half }, (_, i) => half + i);
+        await writeItems(client, subset(pending, first), first.map((i) => pendingPositions[i]), options, refusals);
+        await writeItems(client, subset(pending, second), second.map((i) => pendingPositions[i]), options, refusals);
+        return;
+      }
       const classified = classifyRequestError(error, options.sinkName);
       if (!classified.retriable) throw classified;
       await pause(classified.message, attempt, options);
@@ -51,23 +87,17 @@ export async function writeBulk(client: Client, batch: BulkBatch, options: BulkO
       );
     }
     const retry: number[] = [];
-    const refused: string[] = [];
     items.forEach((item, i) => {
-      const status = classifyItem(Object.values(item)[0]);
+      const result = Object.values(item)[0];
+      const status = classifyItem(result);
       if (status.kind === "retry") retry.push(i);
-      else if (status.kind === "refused") refused.push(`item ${i}: ${status.reason}`);
+      else if (status.kind === "refused") {
+        refusals.push({ item: pendingPositions[i], status: result.status, reason: status.reason });
+      }
     });
-    if (refused.length > 0) {
-      throw new OesophagusError(
-        "sink_rejected",
-        `sink ${options.sinkName}: Elasticsearch refused ${refused.length} of ${pending.docs} documents: ${
-          refused.slice(0, 3).join("; ")
-        }`,
-        { fix: "the index mapping cannot take these values; see the reason above" },
-      );
-    }
     if (retry.length === 0) return;
     pending = subset(pending, retry);
+    pendingPositions = retry.map((i) => pendingPositions[i]);
     await pause(`${retry.length} items not indexed yet`, attempt, options);
   }
 }
@@ -97,7 +127,9 @@ async function send(client: Client, batch: BulkBatch, options: BulkOptions): Pro
     body = text;
   }
   if (result.statusCode !== null && result.statusCode !== undefined && result.statusCode >= 400) {
-    throw new errors.ResponseError({ ...result, body } as ConstructorParameters<typeof errors.ResponseError>[0]);
+    throw new errors.ResponseError({ ...result, body } as ConstructorParameters<typeof errors.ResponseError>[0], {
+      redaction: REDACTION,
+    });
   }
   if (typeof body !== "object" || body === null || typeof (body as BulkResponse).errors !== "boolean") {
     throw new OesophagusError(

@@ -6,6 +6,7 @@
  */
 import type { Client } from "@elastic/elasticsearch";
 import type { Lsn } from "../../pg/lsn.ts";
+import { OesophagusError } from "../../errors.ts";
 import { type BulkOptions, writeBulk } from "./bulk.ts";
 import { actionLine } from "./bulk_body.ts";
 
@@ -27,7 +28,16 @@ export async function truncateIndex(client: Client, index: string, version: Lsn,
         offsets[i] = at;
         at += encoder.encode(line).length;
       });
-      await writeBulk(client, { body: encoder.encode(lines.join("")), offsets, docs: lines.length }, options);
+      const refusals = await writeBulk(client, { body: encoder.encode(lines.join("")), offsets, docs: lines.length }, options);
+      if (refusals.length > 0) {
+        // A delete has no document to set aside: a refusal here means the index is not what we think.
+        throw new OesophagusError(
+          "sink_rejected",
+          `sink ${options.sinkName}: Elasticsearch refused ${refusals.length} deletes of a TRUNCATE of ${index}: ${
+            refusals[0].reason
+          }`,
+        );
+      }
       deleted += hits.length;
       page = await client.scroll({ scroll_id: page._scroll_id!, scroll: "2m" }, { signal: options.signal });
     }
