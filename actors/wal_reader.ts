@@ -19,7 +19,7 @@ import { explainSlotError } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
-import type { ChangeEvent } from "../src/stream/change.ts";
+import { type ChangeEvent, DecodeError } from "../src/stream/change.ts";
 import type { Lifecycle } from "../src/lifecycle.ts";
 import { logger } from "../src/telemetry/log.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
@@ -159,7 +159,20 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           if (frame.replyRequested) sendStatus(live);
           return;
         }
-        const event = decoder.decode(frame.payload);
+        let event;
+        try {
+          event = decoder.decode(frame.payload);
+        } catch (error) {
+          if (!(error instanceof DecodeError)) throw error;
+          // Nothing at or after this message has been acknowledged: a restart reads it again.
+          throw new OesophagusError(
+            "wal_malformed",
+            `the ${source.plugin} message at ${formatLsn(frame.walStart)} cannot be decoded: ${error.message}`,
+            {
+              fix: "the slot still holds the message; if restarts do not help, report it with the server and plugin versions",
+            },
+          );
+        }
         if (event === null) return;
         if (live.events.length === 0) live.startedAt = Date.now();
         live.events.push(event);

@@ -13,6 +13,7 @@ export type ErrorCode =
   | "source_misconfigured"
   | "slot_plugin_mismatch"
   | "slot_missing"
+  | "wal_malformed"
   | "snapshot_failed"
   | "sink_unreachable"
   | "sink_rejected"

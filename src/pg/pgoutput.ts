@@ -14,6 +14,14 @@ interface Relation {
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+function utf8(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new DecodeError("pgoutput", `invalid UTF-8 in a name or value (${bytes.length} bytes)`);
+  }
+}
+
 class Reader {
   #pos = 0;
   readonly #view: DataView;
@@ -56,14 +64,14 @@ class Reader {
   string(): string {
     const end = this.bytes.indexOf(0, this.#pos);
     if (end === -1) throw new DecodeError("pgoutput", "unterminated string");
-    const text = decoder.decode(this.bytes.subarray(this.#pos, end));
+    const text = utf8(this.bytes.subarray(this.#pos, end));
     this.#pos = end + 1;
     return text;
   }
   text(length: number): string {
     if (length < 0) throw new DecodeError("pgoutput", `negative value length ${length}`);
     this.#need(length);
-    const text = decoder.decode(this.bytes.subarray(this.#pos, this.#pos + length));
+    const text = utf8(this.bytes.subarray(this.#pos, this.#pos + length));
     this.#pos += length;
     return text;
   }

@@ -47,7 +47,8 @@ function lsn(record: Record_, key: string): Lsn {
 
 const BYTEA_OID_NUMBER = 17;
 
-const BARE_NUMBER_VALUE = /"value":(-?[0-9][0-9.eE+-]*)/g;
+/** A JSON number as the grammar has it: anything else after `"value":` is left for JSON.parse to refuse. */
+const BARE_NUMBER_VALUE = /"value":(-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(?=[,}\s])/g;
 
 function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefined): ColumnValue {
   if (value === null) return null;

@@ -1,0 +1,190 @@
+/**
+ * The pgoutput decoder against messages built byte for byte as PostgreSQL writes them, and
+ * against those messages broken in every way fast-check can think of: a malformed message is a
+ * DecodeError, never another error and never a row with other values.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { type ChangeEvent, type ColumnValue, DecodeError, UNCHANGED } from "../stream/change.ts";
+import { PgoutputDecoder } from "./pgoutput.ts";
+
+const encoder = new TextEncoder();
+
+class Writer {
+  readonly #parts: number[] = [];
+  byte(v: number) {
+    this.#parts.push(v & 0xff);
+    return this;
+  }
+  char(c: string) {
+    return this.byte(c.charCodeAt(0));
+  }
+  int16(v: number) {
+    return this.byte(v >> 8).byte(v);
+  }
+  int32(v: number) {
+    return this.byte(v >>> 24).byte(v >>> 16).byte(v >>> 8).byte(v);
+  }
+  uint64(v: bigint) {
+    return this.int32(Number(v >> 32n)).int32(Number(v & 0xffff_ffffn));
+  }
+  string(s: string) {
+    for (const b of encoder.encode(s)) this.byte(b);
+    return this.byte(0);
+  }
+  tuple(values: readonly ColumnValue[]) {
+    this.int16(values.length);
+    for (const value of values) {
+      if (value === null) this.char("n");
+      else if (value === UNCHANGED) this.char("u");
+      else {
+        const bytes = encoder.encode(value);
+        this.char("t").int32(bytes.length);
+        for (const b of bytes) this.byte(b);
+      }
+    }
+    return this;
+  }
+  done(): Uint8Array {
+    return Uint8Array.from(this.#parts);
+  }
+}
+
+interface Relation {
+  readonly oid: number;
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: readonly string[];
+}
+
+const relationMessage = (r: Relation) => {
+  const w = new Writer().char("R").int32(r.oid).string(r.schema).string(r.table).char("d").int16(r.columns.length);
+  for (const column of r.columns) w.byte(1).string(column).int32(25).int32(-1);
+  return w.done();
+};
+const begin = (lsn: bigint, xid: number) => new Writer().char("B").uint64(lsn).uint64(0n).int32(xid).done();
+const commit = (lsn: bigint, end: bigint) => new Writer().char("C").byte(0).uint64(lsn).uint64(end).uint64(0n).done();
+const insert = (oid: number, values: readonly ColumnValue[]) => new Writer().char("I").int32(oid).char("N").tuple(values).done();
+const update = (oid: number, old: readonly ColumnValue[] | null, values: readonly ColumnValue[]) => {
+  const w = new Writer().char("U").int32(oid);
+  if (old) w.char("O").tuple(old);
+  return w.char("N").tuple(values).done();
+};
+const del = (oid: number, old: readonly ColumnValue[]) => new Writer().char("D").int32(oid).char("K").tuple(old).done();
+const truncate = (oids: readonly number[]) => {
+  const w = new Writer().char("T").int32(oids.length).byte(0);
+  for (const oid of oids) w.int32(oid);
+  return w.done();
+};
+
+/** Names PostgreSQL allows: any text without NUL. */
+const name = fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }).filter((s) => !s.includes("\0"));
+const value: fc.Arbitrary<ColumnValue> = fc.oneof(
+  fc.string({ unit: "grapheme", maxLength: 40 }),
+  fc.constant(null),
+  fc.constant(UNCHANGED),
+  fc.bigInt({ min: -(10n ** 40n), max: 10n ** 40n }).map(String),
+);
+const relation: fc.Arbitrary<Relation> = fc.record({
+  oid: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+  schema: name,
+  table: name,
+  columns: fc.uniqueArray(name, { minLength: 1, maxLength: 8 }),
+});
+const relationWithRow = relation.chain((r) =>
+  fc.tuple(fc.constant(r), fc.array(value, { minLength: r.columns.length, maxLength: r.columns.length }))
+);
+
+function decoderFor(r: Relation): PgoutputDecoder {
+  const decoder = new PgoutputDecoder();
+  assert.equal(decoder.decode(relationMessage(r)), null);
+  return decoder;
+}
+
+/** Decodes, and lets only a DecodeError through. */
+function decodeOrDecodeError(decoder: PgoutputDecoder, payload: Uint8Array): ChangeEvent | null | DecodeError {
+  try {
+    return decoder.decode(payload);
+  } catch (error) {
+    if (error instanceof DecodeError) return error;
+    throw new Error(`not a DecodeError for ${JSON.stringify([...payload])}: ${error}`);
+  }
+}
+
+Deno.test("pgoutput: rows decode to exactly the values sent, with their relation's names", () => {
+  fc.assert(fc.property(relationWithRow, fc.bigInt({ min: 0n, max: 2n ** 64n - 2n }), ([r, values], lsn) => {
+    const decoder = decoderFor(r);
+    assert.deepEqual(decoder.decode(begin(lsn, 7)), { kind: "begin", commitLsn: lsn, xid: 7 });
+    assert.deepEqual(decoder.decode(insert(r.oid, values)), {
+      kind: "row",
+      op: "insert",
+      schema: r.schema,
+      table: r.table,
+      new: { columns: r.columns, values },
+      old: null,
+    });
+    const updated = decoder.decode(update(r.oid, values, values));
+    assert.deepEqual(updated?.kind === "row" && [updated.old?.values, updated.new?.values], [values, values]);
+    const deleted = decoder.decode(del(r.oid, values));
+    assert.deepEqual(deleted?.kind === "row" && [deleted.op, deleted.old?.values, deleted.new], ["delete", values, null]);
+    assert.deepEqual(decoder.decode(truncate([r.oid])), { kind: "truncate", tables: [{ schema: r.schema, table: r.table }] });
+    assert.deepEqual(decoder.decode(commit(lsn, lsn + 1n)), { kind: "commit", commitLsn: lsn, endLsn: lsn + 1n });
+  }));
+});
+
+Deno.test("pgoutput: every message cut short, or with bytes after its end, is a DecodeError", () => {
+  fc.assert(fc.property(relationWithRow, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 8 }), ([r, values], at, extra) => {
+    const messages = [
+      relationMessage(r),
+      begin(1n, 1),
+      insert(r.oid, values),
+      update(r.oid, values, values),
+      del(r.oid, values),
+      commit(1n, 2n),
+    ];
+    for (const message of messages) {
+      const decoder = decoderFor(r);
+      const cut = message.subarray(0, at % message.length);
+      assert.ok(
+        decodeOrDecodeError(decoder, cut) instanceof DecodeError,
+        `a prefix of ${cut.length} of ${message.length} bytes was taken`,
+      );
+      const longer = new Uint8Array([...message, ...extra]);
+      assert.ok(decodeOrDecodeError(decoder, longer) instanceof DecodeError, "trailing bytes were taken");
+    }
+  }));
+});
+
+Deno.test("pgoutput: a changed byte gives a DecodeError or a row of the relation's shape, never another failure", () => {
+  fc.assert(fc.property(relationWithRow, fc.nat(), fc.integer({ min: 1, max: 255 }), ([r, values], at, xor) => {
+    for (const message of [insert(r.oid, values), update(r.oid, values, values), del(r.oid, values), relationMessage(r)]) {
+      const decoder = decoderFor(r);
+      const mutated = message.slice();
+      mutated[at % mutated.length] ^= xor;
+      const event = decodeOrDecodeError(decoder, mutated);
+      if (event instanceof DecodeError || event === null || event.kind !== "row") continue;
+      for (const image of [event.new, event.old]) {
+        if (!image) continue;
+        assert.deepEqual(image.columns, r.columns);
+        for (const v of image.values) assert.ok(v === null || v === UNCHANGED || typeof v === "string");
+      }
+    }
+  }));
+});
+
+Deno.test("pgoutput: random bytes are a DecodeError or a message, never another failure", () => {
+  fc.assert(
+    fc.property(relation, fc.uint8Array({ maxLength: 64 }), (r, bytes) => {
+      decodeOrDecodeError(decoderFor(r), bytes);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
+Deno.test("pgoutput: a row before its relation, and invalid UTF-8, are named in the error", () => {
+  assert.throws(() => new PgoutputDecoder().decode(insert(5, ["1"])), /relation 5 before its Relation message/);
+  const r = { oid: 5, schema: "public", table: "t", columns: ["a"] };
+  const broken = insert(5, ["é"]);
+  broken[broken.length - 1] = 0xff;
+  assert.throws(() => decoderFor(r).decode(broken), (e) => e instanceof DecodeError && /invalid UTF-8/.test(e.message));
+});
