@@ -25,7 +25,11 @@ export function registerUrlSecrets(url: string): void {
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)([^@/\s]*)@/gi;
 
 export function redact(text: string): string {
-  let out = text.replace(URL_PASSWORD, "$1***@");
+  // A `${VAR}` reference is the advice to keep a password out of the config, not a password.
+  let out = text.replace(
+    URL_PASSWORD,
+    (match, user: string, password: string) => /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/.test(password) ? match : `${user}***@`,
+  );
   // Longest first, so a secret containing another is masked whole.
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
     if (out.includes(secret)) out = out.replaceAll(secret, "***");

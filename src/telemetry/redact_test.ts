@@ -10,3 +10,8 @@ Deno.test("redact() masks registered secrets wherever they appear", () => {
   registerSecret("api-key-canary-17");
   assert.equal(redact("bad password p@ss-canary-91 and key api-key-canary-17"), "bad password *** and key ***");
 });
+
+Deno.test("redact() leaves a ${VAR} reference in a URL alone: it is advice, not a password", () => {
+  assert.equal(redact("e.g. postgres://user:${PGPASSWORD}@host/db"), "e.g. postgres://user:${PGPASSWORD}@host/db");
+  assert.equal(redact("postgres://user:${PG}x@host/db"), "postgres://user:***@host/db");
+});

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, writeConfig } from "../helpers/engine.ts";
+import { INVALID_CONFIGS } from "../helpers/invalid_configs.ts";
 import { services } from "../helpers/services.ts";
 
 Deno.test("cli: an invalid config exits 2 naming each path, before any connection is made", async () => {
@@ -20,6 +21,28 @@ Deno.test("cli: an invalid config exits 2 naming each path, before any connectio
   assert.match(result.output, /tables\."public\.users"\.snapshot\.concurrency: must be a positive integer/);
   assert.match(result.output, /tables\."bad name": is not a table name/);
   assert.ok(!result.output.includes("canary-pw-4411"), "the password leaked into the output");
+});
+
+Deno.test(`cli: each of ${INVALID_CONFIGS.length} invalid configs exits 2 with its paths and reasons`, async () => {
+  const failures: string[] = [];
+  const queue = [...INVALID_CONFIGS];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const [what, config, expected, vars] = next;
+      const file = await writeConfig(config);
+      const result = await runEngine(["run", "--config", file], vars);
+      // A problem with a path is listed as `  path: reason`; one of the whole file as `FILE reason`.
+      const missing = expected.filter((problem) =>
+        !result.output.includes(`\n  ${problem}\n`) && !result.output.includes(`\n  ${file} ${problem}\n`)
+      );
+      if (result.code !== 2 || missing.length > 0) {
+        failures.push(`${what}: exit ${result.code}, missing ${missing}\n${result.output}`);
+      }
+      await Deno.remove(file);
+    }
+  };
+  await Promise.all([worker(), worker(), worker()]);
+  assert.deepEqual(failures, []);
 });
 
 Deno.test("cli: a missing config file and an unknown command exit 2 with usage help", async () => {
