@@ -97,6 +97,8 @@ function toPlain(value: ExactJson): unknown {
   return value;
 }
 
+/** `scheme://user:password@`, when a string is a URL with credentials. */
+const URL_USERINFO = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@]*@/i;
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{([^}]*)\}?/g;
 
 /** Replaces `${NAME}` in every string; the values (often secrets) never appear in messages. */
@@ -107,7 +109,10 @@ function interpolate(
   problems: ConfigProblem[],
 ): unknown {
   if (typeof value === "string") {
-    return value.replace(ENV_REFERENCE, (whole, name: string | undefined, bad: string | undefined) => {
+    // In a URL's user:password part a value is percent-encoded, so a password with `@`, `/` or
+    // `:` in its environment variable still makes a valid URL (drivers decode it again).
+    const userinfoEnd = URL_USERINFO.exec(value)?.[0].length ?? 0;
+    return value.replace(ENV_REFERENCE, (whole, name: string | undefined, bad: string | undefined, offset: number) => {
       if (name === undefined) {
         problems.push({ path: formatPath(path), message: `has a malformed reference ${JSON.stringify(whole)}: write \${NAME}` });
         return "";
@@ -118,7 +123,7 @@ function interpolate(
         return "";
       }
       void bad;
-      return resolved;
+      return offset < userinfoEnd ? encodeURIComponent(resolved) : resolved;
     });
   }
   if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], problems));

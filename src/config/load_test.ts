@@ -36,6 +36,21 @@ Deno.test("parseConfig() fills every default from a minimal config", () => {
   assert.ok(Object.isFrozen(config.tables[0].snapshot));
 });
 
+Deno.test("parseConfig() percent-encodes ${VAR} values in a URL's user and password only", () => {
+  const config = parseConfig(
+    JSON.stringify({
+      source: { url: "postgres://${PGUSER}:${PGPASSWORD}@${PGHOST}/shop?application_name=${APP}" },
+      sinks: { search: { type: "elasticsearch", url: "${ES_URL}" } },
+      tables: { users: {} },
+    }),
+    "producer.json",
+    env({ PGUSER: "me@corp", PGPASSWORD: "p@ss/w:rd%", PGHOST: "db:5433", APP: "a b", ES_URL: "http://u:p@es:9200" }),
+  );
+  assert.equal(config.source.url, "postgres://me%40corp:p%40ss%2Fw%3Ard%25@db:5433/shop?application_name=a b");
+  assert.equal(decodeURIComponent(new URL(config.source.url).password), "p@ss/w:rd%");
+  assert.equal(config.sinks.search.url, "http://u:p@es:9200");
+});
+
 Deno.test("parseConfig() interpolates ${VAR} and parses quoted table names", () => {
   const config = parseConfig(
     JSON.stringify({

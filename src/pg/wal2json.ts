@@ -9,8 +9,8 @@ import { type Lsn, parseLsn } from "./lsn.ts";
 
 /** The plugin options the engine starts wal2json with. */
 export function wal2jsonOptions(tables: readonly { schema: string; name: string }[]): Record<string, string> {
-  // add-tables takes schema.table with `\` escaping of `,` `.` `\` and `*` inside names.
-  const escape = (s: string) => s.replace(/[\\,.*]/g, (c) => `\\${c}`);
+  // add-tables takes schema.table with `\` escaping of `,` `.` `\` `*` and white space inside names.
+  const escape = (s: string) => s.replace(/[\\,.*\s]/g, (c) => `\\${c}`);
   return {
     "format-version": "2",
     "include-transaction": "true",
