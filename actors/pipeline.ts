@@ -19,12 +19,15 @@ import { router } from "./router.ts";
 import { snapshotCoordinator } from "./snapshot.ts";
 import { walReader } from "./wal_reader.ts";
 
-export const PIPELINE_POLICY: SupervisionPolicy = Object.freeze({
-  strategy: "one_for_all",
-  maxRestarts: 5,
-  withinMs: 60_000,
-  backoff: { minMs: 1_000, maxMs: 30_000, jitter: 0.3 },
-});
+/** one_for_all: readers, router, checkpointer and sinks hold each other's in-flight messages. */
+export function pipelinePolicy(supervision: Config["supervision"]): SupervisionPolicy {
+  return Object.freeze({
+    strategy: "one_for_all",
+    maxRestarts: supervision.maxRestarts,
+    withinMs: supervision.withinMs,
+    backoff: { minMs: supervision.backoffMinMs, maxMs: supervision.backoffMaxMs, jitter: 0.3 },
+  });
+}
 
 export interface PipelineDeps {
   readonly config: Config;

@@ -5,7 +5,7 @@
 import type { Config } from "../src/config/load.ts";
 import { type AnyRef, type Behaviour, spawnActor } from "../supervision/actor.ts";
 import { ESCALATE } from "../supervision/policy.ts";
-import { pipeline, PIPELINE_POLICY, type PipelineDeps } from "./pipeline.ts";
+import { pipeline, type PipelineDeps, pipelinePolicy } from "./pipeline.ts";
 
 export interface RootDeps extends PipelineDeps {
   readonly config: Config;
@@ -15,7 +15,7 @@ export interface RootDeps extends PipelineDeps {
 export function spawnRoot(system: AnyRef, deps: RootDeps): AnyRef {
   const root: Behaviour<null, never> = {
     init(ctx) {
-      spawnActor(ctx.self, "pipeline", pipeline(deps), { supervision: PIPELINE_POLICY });
+      spawnActor(ctx.self, "pipeline", pipeline(deps), { supervision: pipelinePolicy(deps.config.supervision) });
       return null;
     },
     handle: (state) => state,

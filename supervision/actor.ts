@@ -12,6 +12,7 @@
 import { dispatch as nactDispatch, type Ref, spawn } from "nact";
 import { errorMessage } from "../src/errors.ts";
 import { logger } from "../src/telemetry/log.ts";
+import { shouldCrash } from "./crash_injection.ts";
 import { ESCALATE, RestartBudget, type SupervisionPolicy } from "./policy.ts";
 import { Scope } from "./scope.ts";
 
@@ -111,6 +112,7 @@ export function spawnActor<S, M>(parent: AnyRef, name: string, behaviour: Behavi
       // everything from checkpoints, so nothing is lost.
       if (current.scope.closed) return null;
       if (typeof msg === "object" && msg !== null && FAIL in msg) throw msg[FAIL];
+      if (shouldCrash(path)) throw new Error(`injected crash of ${path} (OESOPHAGUS_INJECT_CRASH)`);
       const next = await behaviour.handle(current.state, msg as M, current.context as ActorContext<M>);
       if (cell === current && !current.scope.closed) current.state = next;
       return null;

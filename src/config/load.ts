@@ -31,6 +31,7 @@ export interface TableConfig {
 
 export interface Config {
   readonly source: ParsedConfig["source"];
+  readonly supervision: ParsedConfig["supervision"];
   readonly sinks: Readonly<Record<string, SinkConfig>>;
   readonly tables: readonly TableConfig[];
 }
@@ -237,7 +238,7 @@ function resolve(parsed: ParsedConfig, file: string): Config {
     );
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return deepFreeze({ source: parsed.source, sinks: parsed.sinks, tables });
+  return deepFreeze({ source: parsed.source, supervision: parsed.supervision, sinks: parsed.sinks, tables });
 }
 
 function deepFreeze<T>(value: T): T {

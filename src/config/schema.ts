@@ -108,8 +108,25 @@ export const sourceSchema = z.strictObject({
   ),
 });
 
+export const supervisionSchema = z.strictObject({
+  maxRestarts: z.int({ error: "must be a whole number" }).min(0, { error: "must be 0 or more" }).max(1_000, {
+    error: "must be at most 1000",
+  }).default(5).describe(
+    "Pipeline restarts allowed within `withinMs`; one more ends the process (exit 1) with the reason.",
+  ),
+  withinMs: positiveInt(86_400_000).default(60_000).describe("The window in which restarts are counted."),
+  backoffMinMs: positiveInt(600_000).default(1_000).describe("Wait before the first restart; doubles each time."),
+  backoffMaxMs: positiveInt(3_600_000).default(30_000).describe("Longest wait between restarts."),
+}).refine((s) => s.backoffMinMs <= s.backoffMaxMs, {
+  path: ["backoffMaxMs"],
+  error: "must be at least backoffMinMs",
+});
+
 export const configSchema = z.strictObject({
   source: sourceSchema.describe("The PostgreSQL database to replicate."),
+  supervision: supervisionSchema.prefault({}).describe(
+    "How a crashed pipeline is restarted: every actor restarts from its checkpoint, with jittered exponential backoff.",
+  ),
   sinks: z.record(
     z.string().regex(SINK_NAME, { error: "sink names are letters, digits, _ and -, starting with a letter" }),
     sinkSchema,
