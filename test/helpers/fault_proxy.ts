@@ -1,15 +1,27 @@
 /**
- * A TCP proxy of our own for injecting faults between the engine and a real service: it can
- * pass traffic, cut every connection and refuse new ones (the service looks down), or stall
- * (accept, then forward nothing). It is the only fake in the suite, and it fakes only faults.
+ * A TCP proxy of our own for injecting faults between the engine and a real service. It is the
+ * only fake in the suite, and it fakes only faults:
+ * - `down`: every connection is closed and new ones are refused (the service looks down);
+ * - `stall`: connections stay open but no byte moves either way, new ones included, until `pass`;
+ * - `cut()`: the open connections are closed (FIN); new ones pass;
+ * - `reset()`: the open connections stop being read for a moment, then are closed with the
+ *   peer's bytes unread, which makes the kernel answer with a TCP RST instead of a FIN.
  */
 export type ProxyMode = "pass" | "down" | "stall";
+
+interface Link {
+  readonly client: Deno.Conn;
+  server: Deno.Conn | null;
+}
 
 export class FaultProxy implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
   readonly #target: { hostname: string; port: number };
-  readonly #connections = new Set<Deno.Conn>();
+  readonly #links = new Set<Link>();
   #mode: ProxyMode = "pass";
+  /** Resolves when traffic may flow again; replaced while stalled. */
+  #flowing: Promise<void> = Promise.resolve();
+  #release: () => void = () => {};
 
   private constructor(listener: Deno.TcpListener, target: { hostname: string; port: number }) {
     this.#listener = listener;
@@ -35,38 +47,82 @@ export class FaultProxy implements AsyncDisposable {
     return url.toString().replace(/\/$/, "");
   }
 
-  set mode(mode: ProxyMode) {
-    this.#mode = mode;
-    if (mode !== "pass") { for (const conn of this.#connections) this.#close(conn); }
+  get mode(): ProxyMode {
+    return this.#mode;
   }
 
-  #close(conn: Deno.Conn) {
-    this.#connections.delete(conn);
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
+  set mode(mode: ProxyMode) {
+    const wasStalled = this.#mode === "stall";
+    this.#mode = mode;
+    if (mode === "stall" && !wasStalled) this.#flowing = new Promise((resolve) => (this.#release = resolve));
+    if (mode !== "stall" && wasStalled) this.#release();
+    if (mode === "down") this.cut();
+  }
+
+  /** Number of connections open through the proxy now. */
+  get connections(): number {
+    return this.#links.size;
+  }
+
+  cut(): void {
+    for (const link of this.#links) this.#close(link);
+  }
+
+  async reset(holdMs = 1_500): Promise<void> {
+    const links = [...this.#links];
+    const previous = this.#mode;
+    this.mode = "stall";
+    // While nothing is read, the engine's next writes (status updates, requests) pile up unread.
+    await new Promise((resolve) => setTimeout(resolve, holdMs));
+    for (const link of links) this.#close(link);
+    this.mode = previous === "stall" ? "pass" : previous;
+  }
+
+  #close(link: Link) {
+    this.#links.delete(link);
+    for (const conn of [link.client, link.server]) {
+      try {
+        conn?.close();
+      } catch {
+        // Already closed.
+      }
     }
+  }
+
+  async #pipe(link: Link, from: Deno.Conn, to: Deno.Conn) {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        await this.#flowing;
+        if (!this.#links.has(link)) return;
+        const read = await from.read(buffer);
+        if (read === null) break;
+        // Bytes read just before a stall are held, not dropped: a stall delays, it never corrupts.
+        await this.#flowing;
+        if (!this.#links.has(link)) return;
+        let written = 0;
+        while (written < read) written += await to.write(buffer.subarray(written, read));
+      }
+    } catch {
+      // The other side went away, or we closed it.
+    }
+    this.#close(link);
   }
 
   async #accept() {
     for await (const client of this.#listener) {
+      const link: Link = { client, server: null };
       if (this.#mode === "down") {
-        this.#close(client);
+        this.#close(link);
         continue;
       }
-      this.#connections.add(client);
-      if (this.#mode === "stall") continue;
+      this.#links.add(link);
       Deno.connect(this.#target).then((server) => {
-        this.#connections.add(server);
-        const pipe = (from: Deno.Conn, to: Deno.Conn) =>
-          from.readable.pipeTo(to.writable).catch(() => {}).finally(() => {
-            this.#close(from);
-            this.#close(to);
-          });
-        void pipe(client, server);
-        void pipe(server, client);
-      }, () => this.#close(client));
+        link.server = server;
+        if (!this.#links.has(link)) return this.#close(link);
+        void this.#pipe(link, client, server);
+        void this.#pipe(link, server, client);
+      }, () => this.#close(link));
     }
   }
 
