@@ -10,7 +10,7 @@ import { assertNever } from "../src/assert_never.ts";
 import type { Config } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
-import { explainConnectionError } from "../src/pg/connect_errors.ts";
+import { explainConnectionError, isUnreachable } from "../src/pg/connect_errors.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
@@ -62,10 +62,12 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     try {
       tables = await describeTables(sql, config.tables.map((t) => t.name));
     } catch (error) {
-      // The first statement is where a wrong password or database shows: that is for the
-      // operator to fix, not for restarts to retry.
+      // The first statement is where a wrong password or database shows (for the operator to
+      // fix, not for restarts to retry) and where an unreachable server does (retried, and
+      // explained if the restarts run out).
       const explained = explainConnectionError(error, source.url);
-      throw explained.code === "source_auth_failed" || explained.code === "source_misconfigured" ? explained : error;
+      const fatal = explained.code === "source_auth_failed" || explained.code === "source_misconfigured";
+      throw fatal || isUnreachable(error) ? explained : error;
     }
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));

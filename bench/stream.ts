@@ -20,6 +20,11 @@ import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, quietElasticsearch, recvlogicalCeiling } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { measureProcess, percentile, startMeasured } from "./measure.ts";
+import { currentLsn, waitForLsn as waitForSlot } from "./slot.ts";
+
+const TRACE_EVERY_MS = Deno.env.get("BENCH_TRACE") ? 1_000 : undefined;
+const waitForLsn = (sql: postgres.Sql, slot: string, target: string, timeoutMs: number) =>
+  waitForSlot(sql, slot, target, timeoutMs, TRACE_EVERY_MS);
 
 const { values } = parseArgs({
   options: {
@@ -162,29 +167,6 @@ async function waitForSnapshot(sql: postgres.Sql, slot: string, timeoutMs: numbe
     if (done[0].n > 0) return;
     if (Date.now() > deadline) throw new Error(`the snapshot for ${slot} did not complete`);
     await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function currentLsn(sql: postgres.Sql): Promise<string> {
-  const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
-  return lsn;
-}
-
-async function waitForLsn(sql: postgres.Sql, slot: string, target: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const goal = parseLsn(target);
-  let reported = Date.now();
-  for (;;) {
-    const [row] = await sql<
-      { confirmed: string | null }[]
-    >`SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
-    if (row?.confirmed && parseLsn(row.confirmed) >= goal) return;
-    if (Deno.env.get("BENCH_TRACE") && Date.now() - reported > 1000) {
-      reported = Date.now();
-      console.log(`   slot at ${row?.confirmed}, waiting for ${target}`);
-    }
-    if (Date.now() > deadline) throw new Error(`slot ${slot} did not reach ${target}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseQualifiedName } from "../pg/identifier.ts";
+import { SSL_MODES } from "../pg/tls.ts";
 
 const positiveInt = (max: number) =>
   z.int({ error: "must be a positive integer" })
@@ -49,6 +50,9 @@ export const elasticsearchSinkSchema = z.strictObject({
   username: z.string().min(1).optional().describe("Basic-auth user (with `password`)."),
   password: z.string().min(1).optional().describe("Basic-auth password; use `${ENV_VAR}`."),
   apiKey: z.string().min(1).optional().describe("API key (base64 id:key); use `${ENV_VAR}`."),
+  caFile: z.string({ error: "must be a path" }).min(1, { error: "must be a path" }).optional().describe(
+    "PEM file of the CA that signed the cluster's certificate, for an https:// url (default: the system's CAs).",
+  ),
   batch: batchSchema.prefault({}).describe("Batch bounds for bulk requests."),
   concurrency: positiveInt(64).default(2).describe("Bulk requests in flight at once."),
   requestTimeoutMs: positiveInt(600_000).default(60_000).describe(
@@ -90,6 +94,10 @@ export const tableSchema = z.strictObject({
 export const sourceSchema = z.strictObject({
   url: z.string({ error: "is required: the PostgreSQL URL, e.g. postgres://user:${PGPASSWORD}@host:5432/db" })
     .refine((value) => /^postgres(ql)?:\/\/./.test(value), { error: "must be a postgres:// or postgresql:// URL" })
+    .refine((value) => {
+      const mode = URL.canParse(value) ? new URL(value).searchParams.get("sslmode") : null;
+      return mode === null || (SSL_MODES as readonly string[]).includes(mode);
+    }, { error: `has an unknown sslmode: use one of ${SSL_MODES.join(", ")}` })
     .describe("PostgreSQL connection URL; put the password in `${ENV_VAR}`."),
   slot: pgObjectName.default("oesophagus").describe("Logical replication slot (created if missing)."),
   publication: pgObjectName.default("oesophagus").describe(

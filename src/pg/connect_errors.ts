@@ -1,5 +1,6 @@
 /** Turns a failed connection into a sentence an operator can act on. */
 import { OesophagusError } from "../errors.ts";
+import { isTlsTrustFailure } from "../tls_errors.ts";
 
 function target(url: string): string {
   try {
@@ -10,11 +11,35 @@ function target(url: string): string {
   }
 }
 
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ETIMEDOUT",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "ECONNRESET",
+]);
+
+/** The server could not be reached, or the connection broke: not an answer from PostgreSQL. */
+export function isUnreachable(error: unknown): boolean {
+  return UNREACHABLE_CODES.has((error as { code?: string })?.code ?? "");
+}
+
 export function explainConnectionError(error: unknown, url: string): OesophagusError {
   if (error instanceof OesophagusError) return error;
   const message = (error as Error)?.message ?? String(error);
   const code = (error as { code?: string })?.code;
   const where = target(url);
+  if (isTlsTrustFailure(error)) {
+    return new OesophagusError("source_misconfigured", `TLS: the server's certificate is not trusted (${where}): ${message}`, {
+      fix: "add sslrootcert=/path/to/ca.pem (the CA that signed the server's certificate) to source.url, " +
+        "or use sslmode=require to encrypt without verifying",
+      cause: error,
+    });
+  }
   switch (code) {
     case "28P01":
       return new OesophagusError("source_auth_failed", `PostgreSQL at ${where} refused the password: ${message}`, {
@@ -31,24 +56,16 @@ export function explainConnectionError(error: unknown, url: string): OesophagusE
         fix: "fix the database name in source.url, or create the database",
         cause: error,
       });
-    case "ECONNREFUSED":
-    case "ENOTFOUND":
-    case "EHOSTUNREACH":
-    case "ETIMEDOUT":
-    case "CONNECT_TIMEOUT":
-    case "CONNECTION_CLOSED":
-    case "CONNECTION_ENDED":
-    case "CONNECTION_DESTROYED":
-    case "ECONNRESET":
+    default:
+      if (!isUnreachable(error)) break;
       return new OesophagusError("source_unreachable", `cannot reach PostgreSQL at ${where}: ${message}`, {
         retriable: true,
         fix: "check that the server runs and that host and port in source.url are right",
         cause: error,
       });
-    default:
-      return new OesophagusError("source_unreachable", `connecting to PostgreSQL at ${where} failed: ${message}`, {
-        retriable: true,
-        cause: error,
-      });
   }
+  return new OesophagusError("source_unreachable", `connecting to PostgreSQL at ${where} failed: ${message}`, {
+    retriable: true,
+    cause: error,
+  });
 }

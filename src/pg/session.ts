@@ -4,6 +4,7 @@
  * byte-identical whatever the server's or the role's defaults are.
  */
 import postgres from "postgres";
+import { sourceTls } from "./tls.ts";
 
 /** What `to_jsonb(row)` means in the contract: rendered under exactly these settings. */
 export const RENDER_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -14,6 +15,17 @@ export const RENDER_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
   bytea_output: "hex",
 });
 
+/**
+ * Timeouts an operator may set on the database or role for applications; the engine's sessions
+ * opt out: a chunk's COPY may run for minutes, and the session that exported the snapshot sits
+ * idle in its transaction for the whole copy. Cutting either would fail the snapshot forever.
+ */
+export const SESSION_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
+  statement_timeout: "0",
+  idle_in_transaction_session_timeout: "0",
+  lock_timeout: "0",
+});
+
 export type Sql = postgres.Sql;
 
 export interface ConnectOptions {
@@ -22,13 +34,15 @@ export interface ConnectOptions {
 }
 
 export function connect(url: string, options: ConnectOptions = {}): Sql {
-  return postgres(url, {
+  const tls = sourceTls(url);
+  return postgres(tls.url, {
+    ssl: tls.ssl,
     max: options.max ?? 4,
     idle_timeout: 0,
     max_lifetime: null,
     connect_timeout: 15,
     onnotice: () => {},
-    connection: { application_name: options.applicationName ?? "oesophagus", ...RENDER_SETTINGS },
+    connection: { application_name: options.applicationName ?? "oesophagus", ...RENDER_SETTINGS, ...SESSION_SETTINGS },
   });
 }
 
@@ -38,7 +52,9 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
  * exported is in use.
  */
 export function connectReplication(url: string, applicationName = "oesophagus"): Sql {
-  return postgres(url, {
+  const tls = sourceTls(url);
+  return postgres(tls.url, {
+    ssl: tls.ssl,
     max: 1,
     idle_timeout: 0,
     max_lifetime: null,
@@ -46,6 +62,11 @@ export function connectReplication(url: string, applicationName = "oesophagus"):
     fetch_types: false,
     onnotice: () => {},
     // postgres.js passes unknown connection keys through as startup parameters.
-    connection: { application_name: applicationName, replication: "database", ...RENDER_SETTINGS } as Record<string, string>,
+    connection: {
+      application_name: applicationName,
+      replication: "database",
+      ...RENDER_SETTINGS,
+      ...SESSION_SETTINGS,
+    } as Record<string, string>,
   });
 }

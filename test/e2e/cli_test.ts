@@ -1,10 +1,11 @@
 /** The command line as a user meets it: exit codes, messages, `check` and `status`. */
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, writeConfig } from "../helpers/engine.ts";
 import { INVALID_CONFIGS } from "../helpers/invalid_configs.ts";
-import { services } from "../helpers/services.ts";
+import { services, uniqueName } from "../helpers/services.ts";
 
 Deno.test("cli: an invalid config exits 2 naming each path, before any connection is made", async () => {
   const config = await writeConfig({
@@ -140,4 +141,56 @@ Deno.test("cli: a source database that does not exist stops the engine at once w
   assert.ok(Date.now() - started < 15_000, "the engine retried a failure that needs the operator");
   assert.match(result.output, /oesophagus: the database in source\.url does not exist/);
   assert.match(result.output, /fix: fix the database name in source\.url, or create the database/);
+});
+
+Deno.test("cli: a user without REPLICATION, a wrong password and an unreachable server each get their own message and fix", async () => {
+  const { pgUrl, esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const role = uniqueName("noreplication");
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  try {
+    await admin.unsafe(`CREATE ROLE ${role} LOGIN`);
+    await db.sql`CREATE TABLE items (id int PRIMARY KEY)`;
+    await db.sql.unsafe(`ALTER TABLE items OWNER TO ${role}; GRANT CREATE ON DATABASE ${db.name} TO ${role}`);
+    const { host } = new URL(db.url);
+    const config = (url: string) =>
+      writeConfig({
+        source: { url, slot: uniqueName("denied") },
+        supervision: { maxRestarts: 1, backoffMinMs: 50, backoffMaxMs: 100 },
+        sinks: { search: { type: "elasticsearch", url: esUrl } },
+        tables: { items: { index: `${indices.prefix}_items` } },
+      });
+
+    const noReplication = await config(`postgres://${role}@${host}/${db.name}`);
+    const checked = await runEngine(["check", "--config", noReplication]);
+    assert.equal(checked.code, 1, checked.output);
+    assert.match(
+      checked.output,
+      /✗ the source user has neither REPLICATION nor SUPERUSER\n {4}fix: ALTER ROLE <user> WITH REPLICATION;/,
+    );
+    const run = await runEngine(["run", "--config", noReplication]);
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /REPLICATION/);
+    assert.match(run.output, /fix: .*ALTER ROLE/);
+
+    // scripts/services asks this role (and only it) for a password.
+    await admin.unsafe(`DROP ROLE IF EXISTS oesophagus_password_test`);
+    await admin.unsafe(`CREATE ROLE oesophagus_password_test LOGIN PASSWORD 'right'`);
+    const wrong = await config(`postgres://oesophagus_password_test:wrong@${host}/${db.name}`);
+    const refused = await runEngine(["check", "--config", wrong]);
+    assert.equal(refused.code, 1, refused.output);
+    assert.match(refused.output, /✗ .*refused the password/);
+    assert.match(refused.output, /fix: check the user and password in source\.url/);
+
+    const unreachable = await runEngine(["run", "--config", await config(`postgres://nobody@127.0.0.1:1/${db.name}`)]);
+    assert.equal(unreachable.code, 1, unreachable.output);
+    assert.match(unreachable.output, /cannot reach PostgreSQL at 127\.0\.0\.1:1\//);
+    assert.match(unreachable.output, /fix: check that the server runs and that host and port in source\.url are right/);
+  } finally {
+    await db.sql.unsafe(`DROP OWNED BY ${role} CASCADE`).catch(() => {});
+    await admin.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+    await admin.unsafe(`DROP ROLE IF EXISTS oesophagus_password_test`).catch(() => {});
+    await admin.end();
+  }
 });

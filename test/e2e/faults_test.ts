@@ -1,13 +1,14 @@
 /**
  * Outages and broken connections under a steady workload: Elasticsearch stopped for a minute,
- * PostgreSQL crashed (`-m immediate`), and both connections stalled for 30 s, cut and reset by
+ * PostgreSQL restarted (`-m fast`) and crashed (`-m immediate`), and both connections stalled for 30 s, cut and reset by
  * the fault proxy. After each, the index ends with 0 missing, 0 extra and 0 different documents,
  * deletes made during the fault included, and the engine is still running.
  */
 import assert from "node:assert/strict";
+import { parseLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
-import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { type EngineProcess, runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { serviceControl } from "../helpers/service_control.ts";
@@ -83,26 +84,28 @@ Deno.test("faults: Elasticsearch stopped for 60 s under a steady workload; lag s
   }
 });
 
-Deno.test("faults: PostgreSQL crashed (-m immediate) during streaming; the engine reconnects and nothing is lost", async () => {
-  await using db = await createTestDatabase();
-  await using indices = uniqueIndexPrefix();
-  const setup = await setUp(db, indices.prefix);
-  const engine = startEngine(["run", "--config", setup.config, "--progress", "log"]);
-  let workload: Workload | undefined;
-  try {
-    await engine.waitFor(/"msg":"streaming from slot"/);
-    workload = startWorkload(db.sql);
-    await sleep(3_000);
-    await serviceControl("restart", "pg", { PG_STOP_MODE: "immediate" });
-    await sleep(5_000);
-    await engine.waitFor(/"msg":"actor restarted"/, 30_000);
-    await finish(setup, workload, engine);
-  } finally {
-    await workload?.stop();
-    engine.kill("SIGKILL");
-    await engine.exited;
-  }
-});
+for (const mode of ["fast", "immediate"] as const) {
+  Deno.test(`faults: PostgreSQL restarted (-m ${mode}) during streaming; the engine reconnects and nothing is lost`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const setup = await setUp(db, indices.prefix);
+    const engine = startEngine(["run", "--config", setup.config, "--progress", "log"]);
+    let workload: Workload | undefined;
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      workload = startWorkload(db.sql);
+      await sleep(3_000);
+      await serviceControl("restart", "pg", { PG_STOP_MODE: mode });
+      await sleep(5_000);
+      await engine.waitFor(/"msg":"actor restarted"/, 30_000);
+      await finish(setup, workload, engine);
+    } finally {
+      await workload?.stop();
+      engine.kill("SIGKILL");
+      await engine.exited;
+    }
+  });
+}
 
 for (const target of ["PostgreSQL", "Elasticsearch"] as const) {
   Deno.test(`faults: the ${target} connections stalled for 30 s, cut, and reset; nothing is lost`, async () => {
@@ -144,3 +147,85 @@ for (const target of ["PostgreSQL", "Elasticsearch"] as const) {
     }
   });
 }
+
+Deno.test("faults: timeouts set on the database for applications do not cut the engine's snapshot or stream", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
+  await db.sql`INSERT INTO items SELECT g, 0, repeat(md5(g::text), 4) FROM generate_series(1, 300000) g`;
+  // Short enough that a chunk's COPY, and the idle snapshot-exporting transaction, would be cut.
+  await db.sql.unsafe(
+    `ALTER DATABASE ${db.name} SET statement_timeout = '50ms'; ALTER DATABASE ${db.name} SET idle_in_transaction_session_timeout = '100ms'`,
+  );
+  const slot = uniqueName("timeouts");
+  const index = `${indices.prefix}_items`;
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    supervision: { maxRestarts: 0 },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { items: { index, snapshot: { concurrency: 1, chunkRows: 300000 } } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/, 180_000);
+    await db.sql`UPDATE items SET n = 1 WHERE id % 1000 = 0`;
+    await waitForCatchUp(db.sql, slot);
+    assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
+  } finally {
+    engine.kill("SIGTERM");
+    const { code, output } = await engine.exited;
+    assert.equal(code, 0, output.slice(-3000));
+  }
+});
+
+Deno.test("faults: an index blocked for writes waits alone: the other table's items in the same requests go on", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql`CREATE TABLE blocked (id int PRIMARY KEY, v text)`;
+  await sql`CREATE TABLE open (id int PRIMARY KEY, v text)`;
+  const slot = uniqueName("block");
+  const blockedIndex = `${indices.prefix}_blocked`;
+  const openIndex = `${indices.prefix}_open`;
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { blocked: { index: blockedIndex }, open: { index: openIndex } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  const block = (on: boolean) =>
+    esRequest("PUT", `/${blockedIndex}/_settings`, JSON.stringify({ "index.blocks.write": on ? true : null }));
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    assert.equal((await block(true)).status, 200);
+    // Each transaction writes both tables, so each bulk request carries items of both indices.
+    for (let i = 1; i <= 50; i++) {
+      await sql.begin(async (tx) => {
+        await tx`INSERT INTO blocked VALUES (${i}, 'waits')`;
+        await tx`INSERT INTO open VALUES (${i}, 'goes on')`;
+      });
+    }
+    const [{ written }] = await sql<{ written: string }[]>`SELECT pg_current_wal_lsn()::text AS written`;
+    for (let tries = 0; (await allDocuments(openIndex)).size < 50; tries++) {
+      assert.ok(tries < 200, "the open index's items did not arrive while the other index was blocked");
+      await sleep(100);
+    }
+    assert.equal((await allDocuments(blockedIndex)).size, 0);
+    await engine.waitFor(/"msg":"bulk request retried"/);
+    const [{ confirmed }] = await sql<{ confirmed: string }[]>`
+      SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+    assert.ok(parseLsn(confirmed) < parseLsn(written), "the slot moved past changes the blocked index does not have");
+
+    assert.equal((await block(false)).status, 200);
+    await waitForCatchUp(sql, slot);
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "blocked" }, blockedIndex));
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "open" }, openIndex));
+  } finally {
+    await block(false);
+    engine.kill("SIGTERM");
+    const { code, output } = await engine.exited;
+    assert.equal(code, 0, output.slice(-3000));
+  }
+});

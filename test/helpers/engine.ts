@@ -95,7 +95,20 @@ export function startEngine(args: readonly string[], env: Record<string, string>
   };
 }
 
-/** Runs the engine to its end and returns exit code and output. */
-export async function runEngine(args: readonly string[], env: Record<string, string> = {}) {
-  return await startEngine(args, env).exited;
+/** Runs the engine to its end and returns exit code and output; one that does not end in time is killed and fails the test. */
+export async function runEngine(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000) {
+  const engine = startEngine(args, env);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      engine.kill("SIGKILL");
+      reject(new Error(`the engine did not exit within ${timeoutMs} ms (${args.join(" ")}); output:\n${engine.output()}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([engine.exited, timedOut]);
+  } finally {
+    clearTimeout(timer);
+    await engine.exited;
+  }
 }

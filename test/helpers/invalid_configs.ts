@@ -139,5 +139,8 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
   ["empty table name", { source: { url: "postgres://h/d" }, tables: { "": {} } }, [
     'tables."": is not a table name: it has an empty name part',
   ]],
+  ["unknown sslmode", { source: { url: "postgres://h/d?sslmode=verify" }, tables: { a: {} } }, [
+    "source.url: has an unknown sslmode: use one of disable, allow, prefer, require, verify-ca, verify-full",
+  ]],
   ["config that is not an object", "[1, 2]", ["must be an object"]],
 ];

@@ -11,13 +11,17 @@ export interface Services {
   /** Superuser URL of the `postgres` database. */
   readonly pgUrl: string;
   readonly esUrl: string;
+  /** The CA that signed the PostgreSQL server's certificate (for sslmode=verify-full). */
+  readonly pgCaFile: string;
 }
 
 let cached: Promise<Services> | undefined;
 
 async function startServices(): Promise<Services> {
-  const fromEnv = { pgUrl: Deno.env.get("PG_URL"), esUrl: Deno.env.get("ES_URL") };
-  if (fromEnv.pgUrl && fromEnv.esUrl) return { pgUrl: fromEnv.pgUrl, esUrl: fromEnv.esUrl };
+  const fromEnv = { pgUrl: Deno.env.get("PG_URL"), esUrl: Deno.env.get("ES_URL"), pgCaFile: Deno.env.get("PG_CA_FILE") };
+  if (fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile) {
+    return { pgUrl: fromEnv.pgUrl, esUrl: fromEnv.esUrl, pgCaFile: fromEnv.pgCaFile };
+  }
   const script = `${REPO}scripts/services`;
   const started = await new Deno.Command(script, { args: ["start"], stdout: "inherit", stderr: "inherit" }).output();
   if (!started.success) {
@@ -28,8 +32,8 @@ async function startServices(): Promise<Services> {
   const vars = Object.fromEntries(
     new TextDecoder().decode(env.stdout).trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
   );
-  if (!vars.PG_URL || !vars.ES_URL) throw new Error(`${script} env printed no PG_URL/ES_URL`);
-  return { pgUrl: vars.PG_URL, esUrl: vars.ES_URL };
+  if (!vars.PG_URL || !vars.ES_URL || !vars.PG_CA_FILE) throw new Error(`${script} env printed no PG_URL/ES_URL/PG_CA_FILE`);
+  return { pgUrl: vars.PG_URL, esUrl: vars.ES_URL, pgCaFile: vars.PG_CA_FILE };
 }
 
 export function services(): Promise<Services> {

@@ -5,6 +5,7 @@
  */
 import { errors } from "@elastic/elasticsearch";
 import { OesophagusError } from "../../errors.ts";
+import { isTlsTrustFailure } from "../../tls_errors.ts";
 
 export type ItemStatus =
   | { readonly kind: "ok" }
@@ -76,6 +77,16 @@ export function classifyRequestError(error: unknown, sinkName: string): Oesophag
       fix: `point sinks.${sinkName}.url at an Elasticsearch 8 node`,
       cause: error,
     });
+  }
+  if (error instanceof errors.ElasticsearchClientError && isTlsTrustFailure(error)) {
+    return new OesophagusError(
+      "sink_misconfigured",
+      `sink ${sinkName}: TLS: Elasticsearch's certificate is not trusted: ${error.message}`,
+      {
+        fix: `set sinks.${sinkName}.caFile to the CA that signed the cluster's certificate (PEM)`,
+        cause: error,
+      },
+    );
   }
   if (error instanceof errors.ElasticsearchClientError) {
     // Connection refused, reset, timeouts, DNS: the cluster may come back.

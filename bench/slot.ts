@@ -1,0 +1,32 @@
+/** Where the server's WAL is, and waiting for a slot's confirmed LSN to reach a position. */
+import type postgres from "postgres";
+import { parseLsn } from "../src/pg/lsn.ts";
+
+export async function currentLsn(sql: postgres.Sql): Promise<string> {
+  const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
+  return lsn;
+}
+
+/** The engine acknowledges only what Elasticsearch has, so this is "everything up to `target` is indexed". */
+export async function waitForLsn(
+  sql: postgres.Sql,
+  slot: string,
+  target: string,
+  timeoutMs: number,
+  reportEveryMs?: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const goal = parseLsn(target);
+  let reported = Date.now();
+  for (;;) {
+    const [row] = await sql<{ confirmed: string | null }[]>`
+      SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+    if (row?.confirmed && parseLsn(row.confirmed) >= goal) return;
+    if (reportEveryMs !== undefined && Date.now() - reported > reportEveryMs) {
+      reported = Date.now();
+      console.log(`   slot at ${row?.confirmed ?? "(not created yet)"}, waiting for ${target}`);
+    }
+    if (Date.now() > deadline) throw new Error(`slot ${slot} did not reach ${target}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * TLS to PostgreSQL the way libpq reads it from the URL: `sslmode` (disable, allow, prefer,
+ * require, verify-ca, verify-full; default prefer), `sslrootcert` (a CA file, or `system`),
+ * `sslcert` and `sslkey` (a client certificate). The engine turns them into the driver's TLS
+ * options itself and takes them out of the URL: postgres.js would otherwise try TLS for
+ * `sslmode=disable` and send the file parameters to the server as settings.
+ */
+import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls";
+import { OesophagusError } from "../errors.ts";
+
+export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
+export type SslMode = typeof SSL_MODES[number];
+const TLS_PARAMETERS = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+export interface SourceTls {
+  /** The URL without its TLS parameters. */
+  readonly url: string;
+  readonly mode: SslMode;
+  /** What postgres.js takes as `ssl`. */
+  readonly ssl: false | "prefer" | "require" | ConnectionOptions;
+}
+
+function readPem(path: string, parameter: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new OesophagusError(
+      "source_misconfigured",
+      `source.url: ${parameter} ${path} cannot be read: ${(error as Error).message}`,
+      {
+        fix: `point ${parameter} at a readable PEM file`,
+      },
+    );
+  }
+}
+
+export function sourceTls(url: string): SourceTls {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { url, mode: "prefer", ssl: "prefer" };
+  }
+  const params = parsed.searchParams;
+  const mode = params.get("sslmode") ?? "prefer";
+  if (!(SSL_MODES as readonly string[]).includes(mode)) {
+    throw new OesophagusError("source_misconfigured", `source.url: sslmode=${mode} is not a PostgreSQL SSL mode`, {
+      fix: `use one of ${SSL_MODES.join(", ")}`,
+    });
+  }
+  const rootCert = params.get("sslrootcert");
+  const clientCert = params.get("sslcert");
+  const clientKey = params.get("sslkey");
+  for (const parameter of TLS_PARAMETERS) params.delete(parameter);
+  const stripped = parsed.toString();
+  const sslMode = mode as SslMode;
+
+  if (sslMode === "disable") return { url: stripped, mode: sslMode, ssl: false };
+  const client: ConnectionOptions = {
+    ...(clientCert ? { cert: readPem(clientCert, "sslcert") } : {}),
+    ...(clientKey ? { key: readPem(clientKey, "sslkey") } : {}),
+  };
+  // As libpq: `require` with a root certificate verifies the chain (like verify-ca).
+  const verify = sslMode === "verify-ca" || sslMode === "verify-full" || (sslMode === "require" && rootCert !== null);
+  if (!verify) {
+    if (clientCert || clientKey) return { url: stripped, mode: sslMode, ssl: { ...client, rejectUnauthorized: false } };
+    return { url: stripped, mode: sslMode, ssl: sslMode === "require" ? "require" : "prefer" };
+  }
+  const ca = rootCert === null || rootCert === "system" ? {} : { ca: readPem(rootCert, "sslrootcert") };
+  return {
+    url: stripped,
+    mode: sslMode,
+    ssl: {
+      ...client,
+      ...ca,
+      rejectUnauthorized: true,
+      // verify-ca checks the chain only; verify-full also that the certificate names the host
+      // of the URL (said explicitly: the driver hands TLS an open socket, not a host name).
+      checkServerIdentity: sslMode === "verify-full"
+        ? (_: string, cert: PeerCertificate) => checkServerIdentity(parsed.hostname.replace(/^\[|\]$/g, ""), cert)
+        : () => undefined,
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * TLS, against certificates from the test CA. PostgreSQL: with sslmode=verify-full every engine
+ * session (the walsender included) is encrypted and the pipeline is exact; a role the server
+ * accepts only over TLS is refused without it; a certificate from another CA is refused with a
+ * message that says what to fix. Elasticsearch: the same over https with `caFile`.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
+import { createTestDatabase } from "../helpers/database.ts";
+import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { waitForCatchUp } from "../helpers/stream.ts";
+import { TlsTerminator } from "../helpers/tls_terminator.ts";
+
+/** scripts/services makes the server refuse this role without TLS (hostnossl ... reject). */
+const TLS_ROLE = "oesophagus_tls_test";
+
+Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with another CA the engine is refused, clearly", async () => {
+  const { pgUrl, esUrl, pgCaFile } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  const [{ ssl }] = await admin<{ ssl: string }[]>`SELECT current_setting('ssl') AS ssl`;
+  assert.equal(ssl, "on", "the test cluster runs without TLS: restart it with scripts/services stop && scripts/services start");
+  try {
+    await admin.unsafe(`DROP ROLE IF EXISTS ${TLS_ROLE}`).catch(() => {});
+    await admin.unsafe(`CREATE ROLE ${TLS_ROLE} LOGIN REPLICATION`);
+    await db.sql.unsafe(`GRANT CREATE ON DATABASE ${db.name} TO ${TLS_ROLE}`);
+    await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+    await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 1000) g`;
+    await db.sql.unsafe(`ALTER TABLE items OWNER TO ${TLS_ROLE}`);
+
+    const { host } = new URL(db.url);
+    const slot = uniqueName("tls");
+    const index = `${indices.prefix}_items`;
+    const config = (query: string) =>
+      writeConfig({
+        source: { url: `postgres://${TLS_ROLE}@${host}/${db.name}?${query}`, slot },
+        supervision: { maxRestarts: 0 },
+        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+        tables: { items: { index } },
+      });
+
+    const plain = await runEngine(["run", "--config", await config("sslmode=disable")]);
+    assert.equal(plain.code, 1, plain.output);
+    assert.match(plain.output, /refused the connection: .*no encryption/);
+
+    const stranger = await runEngine([
+      "run",
+      "--config",
+      await config(`sslmode=verify-full&sslrootcert=${pgCaFile.replace("ca.crt", "other-ca.crt")}`),
+    ]);
+    assert.equal(stranger.code, 1, stranger.output);
+    assert.match(stranger.output, /TLS: the server's certificate is not trusted/);
+    assert.match(stranger.output, /sslrootcert/);
+
+    const file = await config(`sslmode=verify-full&sslrootcert=${encodeURIComponent(pgCaFile)}`);
+    const engine = startEngine(["run", "--config", file, "--progress", "log"]);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await db.sql`UPDATE items SET v = 'changed' WHERE id <= 10`;
+      await db.sql`DELETE FROM items WHERE id > 990`;
+      await waitForCatchUp(db.sql, slot);
+      assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
+      const sessions = await admin<{ backend: string; ssl: boolean }[]>`
+        SELECT a.backend_type AS backend, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+        WHERE a.usename = ${TLS_ROLE}`;
+      assert.ok(sessions.some((s) => s.backend === "walsender"), JSON.stringify(sessions));
+      assert.ok(sessions.length >= 2 && sessions.every((s) => s.ssl), JSON.stringify(sessions));
+    } finally {
+      engine.kill("SIGTERM");
+      const { code, output } = await engine.exited;
+      assert.equal(code, 0, output.slice(-3000));
+    }
+  } finally {
+    await db.sql.unsafe(`DROP OWNED BY ${TLS_ROLE} CASCADE`).catch(() => {});
+    await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${db.name}`.catch(() => {});
+    await admin.unsafe(`DROP ROLE IF EXISTS ${TLS_ROLE}`).catch(() => {});
+    await admin.end();
+  }
+});
+
+Deno.test("tls: an https Elasticsearch with caFile is trusted; with another CA the sink stops at once with the fix", async () => {
+  const { esUrl, pgCaFile } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
+  await using terminator = new TlsTerminator(new URL(esUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+  await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 500) g`;
+  const index = `${indices.prefix}_items`;
+  const config = (caFile: string, slot: string) =>
+    writeConfig({
+      source: { url: db.url, slot },
+      supervision: { maxRestarts: 0 },
+      sinks: { search: { type: "elasticsearch", url: terminator.url, caFile, batch: { timeoutMs: 20 } } },
+      tables: { items: { index } },
+    });
+
+  const refused = await runEngine(["run", "--config", await config(`${tlsDir}/other-ca.crt`, uniqueName("tls_es_bad"))]);
+  assert.equal(refused.code, 1, refused.output);
+  assert.match(refused.output, /TLS: Elasticsearch's certificate is not trusted/);
+  assert.match(refused.output, /sinks\.search\.caFile/);
+
+  const slot = uniqueName("tls_es");
+  const engine = startEngine(["run", "--config", await config(pgCaFile, slot), "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await db.sql`UPDATE items SET v = 'over TLS' WHERE id % 10 = 0`;
+    await waitForCatchUp(db.sql, slot);
+    assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
+  } finally {
+    engine.kill("SIGTERM");
+    const { code, output } = await engine.exited;
+    assert.equal(code, 0, output.slice(-3000));
+  }
+});
