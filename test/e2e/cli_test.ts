@@ -5,7 +5,8 @@ import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, writeConfig } from "../helpers/engine.ts";
 import { INVALID_CONFIGS } from "../helpers/invalid_configs.ts";
-import { services, uniqueName } from "../helpers/services.ts";
+import { serviceControl } from "../helpers/service_control.ts";
+import { REPO, services, uniqueName } from "../helpers/services.ts";
 
 Deno.test("cli: an invalid config exits 2 naming each path, before any connection is made", async () => {
   const config = await writeConfig({
@@ -192,5 +193,36 @@ Deno.test("cli: a user without REPLICATION, a wrong password and an unreachable 
     await admin.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
     await admin.unsafe(`DROP ROLE IF EXISTS oesophagus_password_test`).catch(() => {});
     await admin.end();
+  }
+});
+
+Deno.test("cli: a server without wal_level=logical: check names the setting and the fix; run stops with it", async () => {
+  const { esUrl } = await services();
+  // A small cluster of its own, so the shared one keeps logical decoding.
+  const env = { OESOPHAGUS_INSTANCE: "test_wal_replica", PG_WAL_LEVEL: "replica" };
+  await serviceControl("start", "pg", env);
+  try {
+    const printed = await new Deno.Command(`${REPO}scripts/services`, { args: ["env", "pg"], env, stdout: "piped" }).output();
+    const pgUrl = new TextDecoder().decode(printed.stdout).trim().replace(/^PG_URL=/, "");
+    const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+    await admin`CREATE TABLE IF NOT EXISTS items (id int PRIMARY KEY)`;
+    await admin.end();
+    const config = await writeConfig({
+      source: { url: pgUrl, slot: uniqueName("replica") },
+      sinks: { search: { type: "elasticsearch", url: esUrl } },
+      tables: { items: { index: uniqueName("test_replica") } },
+    });
+    const checked = await runEngine(["check", "--config", config]);
+    assert.equal(checked.code, 1, checked.output);
+    assert.match(
+      checked.output,
+      /✗ wal_level is replica, not logical\n {4}fix: ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL/,
+    );
+    const run = await runEngine(["run", "--config", config]);
+    assert.equal(run.code, 1, run.output);
+    assert.match(run.output, /wal_level/);
+    assert.match(run.output, /fix: .*wal_level = logical/);
+  } finally {
+    await serviceControl("stop", "pg", env);
   }
 });
