@@ -14,7 +14,7 @@ import { services } from "../test/helpers/services.ts";
 import { quietElasticsearch } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { startMeasured } from "./measure.ts";
-import { currentLsn, waitForLsn } from "./slot.ts";
+import { currentLsn, waitForLsn, waitForSnapshot } from "./slot.ts";
 
 const { values } = parseArgs({
   options: {
@@ -49,7 +49,8 @@ const engineArgs = [...ENGINE_ARGS, "run", "--config", config, "--progress", "lo
 
 console.log("[backlog] engine snapshot ...");
 const first = startMeasured(Deno.execPath(), engineArgs);
-await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 1_800_000, 30_000), first.failed]);
+await Promise.race([waitForSnapshot(sql, slot, 1_800_000), first.failed]);
+await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), first.failed]);
 await first.stop();
 
 /** Writes `changes` row updates with the engine stopped, then times the engine draining them. */

@@ -30,3 +30,17 @@ export async function waitForLsn(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Waits until the engine recorded the snapshot of every table as complete. */
+export async function waitForSnapshot(sql: postgres.Sql, slot: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const done = await sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM oesophagus.snapshot_table WHERE slot = ${slot} AND completed_at IS NOT NULL`.catch(
+      () => [{ n: 0 }],
+    );
+    if (done[0].n > 0) return;
+    if (Date.now() > deadline) throw new Error(`the snapshot for ${slot} did not complete`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

@@ -20,7 +20,7 @@ import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, quietElasticsearch, recvlogicalCeiling } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { measureProcess, percentile, startMeasured } from "./measure.ts";
-import { currentLsn, waitForLsn as waitForSlot } from "./slot.ts";
+import { currentLsn, waitForLsn as waitForSlot, waitForSnapshot } from "./slot.ts";
 
 const TRACE_EVERY_MS = Deno.env.get("BENCH_TRACE") ? 1_000 : undefined;
 const waitForLsn = (sql: postgres.Sql, slot: string, target: string, timeoutMs: number) =>
@@ -154,20 +154,6 @@ for (const plugin of plugins) {
 
   await db.drop();
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
-}
-
-/** Waits until the engine recorded the snapshot of every table as complete. */
-async function waitForSnapshot(sql: postgres.Sql, slot: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const done = await sql<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM oesophagus.snapshot_table WHERE slot = ${slot} AND completed_at IS NOT NULL`.catch(
-      () => [{ n: 0 }],
-    );
-    if (done[0].n > 0) return;
-    if (Date.now() > deadline) throw new Error(`the snapshot for ${slot} did not complete`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 /**
