@@ -6,7 +6,7 @@
  * 10-column table: one-row transactions would take PostgreSQL most of an hour to write.
  * Targets (issue #5): peak RSS <= 300 MB; drain rate >= 0.9 x the streaming rate.
  *
- *   deno run -A bench/backlog.ts [--plugin pgoutput|wal2json] [--changes 10000000] [--reference 1000000]
+ *   deno run -A bench/backlog.ts [--plugin pgoutput|wal2json] [--changes 10000000] [--reference 1000000] [--source JSON]
  */
 import { parseArgs } from "node:util";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1000000" },
     changes: { type: "string", default: "10000000" },
     reference: { type: "string", default: "1000000" },
+    /** Extra `source` settings as JSON, e.g. '{"maxInFlightEvents": 5000}', to see what they cost. */
+    source: { type: "string", default: "{}" },
   },
 });
 const ROWS = Number(values.rows);
@@ -40,7 +42,7 @@ const config = await Deno.makeTempFile({ suffix: ".json" });
 await Deno.writeTextFile(
   config,
   JSON.stringify({
-    source: { url, slot, plugin },
+    source: { url, slot, plugin, ...JSON.parse(values.source!) },
     sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: 2_000 }, concurrency: 2 } },
     tables: { items: { index: "bench_backlog" } },
   }),

@@ -105,10 +105,10 @@ export const sourceSchema = z.strictObject({
   ),
   plugin: z.enum(["pgoutput", "wal2json"], { error: 'must be "pgoutput" or "wal2json"' })
     .default("pgoutput").describe("Logical decoding output plugin."),
-  maxInFlightEvents: positiveInt(10_000_000).default(20_000).describe(
+  maxInFlightEvents: positiveInt(10_000_000).default(10_000).describe(
     "Changes read from the slot but not yet in every sink, at most; past it the wal reader stops reading.",
   ),
-  maxInFlightBytes: positiveInt(4_000_000_000).default(32_000_000).describe(
+  maxInFlightBytes: positiveInt(4_000_000_000).default(16_000_000).describe(
     "Bytes of such changes at most (the bound on the engine's memory for the stream).",
   ),
   statusIntervalMs: positiveInt(60_000).default(10_000).describe(

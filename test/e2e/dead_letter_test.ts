@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { canonicalJson, type ExactJson, parseExactJson } from "../../src/json/exact_json.ts";
 import { parseLsn } from "../../src/pg/lsn.ts";
+import type { DeadLetter } from "../../src/sinks/elasticsearch/dead_letter.ts";
 import { compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
@@ -25,24 +26,11 @@ async function maxContentLength(): Promise<number> {
   return Number(match[1]) * { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[match[2] as "b"];
 }
 
-interface Entry {
-  readonly table: string;
-  readonly index: string;
-  readonly id: string;
-  readonly action: string;
-  readonly commit_lsn: string;
-  readonly status: number;
-  readonly reason: string;
-  readonly document: string | null;
-  readonly document_bytes: number;
-  readonly truncated: boolean;
-}
-
-async function deadLetters(index: string): Promise<Map<string, Entry>> {
-  const entries = new Map<string, Entry>();
+async function deadLetters(index: string): Promise<Map<string, DeadLetter>> {
+  const entries = new Map<string, DeadLetter>();
   for (const doc of (await allDocuments(index)).values()) {
     // Safe through JSON.parse: the entry's numbers are an HTTP status and a byte count.
-    const entry = JSON.parse(canonicalJson(doc.source)) as Entry;
+    const entry = JSON.parse(canonicalJson(doc.source)) as DeadLetter;
     assert.ok(!entries.has(entry.id), `two dead-letter entries for _id ${entry.id}`);
     entries.set(entry.id, entry);
   }

@@ -9,7 +9,7 @@ import { parseLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { type EngineProcess, runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
+import { type EngineProcess, runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { serviceControl } from "../helpers/service_control.ts";
 import { services, uniqueName } from "../helpers/services.ts";
@@ -50,9 +50,7 @@ async function finish(setup: Setup, workload: Workload, engine: EngineProcess): 
   assert.ok(committed > 50, `only ${committed} transactions committed`);
   await waitForCatchUp(setup.db.sql, setup.slot, 180_000);
   assertSameDocuments(await compareIndex(setup.db.sql, { schema: "public", name: "items" }, setup.index));
-  engine.kill("SIGTERM");
-  const { code, output } = await engine.exited;
-  assert.equal(code, 0, output.slice(-3000));
+  await stopEngine(engine);
 }
 
 Deno.test("faults: Elasticsearch stopped for 60 s under a steady workload; lag shows, then nothing is missing", async () => {
@@ -173,9 +171,7 @@ Deno.test("faults: timeouts set on the database for applications do not cut the 
     await waitForCatchUp(db.sql, slot);
     assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
   } finally {
-    engine.kill("SIGTERM");
-    const { code, output } = await engine.exited;
-    assert.equal(code, 0, output.slice(-3000));
+    await stopEngine(engine);
   }
 });
 
@@ -224,8 +220,6 @@ Deno.test("faults: an index blocked for writes waits alone: the other table's it
     assertSameDocuments(await compareIndex(sql, { schema: "public", name: "open" }, openIndex));
   } finally {
     await block(false);
-    engine.kill("SIGTERM");
-    const { code, output } = await engine.exited;
-    assert.equal(code, 0, output.slice(-3000));
+    await stopEngine(engine);
   }
 });

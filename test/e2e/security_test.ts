@@ -6,11 +6,10 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import postgres from "postgres";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
-import { createTestDatabase } from "../helpers/database.ts";
+import { createEngineRole, createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
@@ -29,7 +28,7 @@ function leakForms(user: string, secret: string): string[] {
 }
 
 Deno.test("security: passwords and API keys never appear in anything the engine prints", async () => {
-  const { pgUrl, esUrl } = await services();
+  const { esUrl } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   await using proxy = FaultProxy.start(esUrl);
@@ -37,81 +36,72 @@ Deno.test("security: passwords and API keys never appear in anything the engine 
   const pgPassword = `canary-pg/${crypto.randomUUID()}@:`;
   const esPassword = `canary-es-${crypto.randomUUID()}`;
   const wrongPassword = `canary-wrong-${crypto.randomUUID()}`;
-  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
-  try {
-    await admin.unsafe(`DROP ROLE IF EXISTS ${PASSWORD_ROLE}`).catch(() => {});
-    await admin.unsafe(`CREATE ROLE ${PASSWORD_ROLE} LOGIN REPLICATION PASSWORD '${pgPassword.replaceAll("'", "''")}'`);
-    await db.sql.unsafe(`GRANT CREATE ON DATABASE ${db.name} TO ${PASSWORD_ROLE}`);
-    await db.sql`CREATE TABLE accounts (id int PRIMARY KEY, owner text)`;
-    await db.sql`INSERT INTO accounts SELECT g, 'owner ' || g FROM generate_series(1, 50) g`;
-    await db.sql.unsafe(`ALTER TABLE accounts OWNER TO ${PASSWORD_ROLE}`);
-
-    const { host } = new URL(db.url);
-    const slot = uniqueName("canary");
-    const index = `${indices.prefix}_accounts`;
-    const config = (sinkUrl: string) => ({
-      source: { url: `postgres://${PASSWORD_ROLE}:\${CANARY_PG_PASSWORD}@${host}/${db.name}`, slot },
-      sinks: {
-        search: {
-          type: "elasticsearch",
-          url: sinkUrl,
-          username: "elastic",
-          password: "${CANARY_ES_PASSWORD}",
-          requestTimeoutMs: 2_000,
-          batch: { timeoutMs: 20 },
-        },
+  await db.sql`CREATE TABLE accounts (id int PRIMARY KEY, owner text)`;
+  await db.sql`INSERT INTO accounts SELECT g, 'owner ' || g FROM generate_series(1, 50) g`;
+  await using _role = await createEngineRole(db, PASSWORD_ROLE, {
+    table: "accounts",
+    attributes: `LOGIN REPLICATION PASSWORD '${pgPassword.replaceAll("'", "''")}'`,
+  });
+  const { host } = new URL(db.url);
+  const slot = uniqueName("canary");
+  const index = `${indices.prefix}_accounts`;
+  const config = (sinkUrl: string) => ({
+    source: { url: `postgres://${PASSWORD_ROLE}:\${CANARY_PG_PASSWORD}@${host}/${db.name}`, slot },
+    sinks: {
+      search: {
+        type: "elasticsearch",
+        url: sinkUrl,
+        username: "elastic",
+        password: "${CANARY_ES_PASSWORD}",
+        requestTimeoutMs: 2_000,
+        batch: { timeoutMs: 20 },
       },
-      tables: { accounts: { index } },
-    });
-    const file = await writeConfig(config(proxy.url(esUrl)));
-    const env = { CANARY_PG_PASSWORD: pgPassword, CANARY_ES_PASSWORD: esPassword };
-    const printed: string[] = [];
+    },
+    tables: { accounts: { index } },
+  });
+  const file = await writeConfig(config(proxy.url(esUrl)));
+  const env = { CANARY_PG_PASSWORD: pgPassword, CANARY_ES_PASSWORD: esPassword };
+  const printed: string[] = [];
 
-    const checked = await runEngine(["check", "--config", file], env);
-    printed.push(checked.output);
-    assert.equal(checked.code, 0, checked.output);
+  const checked = await runEngine(["check", "--config", file], env);
+  printed.push(checked.output);
+  assert.equal(checked.code, 0, checked.output);
 
-    const engine = startEngine(["run", "--config", file, "--progress", "log"], env);
-    try {
-      await engine.waitFor(/"msg":"streaming from slot"/);
-      await db.sql`UPDATE accounts SET owner = 'changed' WHERE id <= 5`;
-      await waitForCatchUp(db.sql, slot);
-      // An outage: retries and their errors are printed, with the request that failed.
-      proxy.mode = "down";
-      await db.sql`UPDATE accounts SET owner = 'during the outage' WHERE id = 6`;
-      await engine.waitFor(/"msg":"bulk request retried"/, 30_000);
-      proxy.mode = "pass";
-      await waitForCatchUp(db.sql, slot);
-      assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "accounts" }, index));
-    } finally {
-      engine.kill("SIGTERM");
-      printed.push((await engine.exited).output);
-    }
-
-    const status = await runEngine(["status", "--config", file, "--json"], env);
-    printed.push(status.output);
-    assert.equal(status.code, 0, status.output);
-
-    const refused = await runEngine(["run", "--config", file], { ...env, CANARY_PG_PASSWORD: wrongPassword });
-    printed.push(refused.output);
-    assert.equal(refused.code, 1, refused.output);
-    assert.match(refused.output, /refused the password/);
-
-    const all = printed.join("\n");
-    for (
-      const secret of [
-        ...leakForms(PASSWORD_ROLE, pgPassword),
-        ...leakForms("elastic", esPassword),
-        ...leakForms(PASSWORD_ROLE, wrongPassword),
-      ]
-    ) {
-      assert.ok(!all.includes(secret), `the engine printed a secret (${secret.slice(0, 12)}...)`);
-    }
+  const engine = startEngine(["run", "--config", file, "--progress", "log"], env);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await db.sql`UPDATE accounts SET owner = 'changed' WHERE id <= 5`;
+    await waitForCatchUp(db.sql, slot);
+    // An outage: retries and their errors are printed, with the request that failed.
+    proxy.mode = "down";
+    await db.sql`UPDATE accounts SET owner = 'during the outage' WHERE id = 6`;
+    await engine.waitFor(/"msg":"bulk request retried"/, 30_000);
+    proxy.mode = "pass";
+    await waitForCatchUp(db.sql, slot);
+    assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "accounts" }, index));
   } finally {
-    await db.sql.unsafe(`DROP OWNED BY ${PASSWORD_ROLE} CASCADE`).catch(() => {});
-    await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${db.name}`.catch(() => {});
-    await admin.unsafe(`DROP ROLE IF EXISTS ${PASSWORD_ROLE}`).catch(() => {});
-    await admin.end();
+    engine.kill("SIGTERM");
+    printed.push((await engine.exited).output);
+  }
+
+  const status = await runEngine(["status", "--config", file, "--json"], env);
+  printed.push(status.output);
+  assert.equal(status.code, 0, status.output);
+
+  const refused = await runEngine(["run", "--config", file], { ...env, CANARY_PG_PASSWORD: wrongPassword });
+  printed.push(refused.output);
+  assert.equal(refused.code, 1, refused.output);
+  assert.match(refused.output, /refused the password/);
+
+  const all = printed.join("\n");
+  for (
+    const secret of [
+      ...leakForms(PASSWORD_ROLE, pgPassword),
+      ...leakForms("elastic", esPassword),
+      ...leakForms(PASSWORD_ROLE, wrongPassword),
+    ]
+  ) {
+    assert.ok(!all.includes(secret), `the engine printed a secret (${secret.slice(0, 12)}...)`);
   }
 });
 
@@ -147,9 +137,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       const [{ victims }] = await sql<{ victims: string }[]>`SELECT count(*)::text AS victims FROM victims`;
       assert.equal(victims, "2");
     } finally {
-      engine.kill("SIGTERM");
-      const { code, output } = await engine.exited;
-      assert.equal(code, 0, output);
+      await stopEngine(engine);
     }
   });
 }

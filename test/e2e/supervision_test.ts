@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
@@ -57,9 +57,7 @@ for (const [actor, message] of CRASHES) {
       assert.ok(output.includes(`injected crash of ${actor} `), `${actor} never crashed`);
       assert.match(output, /"msg":"actor restarted"/);
     } finally {
-      engine.kill("SIGTERM");
-      const { code, output } = await engine.exited;
-      assert.equal(code, 0, output.slice(-3000));
+      await stopEngine(engine);
     }
   });
 }

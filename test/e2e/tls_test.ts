@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
-import { createTestDatabase } from "../helpers/database.ts";
+import { createEngineRole, createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { runEngine, startEngine, writeConfig } from "../helpers/engine.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 import { TlsTerminator } from "../helpers/tls_terminator.ts";
@@ -24,14 +24,10 @@ Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with 
   const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
   const [{ ssl }] = await admin<{ ssl: string }[]>`SELECT current_setting('ssl') AS ssl`;
   assert.equal(ssl, "on", "the test cluster runs without TLS: restart it with scripts/services stop && scripts/services start");
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+  await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 1000) g`;
+  await using _role = await createEngineRole(db, TLS_ROLE, { table: "items", attributes: "LOGIN REPLICATION" });
   try {
-    await admin.unsafe(`DROP ROLE IF EXISTS ${TLS_ROLE}`).catch(() => {});
-    await admin.unsafe(`CREATE ROLE ${TLS_ROLE} LOGIN REPLICATION`);
-    await db.sql.unsafe(`GRANT CREATE ON DATABASE ${db.name} TO ${TLS_ROLE}`);
-    await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
-    await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 1000) g`;
-    await db.sql.unsafe(`ALTER TABLE items OWNER TO ${TLS_ROLE}`);
-
     const { host } = new URL(db.url);
     const slot = uniqueName("tls");
     const index = `${indices.prefix}_items`;
@@ -70,14 +66,9 @@ Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with 
       assert.ok(sessions.some((s) => s.backend === "walsender"), JSON.stringify(sessions));
       assert.ok(sessions.length >= 2 && sessions.every((s) => s.ssl), JSON.stringify(sessions));
     } finally {
-      engine.kill("SIGTERM");
-      const { code, output } = await engine.exited;
-      assert.equal(code, 0, output.slice(-3000));
+      await stopEngine(engine);
     }
   } finally {
-    await db.sql.unsafe(`DROP OWNED BY ${TLS_ROLE} CASCADE`).catch(() => {});
-    await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${db.name}`.catch(() => {});
-    await admin.unsafe(`DROP ROLE IF EXISTS ${TLS_ROLE}`).catch(() => {});
     await admin.end();
   }
 });
@@ -112,8 +103,6 @@ Deno.test("tls: an https Elasticsearch with caFile is trusted; with another CA t
     await waitForCatchUp(db.sql, slot);
     assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
   } finally {
-    engine.kill("SIGTERM");
-    const { code, output } = await engine.exited;
-    assert.equal(code, 0, output.slice(-3000));
+    await stopEngine(engine);
   }
 });

@@ -39,3 +39,30 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * A login role (not a superuser) that owns `table` in the test database and may create there:
+ * what the engine needs for its schema and publication. Dropped, with what it owns and its
+ * slots, on dispose.
+ */
+export async function createEngineRole(
+  db: TestDatabase,
+  role: string,
+  options: { readonly table: string; readonly attributes: string },
+): Promise<AsyncDisposable> {
+  const { pgUrl } = await services();
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+  await admin.unsafe(`CREATE ROLE ${role} ${options.attributes}`);
+  await db.sql.unsafe(`GRANT CREATE ON DATABASE ${db.name} TO ${role}; ALTER TABLE ${options.table} OWNER TO ${role}`);
+  return {
+    async [Symbol.asyncDispose]() {
+      await db.sql.unsafe(`DROP OWNED BY ${role} CASCADE`).catch(() => {});
+      await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${db.name}`.catch(
+        () => {},
+      );
+      await admin.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+      await admin.end();
+    },
+  };
+}

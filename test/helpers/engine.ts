@@ -95,6 +95,14 @@ export function startEngine(args: readonly string[], env: Record<string, string>
   };
 }
 
+/** SIGTERM, as an operator stops it: the engine must drain and exit 0. Returns what it printed. */
+export async function stopEngine(engine: EngineProcess): Promise<string> {
+  engine.kill("SIGTERM");
+  const { code, output } = await engine.exited;
+  if (code !== 0) throw new Error(`the engine exited ${code} on SIGTERM; output:\n${output.slice(-3000)}`);
+  return output;
+}
+
 /** Runs the engine to its end and returns exit code and output; one that does not end in time is killed and fails the test. */
 export async function runEngine(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000) {
   const engine = startEngine(args, env);
