@@ -15,6 +15,7 @@ import { beginInSnapshot } from "../src/snapshot/plan.ts";
 import type { SnapshotProgress } from "../src/snapshot/progress.ts";
 import type { Chunk } from "../src/snapshot/progress_store.ts";
 import { type BatchLimits, RowBatcher } from "../src/snapshot/row_batcher.ts";
+import { counters } from "../src/telemetry/metrics.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 /** Un-acked batches per reader: two keeps a sink busy while the next batch is being read. */
@@ -119,6 +120,7 @@ export function chunkReader(deps: ChunkReaderDeps): Behaviour<ReaderState, Chunk
           const copy = state.copy!;
           const batchId = `${incarnationTag}-${state.nextBatch}`;
           copy.pendingAcks.set(batchId, { sinks: spec.sinks.length, docs: msg.batch.docs });
+          counters.eventsIn.add(msg.batch.docs, { table: spec.tableName, op: "snapshot" });
           for (const sink of spec.sinks) ctx.send(sink.ref, { type: "Write", batchId, batch: msg.batch, replyTo: ctx.self });
           return { ...state, nextBatch: state.nextBatch + 1 };
         }
@@ -126,6 +128,7 @@ export function chunkReader(deps: ChunkReaderDeps): Behaviour<ReaderState, Chunk
           const copy = state.copy;
           const pending = copy?.pendingAcks.get(msg.batchId);
           if (!copy || !pending) return state;
+          counters.eventsOut.add(pending.docs, { sink: msg.sink, table: spec.tableName, action: "index" });
           if (--pending.sinks > 0) return state;
           copy.pendingAcks.delete(msg.batchId);
           copy.flow.outstanding--;

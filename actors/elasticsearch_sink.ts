@@ -19,6 +19,7 @@ import { endBulkLoad, ensureIndex } from "../src/sinks/elasticsearch/index.ts";
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
+import { counters, histograms } from "../src/telemetry/metrics.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface PendingWrite {
@@ -78,10 +79,15 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
       const writeId = state.nextWriteId++;
       lane.busy = true;
       state.inFlight.set(writeId, { lane: index, write });
+      const sent = performance.now();
+      histograms.batchSize.record(write.batch.docs, { sink: name });
       writeBulk(state.client, write.batch, bulkOptions(ctx))
         .then((refusals) => refusals.length > 0 ? deadLetterAll(state, write.batch, refusals, ctx) : undefined)
         .then(
-          () => ctx.send(ctx.self, { type: "BulkSettled", writeId }),
+          () => {
+            histograms.flushDuration.record((performance.now() - sent) / 1000, { sink: name });
+            ctx.send(ctx.self, { type: "BulkSettled", writeId });
+          },
           (error) => ctx.fail(error),
         );
     });
@@ -107,6 +113,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
     );
     for (const entry of entries) {
       state.deadLetters++;
+      counters.deadLetters.add(1, { sink: name, table: entry.table ?? entry.index });
       logger.warn("document refused by Elasticsearch, written to the dead-letter index", {
         actor: ctx.path,
         deadLetterIndex: config.deadLetterIndex,

@@ -5,6 +5,7 @@
  * from their checkpoints (snapshot progress, the slot's confirmed LSN): one_for_all.
  */
 import type { Ref } from "nact";
+import { setPhase } from "../src/telemetry/health.ts";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config } from "../src/config/load.ts";
 import type { PipelineCommand } from "../src/protocol/pipeline.ts";
@@ -61,6 +62,7 @@ export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineC
         "snapshot",
         snapshotCoordinator({ config: deps.config, sinks, parent: ctx.self, progress: deps.progress }),
       );
+      setPhase("snapshot");
       return { sinks, streaming: false };
     },
 

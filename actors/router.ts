@@ -18,11 +18,22 @@ import type { ChangeEvent } from "../src/stream/change.ts";
 import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { logger } from "../src/telemetry/log.ts";
+import { counters } from "../src/telemetry/metrics.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface Route {
   readonly config: TableConfig;
+  /** `schema.table`, for metrics. */
+  readonly table: string;
   readonly renderer: TableRenderer;
+}
+
+/** A batch in flight: whose segment it belongs to, and what it carries (for events-out counts). */
+interface SentBatch {
+  readonly work: Work;
+  readonly sink: string;
+  /** `table\0action` -> documents; empty for a truncate. */
+  readonly counts: Map<string, number>;
 }
 
 interface Work {
@@ -40,7 +51,7 @@ interface RouterState {
   readonly queue: Work[];
   /** Work waiting for every earlier batch to be acked (a TRUNCATE is next). */
   blocked: Work | null;
-  readonly batches: Map<string, Work>;
+  readonly batches: Map<string, SentBatch>;
   inFlight: number;
   version: Lsn | null;
   nextBatch: number;
@@ -60,14 +71,18 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
 
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: { route: Route; item: BulkItem }[]) {
     // Per sink and lane, batches bounded like the sink's bulk requests.
-    const bySinkLane = new Map<
-      string,
-      { sink: string; lane: number; items: { index: string; item: BulkItem }[]; bytes: number }
-    >();
-    const flush = (entry: { sink: string; lane: number; items: { index: string; item: BulkItem }[]; bytes: number }) => {
+    type Entry = {
+      sink: string;
+      lane: number;
+      items: { index: string; item: BulkItem }[];
+      bytes: number;
+      counts: Map<string, number>;
+    };
+    const bySinkLane = new Map<string, Entry>();
+    const flush = (entry: Entry) => {
       if (entry.items.length === 0) return;
       const batchId = `${tag}-${state.nextBatch++}`;
-      state.batches.set(batchId, work);
+      state.batches.set(batchId, { work, sink: entry.sink, counts: entry.counts });
       work.pending++;
       state.inFlight++;
       ctx.send(deps.sinks[entry.sink], {
@@ -79,6 +94,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       });
       entry.items = [];
       entry.bytes = 0;
+      entry.counts = new Map();
     };
     for (const { route, item } of routed) {
       for (const sink of route.config.sinks) {
@@ -86,7 +102,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
         const key = `${sink}\u0000${lane}`;
         let entry = bySinkLane.get(key);
-        if (!entry) bySinkLane.set(key, entry = { sink, lane, items: [], bytes: 0 });
+        if (!entry) bySinkLane.set(key, entry = { sink, lane, items: [], bytes: 0, counts: new Map() });
         // Characters, not bytes: a cheap bound that is exact for ASCII and errs small otherwise.
         const size = (item.doc?.length ?? 0) + item.id.length + 120;
         if (
@@ -95,6 +111,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         ) flush(entry);
         entry.items.push({ index: route.config.index, item });
         entry.bytes += size;
+        const countKey = `${route.table}\u0000${item.action}`;
+        entry.counts.set(countKey, (entry.counts.get(countKey) ?? 0) + 1);
       }
     }
     for (const entry of bySinkLane.values()) flush(entry);
@@ -113,6 +131,30 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   async function process(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>): Promise<boolean> {
     const events = work.segment.events;
     const groups = new Map<Route, RowChange[]>();
+    // Counted per segment, not per change: a metric update per change would cost more than the change.
+    const received = new Map<string, number>();
+    const receive = (table: string, op: string) => {
+      const key = `${table}\u0000${op}`;
+      received.set(key, (received.get(key) ?? 0) + 1);
+    };
+    try {
+      return await processEvents(state, work, ctx, events, groups, receive);
+    } finally {
+      for (const [key, n] of received) {
+        const [table, op] = key.split("\u0000");
+        counters.eventsIn.add(n, { table, op });
+      }
+    }
+  }
+
+  async function processEvents(
+    state: RouterState,
+    work: Work,
+    ctx: ActorContext<RouterCommand>,
+    events: readonly ChangeEvent[],
+    groups: Map<Route, RowChange[]>,
+    receive: (table: string, op: string) => void,
+  ): Promise<boolean> {
     const flushGroups = async () => {
       if (groups.size === 0) return;
       send(state, work, ctx, await renderGroups(state, groups));
@@ -133,6 +175,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
             const list = groups.get(route) ?? [];
             list.push({ op: event.op, new: event.new, old: event.old, version: state.version });
             groups.set(route, list);
+            receive(route.table, event.op);
           }
           break;
         }
@@ -142,9 +185,10 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           for (const table of event.tables) {
             const route = state.routes.get(routeKey(table.schema, table.table));
             if (!route || state.version === null) continue;
+            receive(route.table, "truncate");
             for (const sink of route.config.sinks) {
               const requestId = `${tag}-${state.nextBatch++}`;
-              state.batches.set(requestId, work);
+              state.batches.set(requestId, { work, sink, counts: new Map() });
               work.pending++;
               state.inFlight++;
               ctx.send(deps.sinks[sink], {
@@ -205,7 +249,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           const routes = new Map<string, Route>();
           for (const table of tables) {
             const tableConfig = config.tables.find((t) => displayName(t.name) === displayName(table.name))!;
-            routes.set(routeKey(table.name.schema, table.name.name), { config: tableConfig, renderer: new TableRenderer(table) });
+            routes.set(routeKey(table.name.schema, table.name.name), {
+              config: tableConfig,
+              table: displayName(table.name),
+              renderer: new TableRenderer(table),
+            });
           }
           state.sql = sql;
           state.routes = routes;
@@ -226,9 +274,14 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           }
           return state;
         case "BatchAcked": {
-          const work = state.batches.get(msg.batchId);
-          if (!work) return state;
+          const sent = state.batches.get(msg.batchId);
+          if (!sent) return state;
+          const { work } = sent;
           state.batches.delete(msg.batchId);
+          for (const [key, n] of sent.counts) {
+            const [table, action] = key.split("\u0000");
+            counters.eventsOut.add(n, { sink: sent.sink, table, action });
+          }
           state.inFlight--;
           work.pending--;
           if (work.done && work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segment.id });

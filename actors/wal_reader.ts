@@ -21,7 +21,10 @@ import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import { type ChangeEvent, DecodeError } from "../src/stream/change.ts";
 import type { Lifecycle } from "../src/lifecycle.ts";
+import { setPhase } from "../src/telemetry/health.ts";
 import { logger } from "../src/telemetry/log.ts";
+import { gauges } from "../src/telemetry/metrics.ts";
+import { startSlotProbe } from "../src/telemetry/slot_probe.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 export interface WalReaderDeps {
@@ -49,6 +52,9 @@ interface Live {
   outstandingBytes: number;
   paused: boolean;
   lastStatus: number;
+  /** Commits read and not yet flushed, oldest first from `commitsHead`: their times give the lag in seconds. */
+  commits: { endLsn: Lsn; commitTime: number | null }[];
+  commitsHead: number;
 }
 
 type ReaderState = { live: Live | null };
@@ -60,6 +66,11 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   const segmentEvents = Math.min(...sinkConfigs.map((s) => s.batch.maxDocs));
   const segmentBytes = Math.min(...sinkConfigs.map((s) => s.batch.maxBytes));
   const segmentTimeoutMs = Math.min(...sinkConfigs.map((s) => s.batch.timeoutMs));
+
+  const publishInFlight = (live: Live) =>
+    gauges.inFlight.set(source.slot, { events: live.outstandingEvents, bytes: live.outstandingBytes });
+  const publishLag = (live: Live) =>
+    gauges.oldestUnacked.set(source.slot, { commitTime: live.commits[live.commitsHead]?.commitTime ?? null });
 
   const sendStatus = (live: Live) => {
     // Written = flushed: reporting more as written would stop the walsender's keepalives (it
@@ -86,6 +97,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       bytes: segment.bytes,
     });
     ctx.send(deps.router, { type: "Route", segment });
+    publishInFlight(live);
     if (
       !live.paused && (live.outstandingEvents >= source.maxInFlightEvents || live.outstandingBytes >= source.maxInFlightBytes)
     ) {
@@ -141,7 +153,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       outstandingBytes: 0,
       paused: false,
       lastStatus: 0,
+      commits: [],
+      commitsHead: 0,
     };
+    ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());
     ctx.send(deps.checkpointer, { type: "Started", start: startLsn, replyTo: ctx.self });
 
     stream.on("data", (bytes: Uint8Array) => {
@@ -182,6 +197,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         else if (event.kind === "commit") {
           live.inTransaction = false;
           live.position = event.endLsn;
+          live.commits.push({ endLsn: event.endLsn, commitTime: event.commitTime });
+          if (live.commitsHead === live.commits.length - 1) publishLag(live);
         }
         if (live.rows >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
       } catch (error) {
@@ -218,6 +235,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     });
     ctx.scope.own(unregister, (f) => f());
     logger.info("streaming from slot", { actor: ctx.path, slot: source.slot, plugin: source.plugin, start: formatLsn(startLsn) });
+    setPhase("streaming");
     return live;
   }
 
@@ -245,7 +263,16 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           if (msg.flushed !== null && msg.flushed > live.flushed) {
             live.flushed = msg.flushed;
             sendStatus(live);
+            while (live.commitsHead < live.commits.length && live.commits[live.commitsHead].endLsn <= live.flushed) {
+              live.commitsHead++;
+            }
+            if (live.commitsHead > 1024 && live.commitsHead * 2 > live.commits.length) {
+              live.commits = live.commits.slice(live.commitsHead);
+              live.commitsHead = 0;
+            }
+            publishLag(live);
           }
+          publishInFlight(live);
           return state;
         }
         case "Tick": {

@@ -10,7 +10,9 @@
  * a second handler beside one that may still be awaiting, so restarts are messages instead.
  */
 import { dispatch as nactDispatch, type Ref, spawn } from "nact";
-import { errorMessage } from "../src/errors.ts";
+import { errorMessage, OesophagusError } from "../src/errors.ts";
+import { setPhase } from "../src/telemetry/health.ts";
+import { counters } from "../src/telemetry/metrics.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { shouldCrash } from "./crash_injection.ts";
 import { ESCALATE, RestartBudget, type SupervisionPolicy } from "./policy.ts";
@@ -137,6 +139,7 @@ export function spawnActor<S, M>(parent: AnyRef, name: string, behaviour: Behavi
           // Our own handler failed. If this incarnation was already being replaced the failure
           // is an echo of that (closed connections); otherwise our supervisor decides.
           if (cell?.scope.closed) return nctx.resume;
+          counters.errors.add(1, { code: error instanceof OesophagusError ? error.code : "internal" });
           logger.warn("actor crashed", { actor: path, error: errorMessage(error) });
           if (options.onEscalate) {
             options.onEscalate(error, path);
@@ -160,6 +163,8 @@ export function spawnActor<S, M>(parent: AnyRef, name: string, behaviour: Behavi
           return nctx.escalate;
         }
         const ending = cell!;
+        counters.restarts.add(1, { actor: childPath });
+        setPhase("restarting");
         logger.warn("restarting children", {
           actor: path,
           child: childPath,

@@ -3,6 +3,7 @@
  * done/total, rows/s and ETA, redrawn in place. Otherwise: a JSON log line per table every few
  * seconds and at start and end.
  */
+import { gauges } from "../telemetry/metrics.ts";
 import type { SnapshotProgress } from "../snapshot/progress.ts";
 import { logger, setLogSink } from "../telemetry/log.ts";
 
@@ -120,6 +121,25 @@ export function terminalProgress(): SnapshotProgress & { stop(): void } {
     stop() {
       clearInterval(timer);
       if (tables.size > 0) render();
+    },
+  };
+}
+
+/** The same progress, also kept for `/metrics` (snapshot rows done and planned per table). */
+export function withSnapshotGauges<P extends SnapshotProgress>(progress: P): P {
+  return {
+    ...progress,
+    tableStarted(table, rowsTotal, rowsDone) {
+      gauges.snapshot.set(table, { done: rowsDone, total: rowsTotal });
+      progress.tableStarted(table, rowsTotal, rowsDone);
+    },
+    rowsCopied(table, rows) {
+      const entry = gauges.snapshot.get(table);
+      if (entry) entry.done += rows;
+      progress.rowsCopied(table, rows);
+    },
+    tableCopied(table) {
+      progress.tableCopied(table);
     },
   };
 }

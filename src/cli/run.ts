@@ -6,7 +6,9 @@ import { OesophagusError } from "../errors.ts";
 import { logger } from "../telemetry/log.ts";
 import { redact } from "../telemetry/redact.ts";
 import { Lifecycle } from "../lifecycle.ts";
-import { logProgress, terminalProgress } from "./progress.ts";
+import { setPhase } from "../telemetry/health.ts";
+import { type MetricsServer, startMetricsServer } from "../telemetry/metrics_server.ts";
+import { logProgress, terminalProgress, withSnapshotGauges } from "./progress.ts";
 
 /** SIGTERM must end the process within 10 s (container runtimes then kill it): 8 s to drain. */
 const DRAIN_TIMEOUT_MS = 8_000;
@@ -18,8 +20,17 @@ export interface RunOptions {
 
 export async function run(config: Config, options: RunOptions): Promise<number> {
   const useTerminal = options.progress === "tty" || (options.progress === "auto" && Deno.stderr.isTerminal());
-  const progress = useTerminal ? terminalProgress() : logProgress();
+  const progress = withSnapshotGauges(useTerminal ? terminalProgress() : logProgress());
   const finished = Promise.withResolvers<number>();
+  let metricsServer: MetricsServer | null = null;
+  if (config.metrics.enabled) {
+    try {
+      metricsServer = startMetricsServer(config.metrics);
+    } catch (error) {
+      printFatal(error);
+      return 1;
+    }
+  }
 
   const lifecycle = new Lifecycle();
   let stopping = false;
@@ -43,6 +54,7 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
     if (stopping) return;
     stopping = true;
     logger.info("stopping: draining what was read from the slot");
+    setPhase("stopping");
     lifecycle.drain(DRAIN_TIMEOUT_MS).then(() => finished.resolve(0));
   };
   Deno.addSignalListener("SIGINT", onSignal);
@@ -56,6 +68,7 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
     stop(system);
     // afterStop closers (connections) run on the next turns of the event loop.
     await new Promise((resolve) => setTimeout(resolve, 50));
+    await metricsServer?.[Symbol.asyncDispose]();
   }
 }
 

@@ -32,6 +32,7 @@ export interface TableConfig {
 export interface Config {
   readonly source: ParsedConfig["source"];
   readonly supervision: ParsedConfig["supervision"];
+  readonly metrics: ParsedConfig["metrics"];
   readonly sinks: Readonly<Record<string, SinkConfig>>;
   readonly tables: readonly TableConfig[];
 }
@@ -238,7 +239,13 @@ function resolve(parsed: ParsedConfig, file: string): Config {
     );
   }
   if (problems.length > 0) throw new ConfigError(file, problems);
-  return deepFreeze({ source: parsed.source, supervision: parsed.supervision, sinks: parsed.sinks, tables });
+  return deepFreeze({
+    source: parsed.source,
+    supervision: parsed.supervision,
+    metrics: parsed.metrics,
+    sinks: parsed.sinks,
+    tables,
+  });
 }
 
 function deepFreeze<T>(value: T): T {

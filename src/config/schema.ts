@@ -130,8 +130,21 @@ export const supervisionSchema = z.strictObject({
   error: "must be at least backoffMinMs",
 });
 
+export const metricsSchema = z.strictObject({
+  enabled: z.boolean({ error: "must be true or false" }).default(true).describe(
+    "Serve `/metrics` (Prometheus), `/healthz` and `/readyz`.",
+  ),
+  host: z.string({ error: "must be a host name or address" }).min(1).default("127.0.0.1").describe(
+    "Address to listen on (`0.0.0.0` in a container).",
+  ),
+  port: z.int({ error: "must be a port number" }).min(0, { error: "must be a port number" }).max(65_535, {
+    error: "must be a port number",
+  }).default(9464).describe("Port to listen on; 0 picks a free one (logged at start)."),
+});
+
 export const configSchema = z.strictObject({
   source: sourceSchema.describe("The PostgreSQL database to replicate."),
+  metrics: metricsSchema.prefault({}).describe("The engine's HTTP port for Prometheus and health checks."),
   supervision: supervisionSchema.prefault({}).describe(
     "How a crashed pipeline is restarted: every actor restarts from its checkpoint, with jittered exponential backoff.",
   ),

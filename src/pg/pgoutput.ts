@@ -13,6 +13,7 @@ interface Relation {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 function utf8(bytes: Uint8Array): string {
   try {
@@ -102,8 +103,9 @@ export class PgoutputDecoder {
         r.byte(); // flags
         const commitLsn = r.uint64() as Lsn;
         const endLsn = r.uint64() as Lsn;
-        r.uint64(); // commit timestamp
-        event = { kind: "commit", commitLsn, endLsn };
+        // Microseconds since 2000-01-01 UTC; milliseconds are all a lag needs.
+        const commitTime = Number(r.uint64() / 1000n) + POSTGRES_EPOCH_MS;
+        event = { kind: "commit", commitLsn, endLsn, commitTime };
         break;
       }
       case "R": {

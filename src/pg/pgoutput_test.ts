@@ -63,7 +63,8 @@ const relationMessage = (r: Relation) => {
   return w.done();
 };
 const begin = (lsn: bigint, xid: number) => new Writer().char("B").uint64(lsn).uint64(0n).int32(xid).done();
-const commit = (lsn: bigint, end: bigint) => new Writer().char("C").byte(0).uint64(lsn).uint64(end).uint64(0n).done();
+const commit = (lsn: bigint, end: bigint, micros = 0n) =>
+  new Writer().char("C").byte(0).uint64(lsn).uint64(end).uint64(micros).done();
 const insert = (oid: number, values: readonly ColumnValue[]) => new Writer().char("I").int32(oid).char("N").tuple(values).done();
 const update = (oid: number, old: readonly ColumnValue[] | null, values: readonly ColumnValue[]) => {
   const w = new Writer().char("U").int32(oid);
@@ -128,7 +129,14 @@ Deno.test("pgoutput: rows decode to exactly the values sent, with their relation
     const deleted = decoder.decode(del(r.oid, values));
     assert.deepEqual(deleted?.kind === "row" && [deleted.op, deleted.old?.values, deleted.new], ["delete", values, null]);
     assert.deepEqual(decoder.decode(truncate([r.oid])), { kind: "truncate", tables: [{ schema: r.schema, table: r.table }] });
-    assert.deepEqual(decoder.decode(commit(lsn, lsn + 1n)), { kind: "commit", commitLsn: lsn, endLsn: lsn + 1n });
+    // 2026-11-24T10:00:00.123456Z as microseconds since 2000-01-01.
+    const micros = BigInt(Date.UTC(2026, 10, 24, 10) - Date.UTC(2000, 0, 1)) * 1000n + 123_456n;
+    assert.deepEqual(decoder.decode(commit(lsn, lsn + 1n, micros)), {
+      kind: "commit",
+      commitLsn: lsn,
+      endLsn: lsn + 1n,
+      commitTime: Date.UTC(2026, 10, 24, 10, 0, 0, 123),
+    });
   }));
 });
 

@@ -15,7 +15,7 @@ export function wal2jsonOptions(tables: readonly { schema: string; name: string 
     "format-version": "2",
     "include-transaction": "true",
     "include-lsn": "true",
-    "include-timestamp": "false",
+    "include-timestamp": "true",
     "include-type-oids": "true",
     "actions": "insert,update,delete,truncate",
     "add-tables": tables.map((t) => `${escape(t.schema)}.${escape(t.name)}`).join(","),
@@ -43,6 +43,19 @@ function lsn(record: Record_, key: string): Lsn {
     if (error instanceof DecodeError) throw error;
     throw new DecodeError("wal2json", `"${key}": ${(error as Error).message}`);
   }
+}
+
+/**
+ * wal2json's "timestamp" is timestamptz output under the session's pinned DateStyle ISO and
+ * TimeZone UTC: `2026-11-24 11:00:00.123456+00`. Anything else is no time, not an error: it only
+ * feeds the lag gauge.
+ */
+function commitTime(record: Record_): number | null {
+  const text = record.timestamp;
+  if (typeof text !== "string") return null;
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00$/.exec(text);
+  const time = match ? Date.parse(`${match[1]}T${match[2]}Z`) : NaN;
+  return Number.isNaN(time) ? null : time;
 }
 
 const BYTEA_OID_NUMBER = 17;
@@ -98,7 +111,7 @@ export class Wal2jsonDecoder {
         return { kind: "begin", commitLsn: this.#commit.commitLsn, xid: 0 };
       case "C":
         this.#commit = null;
-        return { kind: "commit", commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn") };
+        return { kind: "commit", commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn"), commitTime: commitTime(record) };
       case "I":
         return {
           kind: "row",

@@ -69,18 +69,22 @@ Deno.test("wal2json: every value arrives as its exact text, numbers with every d
   );
 });
 
-Deno.test("wal2json: transaction records carry 64-bit LSNs", () => {
+Deno.test("wal2json: transaction records carry 64-bit LSNs and the commit time", () => {
   const decoder = new Wal2jsonDecoder();
   assert.deepEqual(decoder.decode(encoder.encode('{"action":"B","lsn":"FFFFFFFF/FFFFFF00","nextlsn":"FFFFFFFF/FFFFFF10"}')), {
     kind: "begin",
     commitLsn: 0xFFFF_FFFF_FFFF_FF00n,
     xid: 0,
   });
-  assert.deepEqual(decoder.decode(encoder.encode('{"action":"C","lsn":"0/16B3748","nextlsn":"0/16B3778"}')), {
-    kind: "commit",
-    commitLsn: 0x16B3748n,
-    endLsn: 0x16B3778n,
-  });
+  assert.deepEqual(
+    decoder.decode(
+      encoder.encode('{"action":"C","lsn":"0/16B3748","nextlsn":"0/16B3778","timestamp":"2026-11-24 10:00:00.123456+00"}'),
+    ),
+    { kind: "commit", commitLsn: 0x16B3748n, endLsn: 0x16B3778n, commitTime: Date.UTC(2026, 10, 24, 10, 0, 0, 123) },
+  );
+  // A time it cannot read is no time, not an error: it only feeds the lag gauge.
+  const odd = decoder.decode(encoder.encode('{"action":"C","lsn":"0/1","nextlsn":"0/2","timestamp":"Tue Nov 24"}'));
+  assert.equal(odd?.kind === "commit" && odd.commitTime, null);
   assert.throws(() => decoder.decode(encoder.encode('{"action":"C","lsn":"16B3748","nextlsn":"0/1"}')), /"lsn": not an LSN/);
 });
 

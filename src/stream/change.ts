@@ -31,7 +31,13 @@ export type ChangeEvent =
   }
   | { readonly kind: "truncate"; readonly tables: readonly { readonly schema: string; readonly table: string }[] }
   /** `endLsn`: acknowledging it tells PostgreSQL the transaction is done. */
-  | { readonly kind: "commit"; readonly commitLsn: Lsn; readonly endLsn: Lsn };
+  | {
+    readonly kind: "commit";
+    readonly commitLsn: Lsn;
+    readonly endLsn: Lsn;
+    /** When the transaction committed (ms since the epoch), for lag in seconds; null when the plugin did not say. */
+    readonly commitTime: number | null;
+  };
 
 export class DecodeError extends Error {
   constructor(plugin: string, message: string) {

@@ -109,6 +109,11 @@ Deno.test("dead letters: refused documents are set aside with table, key, LSN an
     assert.equal(kept.truncated, false);
     assert.equal(canonicalJson(parseExactJson(kept.document!)), canonicalJson(parseExactJson(row.doc) as ExactJson));
 
+    // Counted for Prometheus too.
+    const metricsUrl = engine.output().match(/"msg":"metrics listening","url":"([^"]+)"/)![1];
+    const scraped = await (await fetch(metricsUrl)).text();
+    assert.ok(scraped.includes('oesophagus_dead_letters_total{sink="search",table="public.items"} 4\n'), scraped);
+
     // Still running, never restarted, and it said what it set aside.
     assert.equal(engine.output().match(/"msg":"document refused by Elasticsearch/g)?.length, 4);
     assert.doesNotMatch(engine.output(), /restart/i);

@@ -56,6 +56,12 @@ for (const [actor, message] of CRASHES) {
       const output = engine.output();
       assert.ok(output.includes(`injected crash of ${actor} `), `${actor} never crashed`);
       assert.match(output, /"msg":"actor restarted"/);
+      // The restart is counted against the pipeline's child the crash reached, and the error by its code.
+      const metricsUrl = output.match(/"msg":"metrics listening","url":"([^"]+)"/)![1];
+      const scraped = await (await fetch(metricsUrl)).text();
+      const child = actor.startsWith("pipeline/snapshot") ? "pipeline/snapshot" : actor;
+      assert.ok(scraped.includes(`oesophagus_actor_restarts_total{actor="${child}"} 1\n`), scraped);
+      assert.match(scraped, /oesophagus_errors_total\{code="internal"\} [1-9]/);
     } finally {
       await stopEngine(engine);
     }

@@ -14,9 +14,16 @@ export const ENGINE_ARGS: readonly string[] = [
   `${REPO}src/main.ts`,
 ];
 
+/**
+ * A config file for one test. Unless the test says otherwise, the metrics port is 0 (a free one),
+ * so engines of different tests never compete for 9464.
+ */
 export async function writeConfig(config: unknown): Promise<string> {
   const path = await Deno.makeTempFile({ prefix: "oesophagus-test-", suffix: ".json" });
-  await Deno.writeTextFile(path, typeof config === "string" ? config : JSON.stringify(config, null, 2));
+  const withPort = config !== null && typeof config === "object" && !Array.isArray(config) && !("metrics" in config)
+    ? { ...config, metrics: { port: 0 } }
+    : config;
+  await Deno.writeTextFile(path, typeof withPort === "string" ? withPort : JSON.stringify(withPort, null, 2));
   return path;
 }
 
