@@ -101,7 +101,8 @@ function toPlain(value: ExactJson): unknown {
 
 /** `scheme://user:password@`, when a string is a URL with credentials. */
 const URL_USERINFO = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@]*@/i;
-const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{([^}]*)\}?/g;
+/** `${NAME}` or `${NAME:-default}` (the default when NAME is unset or empty, as in a shell). */
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{([^}]*)\}?/g;
 
 /** Replaces `${NAME}` in every string; the values (often secrets) never appear in messages. */
 function interpolate(
@@ -114,14 +115,24 @@ function interpolate(
     // In a URL's user:password part a value is percent-encoded, so a password with `@`, `/` or
     // `:` in its environment variable still makes a valid URL (drivers decode it again).
     const userinfoEnd = URL_USERINFO.exec(value)?.[0].length ?? 0;
-    return value.replace(ENV_REFERENCE, (whole, name: string | undefined, bad: string | undefined, offset: number) => {
+    return value.replace(ENV_REFERENCE, (
+      whole,
+      name: string | undefined,
+      fallback: string | undefined,
+      bad: string | undefined,
+      offset: number,
+    ) => {
       if (name === undefined) {
         problems.push({ path: formatPath(path), message: `has a malformed reference ${JSON.stringify(whole)}: write \${NAME}` });
         return "";
       }
-      const resolved = env(name);
+      const set = env(name);
+      const resolved = set === undefined || (set === "" && fallback !== undefined) ? fallback : set;
       if (resolved === undefined) {
-        problems.push({ path: formatPath(path), message: `refers to environment variable ${name}, which is not set` });
+        problems.push({
+          path: formatPath(path),
+          message: `refers to environment variable ${name}, which is not set: set it, or give a default as \${${name}:-value}`,
+        });
         return "";
       }
       void bad;

@@ -51,6 +51,20 @@ Deno.test("parseConfig() percent-encodes ${VAR} values in a URL's user and passw
   assert.equal(config.sinks.search.url, "http://u:p@es:9200");
 });
 
+Deno.test("parseConfig() takes ${VAR:-default} when VAR is unset or empty", () => {
+  const text = JSON.stringify({
+    source: { url: "postgres://u@${HOST:-db}/shop" },
+    metrics: { host: "${METRICS_HOST:-127.0.0.1}" },
+    tables: { users: {} },
+  });
+  const unset = parseConfig(text, "producer.json", env({}));
+  assert.deepEqual([unset.source.url, unset.metrics.host], ["postgres://u@db/shop", "127.0.0.1"]);
+  const set = parseConfig(text, "producer.json", env({ HOST: "pg", METRICS_HOST: "0.0.0.0" }));
+  assert.deepEqual([set.source.url, set.metrics.host], ["postgres://u@pg/shop", "0.0.0.0"]);
+  const empty = parseConfig(text, "producer.json", env({ HOST: "", METRICS_HOST: "" }));
+  assert.deepEqual([empty.source.url, empty.metrics.host], ["postgres://u@db/shop", "127.0.0.1"]);
+});
+
 Deno.test("parseConfig() interpolates ${VAR} and parses quoted table names", () => {
   const config = parseConfig(
     JSON.stringify({

@@ -17,7 +17,7 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
     "source.url: must be a postgres:// or postgresql:// URL",
   ]],
   ["unset env var", { source: { url: "postgres://u:${NOPE}@h/d" }, tables: { a: {} } }, [
-    "source.url: refers to environment variable NOPE, which is not set",
+    "source.url: refers to environment variable NOPE, which is not set: set it, or give a default as ${NOPE:-value}",
   ]],
   ["malformed env reference", { source: { url: "postgres://u:${1X}@h/d" }, tables: { a: {} } }, [
     'source.url: has a malformed reference "${1X}": write ${NAME}',
