@@ -5,9 +5,11 @@
  * The chunk is reported copied only when every sink acked every batch.
  */
 import type { Readable } from "node:stream";
+import type { Span } from "@opentelemetry/api";
 import type postgres from "postgres";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
+import { formatLsn } from "../src/pg/lsn.ts";
 import { bulkActionPrefix, chunkCopyQuery, SETTING_ACTION, SETTING_LOWER, SETTING_UPPER } from "../src/pg/snapshot_query.ts";
 import type { Sql } from "../src/pg/session.ts";
 import type { ChunkReaderCommand, TableSnapshotCommand, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
@@ -16,6 +18,7 @@ import type { SnapshotProgress } from "../src/snapshot/progress.ts";
 import type { Chunk } from "../src/snapshot/progress_store.ts";
 import { type BatchLimits, RowBatcher } from "../src/snapshot/row_batcher.ts";
 import { counters } from "../src/telemetry/metrics.ts";
+import { tracer } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 /** Un-acked batches per reader: two keeps a sink busy while the next batch is being read. */
@@ -30,6 +33,8 @@ interface Copy {
   readonly pendingAcks: Map<string, { sinks: number; docs: number }>;
   ended: boolean;
   rows: number;
+  /** `snapshot.chunk`, when tracing. */
+  readonly span: Span | undefined;
 }
 
 interface ReaderState {
@@ -95,13 +100,18 @@ export function chunkReader(deps: ChunkReaderDeps): Behaviour<ReaderState, Chunk
     });
     stream.on("error", (error) => ctx.fail(error));
     ctx.scope.own(stream, (s) => s.destroy());
-    return { chunk, session, stream, flow, pendingAcks: new Map(), ended: false, rows: 0 };
+    const span = tracer()?.startSpan("snapshot.chunk", {
+      attributes: { "db.table": spec.tableName, "cdc.chunk": chunk.no, "cdc.snapshot_lsn": formatLsn(spec.snapshot.version) },
+    });
+    return { chunk, session, stream, flow, pendingAcks: new Map(), ended: false, rows: 0, span };
   };
 
   const finishIfDone = async (state: ReaderState, ctx: ActorContext<ChunkReaderCommand>): Promise<ReaderState> => {
     const copy = state.copy;
     if (!copy || !copy.ended || copy.flow.outstanding > 0) return state;
     await copy.session.unsafe("COMMIT");
+    copy.span?.setAttribute("cdc.rows", copy.rows);
+    copy.span?.end();
     ctx.send(deps.parent, { type: "ChunkCopied", reader: deps.index, chunk: copy.chunk, rows: copy.rows });
     return { ...state, copy: null };
   };

@@ -5,6 +5,7 @@
  * A batch is acked only when Elasticsearch has every item (or a newer version of it).
  */
 import type { Client } from "@elastic/elasticsearch";
+import type { SpanContext } from "@opentelemetry/api";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep } from "../src/backoff.ts";
@@ -20,12 +21,14 @@ import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters, histograms } from "../src/telemetry/metrics.ts";
+import { tracer } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface PendingWrite {
   readonly batchId: string;
   readonly batch: BulkBatch;
   readonly replyTo: Ref<BatchAcked>;
+  readonly links?: readonly SpanContext[];
 }
 
 interface Lane {
@@ -81,14 +84,24 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
       state.inFlight.set(writeId, { lane: index, write });
       const sent = performance.now();
       histograms.batchSize.record(write.batch.docs, { sink: name });
+      const span = write.links
+        ? tracer()?.startSpan("sink.flush", {
+          links: write.links.map((context) => ({ context })),
+          attributes: { "cdc.sink": name, "cdc.documents": write.batch.docs, "cdc.bytes": write.batch.body.length },
+        })
+        : undefined;
       writeBulk(state.client, write.batch, bulkOptions(ctx))
         .then((refusals) => refusals.length > 0 ? deadLetterAll(state, write.batch, refusals, ctx) : undefined)
         .then(
           () => {
             histograms.flushDuration.record((performance.now() - sent) / 1000, { sink: name });
+            span?.end();
             ctx.send(ctx.self, { type: "BulkSettled", writeId });
           },
-          (error) => ctx.fail(error),
+          (error) => {
+            span?.end();
+            ctx.fail(error);
+          },
         );
     });
   };
@@ -169,7 +182,12 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
               ) => (l.queue.length + Number(l.busy) < state.lanes[best].queue.length + Number(state.lanes[best].busy) ? i : best),
               0,
             );
-          state.lanes[lane % state.lanes.length].queue.push({ batchId: msg.batchId, batch: msg.batch, replyTo: msg.replyTo });
+          state.lanes[lane % state.lanes.length].queue.push({
+            batchId: msg.batchId,
+            batch: msg.batch,
+            replyTo: msg.replyTo,
+            links: msg.links,
+          });
           pump(state, ctx);
           return state;
         }

@@ -5,12 +5,13 @@
  * segment is acked to the checkpointer when every sink acked every batch of it. A TRUNCATE is a
  * barrier: everything before it is acked first, then the index is emptied up to its version.
  */
+import type { Span, Tracer } from "@opentelemetry/api";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config, TableConfig } from "../src/config/load.ts";
 import { describeTables } from "../src/pg/catalog.ts";
 import { displayName } from "../src/pg/identifier.ts";
-import type { Lsn } from "../src/pg/lsn.ts";
+import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
@@ -19,6 +20,7 @@ import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/rend
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
+import { parentContext, tracer } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface Route {
@@ -28,12 +30,26 @@ interface Route {
   readonly renderer: TableRenderer;
 }
 
-/** A batch in flight: whose segment it belongs to, and what it carries (for events-out counts). */
+/** The spans of one traced change: ended when every batch carrying it is acknowledged. */
+interface ChangeTrace {
+  readonly change: Span;
+  batch: Span | null;
+  pending: number;
+}
+
+interface Routed {
+  readonly route: Route;
+  readonly item: BulkItem;
+  readonly trace: ChangeTrace | null;
+}
+
+/** A batch in flight: whose segment it belongs to, and what it carries (for events-out counts and traces). */
 interface SentBatch {
   readonly work: Work;
   readonly sink: string;
   /** `table\0action` -> documents; empty for a truncate. */
   readonly counts: Map<string, number>;
+  readonly traces: ChangeTrace[];
 }
 
 interface Work {
@@ -69,7 +85,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   const { config } = deps;
   const tag = crypto.randomUUID().slice(0, 8);
 
-  function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: { route: Route; item: BulkItem }[]) {
+  function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
     // Per sink and lane, batches bounded like the sink's bulk requests.
     type Entry = {
       sink: string;
@@ -77,12 +93,13 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       items: { index: string; item: BulkItem }[];
       bytes: number;
       counts: Map<string, number>;
+      traces: ChangeTrace[];
     };
     const bySinkLane = new Map<string, Entry>();
     const flush = (entry: Entry) => {
       if (entry.items.length === 0) return;
       const batchId = `${tag}-${state.nextBatch++}`;
-      state.batches.set(batchId, { work, sink: entry.sink, counts: entry.counts });
+      state.batches.set(batchId, { work, sink: entry.sink, counts: entry.counts, traces: entry.traces });
       work.pending++;
       state.inFlight++;
       ctx.send(deps.sinks[entry.sink], {
@@ -91,18 +108,20 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         batch: encodeItems(entry.items),
         lane: entry.lane,
         replyTo: ctx.self,
+        ...(entry.traces.length > 0 ? { links: entry.traces.map((t) => t.change.spanContext()) } : {}),
       });
       entry.items = [];
       entry.bytes = 0;
       entry.counts = new Map();
+      entry.traces = [];
     };
-    for (const { route, item } of routed) {
+    for (const { route, item, trace } of routed) {
       for (const sink of route.config.sinks) {
         const sinkConfig = config.sinks[sink];
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
         const key = `${sink}\u0000${lane}`;
         let entry = bySinkLane.get(key);
-        if (!entry) bySinkLane.set(key, entry = { sink, lane, items: [], bytes: 0, counts: new Map() });
+        if (!entry) bySinkLane.set(key, entry = { sink, lane, items: [], bytes: 0, counts: new Map(), traces: [] });
         // Characters, not bytes: a cheap bound that is exact for ASCII and errs small otherwise.
         const size = (item.doc?.length ?? 0) + item.id.length + 120;
         if (
@@ -113,18 +132,58 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         entry.bytes += size;
         const countKey = `${route.table}\u0000${item.action}`;
         entry.counts.set(countKey, (entry.counts.get(countKey) ?? 0) + 1);
+        if (trace) {
+          trace.pending++;
+          trace.batch ??= tracer()!.startSpan("cdc.batch", { attributes: { "cdc.sink": sink } }, parentContext(trace.change));
+          entry.traces.push(trace);
+        }
       }
     }
     for (const entry of bySinkLane.values()) flush(entry);
   }
 
-  async function renderGroups(state: RouterState, groups: Map<Route, RowChange[]>): Promise<{ route: Route; item: BulkItem }[]> {
+  async function renderGroups(state: RouterState, groups: Map<Route, RowChange[]>, readAt: number): Promise<Routed[]> {
+    const traced = tracer();
     const rendered = await Promise.all(
-      [...groups].map(async ([route, changes]) =>
-        (await route.renderer.render(state.sql!, changes)).map((item) => ({ route, item }))
-      ),
+      [...groups].map(async ([route, changes]) => {
+        const started = Date.now();
+        const items = await route.renderer.render(state.sql!, changes);
+        if (!traced) return items.map((item) => ({ route, item, trace: null }));
+        return traceChanges(traced, route, changes, items, readAt, started);
+      }),
     );
     return rendered.flat();
+  }
+
+  /** A `cdc.change` span per change (from when it was read), with its `cdc.route` child; items keep their change's trace. */
+  function traceChanges(
+    traced: Tracer,
+    route: Route,
+    changes: readonly RowChange[],
+    items: readonly BulkItem[],
+    readAt: number,
+    renderStarted: number,
+  ): Routed[] {
+    const routed: Routed[] = [];
+    let next = 0;
+    for (const change of changes) {
+      const count = route.renderer.itemCount(change);
+      const first = items[next];
+      const span = traced.startSpan("cdc.change", {
+        startTime: readAt,
+        attributes: {
+          "db.table": route.table,
+          "cdc.op": change.op,
+          "cdc.commit_lsn": formatLsn(change.version),
+          "cdc.key": first ? JSON.parse(first.id) : "",
+          "cdc.plugin": config.source.plugin,
+        },
+      });
+      traced.startSpan("cdc.route", { startTime: renderStarted }, parentContext(span)).end();
+      const trace: ChangeTrace = { change: span, batch: null, pending: 0 };
+      for (let i = 0; i < count && next < items.length; i++) routed.push({ route, item: items[next++], trace });
+    }
+    return routed;
   }
 
   /** Processes work until it ends or reaches a TRUNCATE that must wait for earlier batches. */
@@ -157,7 +216,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   ): Promise<boolean> {
     const flushGroups = async () => {
       if (groups.size === 0) return;
-      send(state, work, ctx, await renderGroups(state, groups));
+      send(state, work, ctx, await renderGroups(state, groups, work.segment.readAt));
       groups.clear();
     };
     while (work.next < events.length) {
@@ -188,7 +247,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
             receive(route.table, "truncate");
             for (const sink of route.config.sinks) {
               const requestId = `${tag}-${state.nextBatch++}`;
-              state.batches.set(requestId, { work, sink, counts: new Map() });
+              state.batches.set(requestId, { work, sink, counts: new Map(), traces: [] });
               work.pending++;
               state.inFlight++;
               ctx.send(deps.sinks[sink], {
@@ -281,6 +340,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           for (const [key, n] of sent.counts) {
             const [table, action] = key.split("\u0000");
             counters.eventsOut.add(n, { sink: sent.sink, table, action });
+          }
+          for (const trace of sent.traces) {
+            if (--trace.pending > 0) continue;
+            trace.batch?.end();
+            trace.change.end();
           }
           state.inFlight--;
           work.pending--;

@@ -81,7 +81,13 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
 
   const cut = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
     if (live.events.length === 0 && live.position === null) return;
-    const segment = { id: live.nextSegment++, events: live.events, bytes: live.bytes, position: live.position };
+    const segment = {
+      id: live.nextSegment++,
+      events: live.events,
+      bytes: live.bytes,
+      position: live.position,
+      readAt: live.startedAt,
+    };
     if (segment.position !== null && segment.position > live.queued) live.queued = segment.position;
     live.events = [];
     live.rows = 0;

@@ -8,6 +8,7 @@
  * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
+ *                               [--workloads abc] [--sampling 0..1]
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -16,6 +17,7 @@ import { parseLsn } from "../src/pg/lsn.ts";
 import { wal2jsonOptions } from "../src/pg/wal2json.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
+import { Jaeger } from "../test/helpers/jaeger.ts";
 import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, quietElasticsearch, recvlogicalCeiling } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
@@ -33,6 +35,8 @@ const { values } = parseArgs({
     transactions: { type: "string", default: "100000" },
     rate: { type: "string", default: "2000" },
     workloads: { type: "string", default: "abc" },
+    /** Trace at this sampling ratio into a real Jaeger (default: tracing off), to see what tracing costs. */
+    sampling: { type: "string" },
   },
 });
 const ROWS = Number(values.rows);
@@ -42,6 +46,8 @@ const MAX_DOCS = 2_000;
 const CONCURRENCY = 2;
 const plugins = values.plugin === "both" ? ["pgoutput", "wal2json"] as const : [values.plugin as "pgoutput" | "wal2json"];
 const { pgUrl, esUrl } = await services();
+const jaeger = values.sampling === undefined ? null : await Jaeger.start();
+const tracing = jaeger ? { enabled: true, endpoint: jaeger.otlpUrl, samplingRatio: Number(values.sampling) } : { enabled: false };
 const PGBIN = "/usr/lib/postgresql/15/bin";
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
@@ -58,6 +64,7 @@ for (const plugin of plugins) {
     config,
     JSON.stringify({
       source: { url, slot, plugin },
+      tracing,
       sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: MAX_DOCS }, concurrency: CONCURRENCY } },
       tables: { items: { index: `bench_stream_${plugin}` } },
     }),
@@ -133,7 +140,9 @@ for (const plugin of plugins) {
   }
 
   if (!values.workloads!.includes("c")) {
-    console.log(`\n== bench/stream, plugin ${plugin} ==\n${results.join("\n")}\n`);
+    console.log(
+      `\n== bench/stream, plugin ${plugin}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${results.join("\n")}\n`,
+    );
     continue;
   }
   // (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit.
@@ -150,11 +159,14 @@ for (const plugin of plugins) {
       latencies[latencies.length - 1].toFixed(0)
     } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)`,
   );
-  console.log(`\n== bench/stream, plugin ${plugin} ==\n${results.join("\n")}\n`);
+  console.log(
+    `\n== bench/stream, plugin ${plugin}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${results.join("\n")}\n`,
+  );
 
   await db.drop();
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
 }
+await jaeger?.[Symbol.asyncDispose]();
 
 /**
  * Issues `rate` one-row UPDATE transactions per second for `durationMs`; for each, the time from

@@ -7,6 +7,7 @@ import { logger } from "../telemetry/log.ts";
 import { redact } from "../telemetry/redact.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { setPhase } from "../telemetry/health.ts";
+import { startTracing, tracingSettings } from "../telemetry/tracing.ts";
 import { type MetricsServer, startMetricsServer } from "../telemetry/metrics_server.ts";
 import { logProgress, terminalProgress, withSnapshotGauges } from "./progress.ts";
 
@@ -22,6 +23,7 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   const useTerminal = options.progress === "tty" || (options.progress === "auto" && Deno.stderr.isTerminal());
   const progress = withSnapshotGauges(useTerminal ? terminalProgress() : logProgress());
   const finished = Promise.withResolvers<number>();
+  await using _tracing = startTracing(tracingSettings(config.tracing, (name) => Deno.env.get(name)));
   let metricsServer: MetricsServer | null = null;
   if (config.metrics.enabled) {
     try {

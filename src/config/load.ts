@@ -33,6 +33,7 @@ export interface Config {
   readonly source: ParsedConfig["source"];
   readonly supervision: ParsedConfig["supervision"];
   readonly metrics: ParsedConfig["metrics"];
+  readonly tracing: ParsedConfig["tracing"];
   readonly sinks: Readonly<Record<string, SinkConfig>>;
   readonly tables: readonly TableConfig[];
 }
@@ -254,6 +255,7 @@ function resolve(parsed: ParsedConfig, file: string): Config {
     source: parsed.source,
     supervision: parsed.supervision,
     metrics: parsed.metrics,
+    tracing: parsed.tracing,
     sinks: parsed.sinks,
     tables,
   });

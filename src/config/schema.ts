@@ -142,9 +142,23 @@ export const metricsSchema = z.strictObject({
   }).default(9464).describe("Port to listen on; 0 picks a free one (logged at start)."),
 });
 
+export const tracingSchema = z.strictObject({
+  enabled: z.boolean({ error: "must be true or false" }).default(false).describe(
+    "Send traces over OTLP/HTTP (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set).",
+  ),
+  endpoint: httpUrl.default("http://127.0.0.1:4318").describe(
+    "OTLP/HTTP base URL (`/v1/traces` is appended); OTEL_EXPORTER_OTLP_ENDPOINT wins.",
+  ),
+  samplingRatio: z.number({ error: "must be a number from 0 to 1" }).min(0, { error: "must be a number from 0 to 1" })
+    .max(1, { error: "must be a number from 0 to 1" }).default(1).describe(
+      "Share of change events traced; OTEL_TRACES_SAMPLER_ARG wins.",
+    ),
+});
+
 export const configSchema = z.strictObject({
   source: sourceSchema.describe("The PostgreSQL database to replicate."),
   metrics: metricsSchema.prefault({}).describe("The engine's HTTP port for Prometheus and health checks."),
+  tracing: tracingSchema.prefault({}).describe("Traces to Jaeger or any OTLP collector: a trace per change event."),
   supervision: supervisionSchema.prefault({}).describe(
     "How a crashed pipeline is restarted: every actor restarts from its checkpoint, with jittered exponential backoff.",
   ),

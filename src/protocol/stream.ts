@@ -14,6 +14,8 @@ export interface Segment {
   readonly events: readonly ChangeEvent[];
   readonly bytes: number;
   readonly position: Lsn | null;
+  /** When its first change was read from the slot (ms since the epoch): where change spans start. */
+  readonly readAt: number;
 }
 
 export type RouterCommand =

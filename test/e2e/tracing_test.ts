@@ -1,0 +1,76 @@
+/**
+ * A trace for every change event, found in a real Jaeger: one inserted row has its `cdc.change`
+ * span (table, op, commit LSN, key, plugin) with `cdc.route` and `cdc.batch` children, and the
+ * `sink.flush` span of the bulk request that carried it links to it. The copy has its
+ * `snapshot.chunk` spans.
+ */
+import assert from "node:assert/strict";
+import { createTestDatabase } from "../helpers/database.ts";
+import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { waitForCatchUp } from "../helpers/stream.ts";
+
+const tag = (span: JaegerSpan, key: string) => span.tags.find((t) => t.key === key)?.value;
+
+async function eventually<T>(what: string, find: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 100; i++) {
+    const found = await find();
+    if (found !== undefined) return found;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`no ${what} in Jaeger within 20 s`);
+}
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`tracing (${plugin}): one inserted row is one cdc.change trace in Jaeger, linked from its sink.flush`, async () => {
+    const { esUrl } = await services();
+    await using jaeger = await Jaeger.start();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+    await sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 100) g`;
+    const slot = uniqueName("traced");
+    const service = uniqueName("oesophagus");
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      tracing: { enabled: true, endpoint: jaeger.otlpUrl, samplingRatio: 1 },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+      tables: { items: { index: `${indices.prefix}_items` } },
+    });
+    const engine = startEngine(["run", "--config", config, "--progress", "log"], { OTEL_SERVICE_NAME: service });
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await sql`INSERT INTO items VALUES (4242, 'traced')`;
+      await waitForCatchUp(sql, slot);
+
+      const trace = await eventually("cdc.change trace for key 4242", async () => {
+        const traces = await jaeger.traces(service, "cdc.change");
+        return traces.find((spans) => spans.some((s) => s.operationName === "cdc.change" && tag(s, "cdc.key") === "4242"));
+      });
+      const change = trace.find((s) => s.operationName === "cdc.change")!;
+      assert.equal(tag(change, "db.table"), "public.items");
+      assert.equal(tag(change, "cdc.op"), "insert");
+      assert.equal(tag(change, "cdc.plugin"), plugin);
+      assert.match(String(tag(change, "cdc.commit_lsn")), /^[0-9A-F]+\/[0-9A-F]+$/);
+      for (const child of ["cdc.route", "cdc.batch"]) {
+        const span = trace.find((s) => s.operationName === child);
+        assert.ok(span, `no ${child} span in the trace: ${trace.map((s) => s.operationName)}`);
+        assert.ok(span.references.some((r) => r.refType === "CHILD_OF" && r.spanID === change.spanID), `${child} is not a child`);
+      }
+      await eventually("sink.flush linked to the change", async () => {
+        const flushes = (await jaeger.traces(service, "sink.flush")).flat().filter((s) => s.operationName === "sink.flush");
+        return flushes.find((s) => s.references.some((r) => r.spanID === change.spanID && r.traceID === change.traceID));
+      });
+      const chunks = (await jaeger.traces(service, "snapshot.chunk")).flat().filter((s) => s.operationName === "snapshot.chunk");
+      assert.ok(
+        chunks.some((s) => tag(s, "db.table") === "public.items" && tag(s, "cdc.rows") === 100),
+        "no snapshot.chunk span",
+      );
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+}
