@@ -139,13 +139,17 @@ for (const plugin of plugins) {
     );
   }
 
-  if (!values.workloads!.includes("c")) {
-    console.log(
-      `\n== bench/stream, plugin ${plugin}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${results.join("\n")}\n`,
-    );
-    continue;
-  }
-  // (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit.
+  if (values.workloads!.includes("c")) results.push(...await latencyAtSteadyRate(plugin, sql, slot, engineArgs));
+  console.log(
+    `\n== bench/stream, plugin ${plugin}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${results.join("\n")}\n`,
+  );
+  await db.drop();
+  await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
+}
+await jaeger?.[Symbol.asyncDispose]();
+
+/** (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit. */
+async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: string, engineArgs: string[]): Promise<string[]> {
   console.log(`[${plugin}] (c) ${fmt(RATE)} tx/s for 15 s ...`);
   await quietElasticsearch(esUrl);
   const engine = startMeasured(Deno.execPath(), engineArgs);
@@ -153,20 +157,13 @@ for (const plugin of plugins) {
   const latencies = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
   await engine.stop();
   latencies.sort((a, b) => a - b);
-  results.push(
+  return [
     `(c) ${fmt(RATE)} one-row transactions/s for 15 s, commit -> acknowledged by Elasticsearch`,
     `    p50 ${percentile(latencies, 50).toFixed(0)} ms   p99 ${percentile(latencies, 99).toFixed(0)} ms   max ${
       latencies[latencies.length - 1].toFixed(0)
     } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)`,
-  );
-  console.log(
-    `\n== bench/stream, plugin ${plugin}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${results.join("\n")}\n`,
-  );
-
-  await db.drop();
-  await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
+  ];
 }
-await jaeger?.[Symbol.asyncDispose]();
 
 /**
  * Issues `rate` one-row UPDATE transactions per second for `durationMs`; for each, the time from

@@ -1,5 +1,8 @@
-/** `oesophagus status`: the slot, how far behind it is, and snapshot progress per table. */
+/** `oesophagus status`: the slot, how far behind it is, each sink's health and dead letters, and snapshot progress per table. */
 import type { Config } from "../config/load.ts";
+import type { SinkConfig } from "../config/schema.ts";
+import { createClient } from "../sinks/elasticsearch/client.ts";
+import { redact } from "../telemetry/redact.ts";
 import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { formatLsn } from "../pg/lsn.ts";
@@ -18,6 +21,13 @@ export interface StatusReport {
     readonly lagBytes?: string | null;
     readonly retainedWalBytes?: string | null;
   };
+  readonly sinks: readonly {
+    readonly name: string;
+    /** Cluster health (green, yellow, red), or "unreachable". */
+    readonly health: string;
+    readonly deadLetters: number | null;
+    readonly error?: string;
+  }[];
   readonly snapshot: readonly {
     readonly table: string;
     readonly state: "not started" | "copying" | "done";
@@ -42,6 +52,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       { exists: boolean }[]
     >`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${ENGINE_SCHEMA}) AS exists`;
     const progress: Map<string, TableProgress> = schema.exists ? await loadProgress(sql, config.source.slot) : new Map();
+    const sinks = await Promise.all(Object.entries(config.sinks).map(([name, sink]) => sinkStatus(name, sink)));
     return {
       slot: {
         name: config.source.slot,
@@ -54,6 +65,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
           retainedWalBytes: lag.retained,
         }),
       },
+      sinks,
       snapshot: config.tables.map((t) => {
         const name = displayName(t.name);
         const p = progress.get(name);
@@ -76,6 +88,32 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
   }
 }
 
+async function sinkStatus(name: string, sink: SinkConfig): Promise<StatusReport["sinks"][number]> {
+  const client = createClient({ ...sink, requestTimeoutMs: 5_000 });
+  try {
+    const health = await client.cluster.health({ timeout: "5s" });
+    const count = await client.count({ index: sink.deadLetterIndex, ignore_unavailable: true, allow_no_indices: true });
+    return { name, health: health.status, deadLetters: count.count };
+  } catch (error) {
+    return { name, health: "unreachable", deadLetters: null, error: redact((error as Error).message) };
+  } finally {
+    await client.close();
+  }
+}
+
+/** 1536 -> "1.5 KiB": lag and WAL in units a person reads at a glance (the JSON keeps exact bytes). */
+export function humanBytes(text: string | null | undefined): string {
+  if (text === null || text === undefined) return "-";
+  let value = Number(text);
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
 export async function status(config: Config, json: boolean): Promise<number> {
   let report: StatusReport;
   try {
@@ -91,19 +129,24 @@ export async function status(config: Config, json: boolean): Promise<number> {
   const s = report.slot;
   console.log(
     s.exists
-      ? `slot ${s.name}: plugin ${s.plugin}, ${s.active ? "active" : "inactive"}, confirmed ${s.confirmedFlushLsn ?? "-"}, lag ${
-        s.lagBytes ?? "-"
-      } bytes, retained WAL ${s.retainedWalBytes ?? "-"} bytes`
-      : `slot ${s.name}: not created yet`,
+      ? `slot ${s.name}  ${s.plugin}  ${s.active ? "active" : "inactive"}  confirmed ${s.confirmedFlushLsn ?? "-"}  lag ${
+        humanBytes(s.lagBytes)
+      }  retained WAL ${humanBytes(s.retainedWalBytes)}`
+      : `slot ${s.name}  not created yet`,
   );
-  const width = Math.max(5, ...report.snapshot.map((t) => t.table.length));
-  console.log(`${"table".padEnd(width)}  state        rows copied / total       chunks`);
-  for (const t of report.snapshot) {
-    console.log(
-      `${t.table.padEnd(width)}  ${t.state.padEnd(11)}  ${
-        `${t.rowsCopied} / ${t.rowsTotal ?? "?"}`.padEnd(24)
-      }  ${t.chunksDone}/${t.chunksTotal}`,
-    );
-  }
+  console.log();
+  printTable(["sink", "health", "dead letters"], report.sinks.map((k) => [k.name, k.health, String(k.deadLetters ?? "-")]));
+  console.log();
+  printTable(
+    ["table", "snapshot", "rows copied / total", "chunks"],
+    report.snapshot.map((t) => [t.table, t.state, `${t.rowsCopied} / ${t.rowsTotal ?? "?"}`, `${t.chunksDone}/${t.chunksTotal}`]),
+  );
   return 0;
+}
+
+function printTable(header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
 }

@@ -91,7 +91,7 @@ Deno.test("cli: check lists every problem with its fix and exits 1; passes on a 
   assert.equal((await db.sql`SELECT 1 FROM pg_namespace WHERE nspname = 'oesophagus'`).length, 0);
 });
 
-Deno.test("cli: status reports the slot and per-table snapshot progress, as text and JSON", async () => {
+Deno.test("cli: status reports the slot, sink health and dead letters, and per-table snapshot progress, as text and JSON", async () => {
   const { esUrl } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
@@ -99,13 +99,15 @@ Deno.test("cli: status reports the slot and per-table snapshot progress, as text
   await db.sql`INSERT INTO a SELECT generate_series(1, 1234)`;
   const config = await writeConfig({
     source: { url: db.url, slot: "status" },
-    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    sinks: { search: { type: "elasticsearch", url: esUrl, deadLetterIndex: `${indices.prefix}_dead` } },
     tables: { a: { index: `${indices.prefix}_a`, snapshot: { chunkRows: 500 } } },
   });
   const before = await runEngine(["status", "--config", config, "--json"]);
   assert.equal(before.code, 0, before.output);
+  const health = JSON.parse(await (await fetch(`${esUrl}/_cluster/health`)).text()).status;
   assert.deepEqual(JSON.parse(before.output), {
     slot: { name: "status", exists: false },
+    sinks: [{ name: "search", health, deadLetters: 0 }],
     snapshot: [{ table: "public.a", state: "not started", rowsCopied: 0, rowsTotal: null, chunksDone: 0, chunksTotal: 0 }],
   });
   const run = await runEngine(["run", "--config", config, "--snapshot-only", "--progress", "log"]);
@@ -123,8 +125,22 @@ Deno.test("cli: status reports the slot and per-table snapshot progress, as text
     chunksTotal: 3,
   }]);
   const text = await runEngine(["status", "--config", config]);
-  assert.match(text.output, /slot status: plugin pgoutput, inactive, confirmed [0-9A-F]+\/[0-9A-F]+/);
+  assert.match(
+    text.output,
+    /slot status {2}pgoutput {2}inactive {2}confirmed [0-9A-F]+\/[0-9A-F]+ {2}lag [\d.]+ (B|KiB|MiB) {2}retained WAL /,
+  );
+  assert.match(text.output, new RegExp(`search\\s+${health}\\s+0\\n`));
   assert.match(text.output, /public\.a\s+done\s+1234 \/ 1234\s+3\/3/);
+
+  // A sink that cannot be reached says so, with the reason.
+  const down = await writeConfig({
+    source: { url: db.url, slot: "status" },
+    sinks: { down: { type: "elasticsearch", url: "http://127.0.0.1:1" } },
+    tables: { a: { index: `${indices.prefix}_a` } },
+  });
+  const report = JSON.parse((await runEngine(["status", "--config", down, "--json"])).output);
+  assert.equal(report.sinks[0].health, "unreachable");
+  assert.match(report.sinks[0].error, /ECONNREFUSED|connect/i);
 });
 
 Deno.test("cli: a source database that does not exist stops the engine at once with the fix, not after retries", async () => {
