@@ -134,7 +134,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         entry.counts.set(countKey, (entry.counts.get(countKey) ?? 0) + 1);
         if (trace) {
           trace.pending++;
-          trace.batch ??= tracer()!.startSpan("cdc.batch", { attributes: { "cdc.sink": sink } }, parentContext(trace.change));
+          trace.batch ??= tracer()?.startSpan("cdc.batch", { attributes: { "cdc.sink": sink } }, parentContext(trace.change)) ??
+            null;
           entry.traces.push(trace);
         }
       }

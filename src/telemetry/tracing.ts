@@ -56,10 +56,12 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }),
     spanProcessors: [
       new BatchSpanProcessor({
-        exporter: new OTLPTraceExporter({ url: settings.url }),
+        // Short timeouts: a collector that is down must not hold up a SIGTERM (exit within 10 s).
+        exporter: new OTLPTraceExporter({ url: settings.url, timeoutMillis: 2_000 }),
         maxQueueSize: 65_536,
         maxExportBatchSize: 4_096,
         scheduledDelayMillis: 1_000,
+        exportTimeoutMillis: 2_000,
       }),
     ],
   });
@@ -68,8 +70,8 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
   return {
     async [Symbol.asyncDispose]() {
       active = null;
-      // What is still queued goes out before the process ends (bounded: the exporter times out).
-      await provider.shutdown().catch(() => {});
+      // What is still queued goes out before the process ends, for at most 1.5 s.
+      await Promise.race([provider.shutdown().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1_500))]);
     },
   };
 }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
@@ -74,3 +75,27 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     }
   });
 }
+
+Deno.test("tracing: with the collector hanging, changes still flow and SIGTERM still exits 0 within 10 s", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  // A collector that accepts connections and never answers.
+  await using collector = FaultProxy.start(esUrl);
+  collector.mode = "stall";
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY)`;
+  const slot = uniqueName("untraced");
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    tracing: { enabled: true, endpoint: collector.url(esUrl), samplingRatio: 1 },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { items: { index: `${indices.prefix}_items` } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  await engine.waitFor(/"msg":"streaming from slot"/);
+  await db.sql`INSERT INTO items SELECT generate_series(1, 1000)`;
+  await waitForCatchUp(db.sql, slot);
+  const stopping = Date.now();
+  await stopEngine(engine);
+  assert.ok(Date.now() - stopping < 10_000, `stopping took ${Date.now() - stopping} ms`);
+});
