@@ -163,6 +163,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       commitsHead: 0,
     };
     ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());
+    // A restart starts with nothing in flight: no stale figures from the incarnation before.
+    publishInFlight(live);
+    publishLag(live);
     ctx.send(deps.checkpointer, { type: "Started", start: startLsn, replyTo: ctx.self });
 
     stream.on("data", (bytes: Uint8Array) => {
