@@ -7,7 +7,7 @@ import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { formatLsn } from "../pg/lsn.ts";
 import { connect } from "../pg/session.ts";
-import { inspectSlot } from "../pg/slot.ts";
+import { inspectSlot, slotLag } from "../pg/slot.ts";
 import { ENGINE_SCHEMA, loadProgress, type TableProgress } from "../snapshot/progress_store.ts";
 import { printFatal } from "./run.ts";
 
@@ -42,12 +42,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
   const sql = connect(config.source.url, { max: 1, applicationName: "oesophagus status" });
   try {
     const slot = await inspectSlot(sql, config.source.slot);
-    let lag: { lag: string | null; retained: string | null } = { lag: null, retained: null };
-    if (slot) {
-      [lag] = await sql<{ lag: string | null; retained: string | null }[]>`
-        SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS lag, (pg_current_wal_lsn() - restart_lsn)::text AS retained
-        FROM pg_replication_slots WHERE slot_name = ${config.source.slot}`;
-    }
+    const lag = (slot ? await slotLag(sql, config.source.slot) : null) ?? { lag: null, retained: null };
     const [schema] = await sql<
       { exists: boolean }[]
     >`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${ENGINE_SCHEMA}) AS exists`;

@@ -32,6 +32,17 @@ export async function inspectSlot(sql: Sql, slot: string): Promise<SlotInfo | nu
   };
 }
 
+/**
+ * How far the slot is behind the server's WAL (confirmed LSN) and how much WAL it holds (restart
+ * LSN), as PostgreSQL's exact numeric text; null when the slot does not exist.
+ */
+export async function slotLag(sql: Sql, slot: string): Promise<{ lag: string | null; retained: string | null } | null> {
+  const [row] = await sql<{ lag: string | null; retained: string | null }[]>`
+    SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS lag, (pg_current_wal_lsn() - restart_lsn)::text AS retained
+    FROM pg_replication_slots WHERE slot_name = ${slot}`;
+  return row ?? null;
+}
+
 export interface ExportedSnapshot {
   /** LSN C: every transaction committed before it is in the snapshot, every later one in the stream. */
   readonly consistentPoint: Lsn;

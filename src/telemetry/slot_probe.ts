@@ -4,6 +4,7 @@
  * (the stream notices a lost server itself).
  */
 import { connect } from "../pg/session.ts";
+import { slotLag } from "../pg/slot.ts";
 import { gauges } from "./metrics.ts";
 
 export function startSlotProbe(url: string, slot: string, intervalMs = 5_000): Disposable {
@@ -13,9 +14,7 @@ export function startSlotProbe(url: string, slot: string, intervalMs = 5_000): D
     if (running) return;
     running = true;
     try {
-      const [row] = await sql<{ lag: string | null; retained: string | null }[]>`
-        SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::text AS lag, (pg_current_wal_lsn() - restart_lsn)::text AS retained
-        FROM pg_replication_slots WHERE slot_name = ${slot}`;
+      const row = await slotLag(sql, slot);
       if (row?.lag != null && row.retained != null) {
         gauges.slot.set(slot, { lagBytes: BigInt(row.lag.split(".")[0]), retainedBytes: BigInt(row.retained.split(".")[0]) });
       }

@@ -11,7 +11,7 @@ import type { DeadLetter } from "../../src/sinks/elasticsearch/dead_letter.ts";
 import { compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, writeConfig } from "../helpers/engine.ts";
+import { metricsUrl, startEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
@@ -110,8 +110,7 @@ Deno.test("dead letters: refused documents are set aside with table, key, LSN an
     assert.equal(canonicalJson(parseExactJson(kept.document!)), canonicalJson(parseExactJson(row.doc) as ExactJson));
 
     // Counted for Prometheus too.
-    const metricsUrl = engine.output().match(/"msg":"metrics listening","url":"([^"]+)"/)![1];
-    const scraped = await (await fetch(metricsUrl)).text();
+    const scraped = await (await fetch(await metricsUrl(engine))).text();
     assert.ok(scraped.includes('oesophagus_dead_letters_total{sink="search",table="public.items"} 4\n'), scraped);
 
     // Still running, never restarted, and it said what it set aside.

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { METRIC_NAMES } from "../../src/telemetry/metrics.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { metricsUrl, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { Prometheus } from "../helpers/prometheus.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
@@ -41,15 +41,15 @@ Deno.test("metrics: Prometheus scrapes events in/out per table, snapshot progres
   });
   const engine = startEngine(["run", "--config", config, "--progress", "log"]);
   try {
-    const listening = await engine.waitFor(/"msg":"metrics listening","url":"http:\/\/127\.0\.0\.1:\d+\/metrics"/);
-    const metricsUrl = new URL(listening.match(/http:\/\/[^"]+/)![0]);
+    const url = await metricsUrl(engine);
+    assert.deepEqual([url.hostname, url.pathname], ["127.0.0.1", "/metrics"]);
     await engine.waitFor(/"msg":"streaming from slot"/);
-    assert.equal((await fetch(new URL("/healthz", metricsUrl))).status, 200);
-    const ready = await fetch(new URL("/readyz", metricsUrl));
+    assert.equal((await fetch(new URL("/healthz", url))).status, 200);
+    const ready = await fetch(new URL("/readyz", url));
     assert.equal(ready.status, 200);
     assert.equal(await ready.text(), "streaming\n");
 
-    await using prometheus = await Prometheus.start(metricsUrl.host);
+    await using prometheus = await Prometheus.start(url.host);
     const table = 'table="public.items"';
     await eventually(prometheus, `${METRIC_NAMES.eventsIn}{${table},op="snapshot"}`, (v) => v === 1234);
     await eventually(prometheus, `${METRIC_NAMES.eventsOut}{${table},sink="search",action="index"}`, (v) => v === 1234);

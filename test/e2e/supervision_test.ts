@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { metricsUrl, runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
@@ -57,8 +57,7 @@ for (const [actor, message] of CRASHES) {
       assert.ok(output.includes(`injected crash of ${actor} `), `${actor} never crashed`);
       assert.match(output, /"msg":"actor restarted"/);
       // The restart is counted against the pipeline's child the crash reached, and the error by its code.
-      const metricsUrl = output.match(/"msg":"metrics listening","url":"([^"]+)"/)![1];
-      const scraped = await (await fetch(metricsUrl)).text();
+      const scraped = await (await fetch(await metricsUrl(engine))).text();
       const child = actor.startsWith("pipeline/snapshot") ? "pipeline/snapshot" : actor;
       assert.ok(scraped.includes(`oesophagus_actor_restarts_total{actor="${child}"} 1\n`), scraped);
       assert.match(scraped, /oesophagus_errors_total\{code="internal"\} [1-9]/);

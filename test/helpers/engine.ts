@@ -102,6 +102,12 @@ export function startEngine(args: readonly string[], env: Record<string, string>
   };
 }
 
+/** The engine's `/metrics` URL, from the line it logs when it listens (tests give port 0). */
+export async function metricsUrl(engine: EngineProcess): Promise<URL> {
+  const line = await engine.waitFor(/"msg":"metrics listening","url":"[^"]+"/);
+  return new URL(line.match(/"url":"([^"]+)"/)![1]);
+}
+
 /** SIGTERM, as an operator stops it: the engine must drain and exit 0. Returns what it printed. */
 export async function stopEngine(engine: EngineProcess): Promise<string> {
   engine.kill("SIGTERM");
