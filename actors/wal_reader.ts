@@ -6,15 +6,14 @@
  * PostgreSQL back) while standby status updates keep the connection alive. The flushed LSN
  * sent to PostgreSQL is only ever the checkpointer's.
  */
-import type { Duplex } from "node:stream";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
-import { parseFrame, startReplication, statusUpdate } from "../src/pg/replication_stream.ts";
-import { connect, connectReplication } from "../src/pg/session.ts";
+import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
+import { connect } from "../src/pg/session.ts";
 import { explainSlotError } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
@@ -36,7 +35,7 @@ export interface WalReaderDeps {
 
 /** The live stream and its bookkeeping; mutated by the stream's callbacks and the handlers alike. */
 interface Live {
-  readonly stream: Duplex;
+  readonly stream: CopyBothStream;
   flushed: Lsn;
   /** Highest position handed to the checkpointer. */
   queued: Lsn;
@@ -132,17 +131,22 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       await sql.end({ timeout: 1 });
     }
 
-    const replication = ctx.scope.own(connectReplication(source.url, "oesophagus wal reader"), (s) => s.end({ timeout: 1 }));
     const options = source.plugin === "pgoutput"
       ? { proto_version: "1", publication_names: source.publication }
       : wal2jsonOptions(config.tables.map((t) => t.name));
-    let stream: Duplex;
+    let stream: CopyBothStream;
+    let transport: string;
     try {
-      stream = await startReplication(replication, { slot: source.slot, plugin: source.plugin, startLsn, options });
+      ({ stream, transport } = await openReplication(source.url, "oesophagus wal reader", {
+        slot: source.slot,
+        plugin: source.plugin,
+        startLsn,
+        options,
+      }));
     } catch (error) {
       throw explainSlotError(error, source.slot, source.plugin);
     }
-    ctx.scope.own(stream, (s) => s.destroy());
+    ctx.scope.own(stream, (s) => s.close());
     const decoder = source.plugin === "pgoutput" ? new PgoutputDecoder() : new Wal2jsonDecoder();
     const live: Live = {
       stream,
@@ -168,7 +172,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     publishLag(live);
     ctx.send(deps.checkpointer, { type: "Started", start: startLsn, replyTo: ctx.self });
 
-    stream.on("data", (bytes: Uint8Array) => {
+    const onFrame = (bytes: Uint8Array) => {
       if (ctx.scope.closed) return;
       try {
         const frame = parseFrame(bytes);
@@ -211,24 +215,22 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         }
         if (live.rows >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
       } catch (error) {
-        stream.destroy();
+        stream.close();
         ctx.fail(error);
       }
-    });
-    stream.on(
-      "error",
-      (error) =>
+    };
+    stream.start({
+      frame: onFrame,
+      end: (error) =>
         ctx.fail(
-          new OesophagusError("source_unreachable", `replication stream failed: ${error.message}`, {
-            retriable: true,
-            cause: error,
-          }),
+          error
+            ? new OesophagusError("source_unreachable", `replication stream failed: ${error.message}`, {
+              retriable: true,
+              cause: error,
+            })
+            : new OesophagusError("source_unreachable", "replication stream closed by the server", { retriable: true }),
         ),
-    );
-    stream.on(
-      "close",
-      () => ctx.fail(new OesophagusError("source_unreachable", "replication stream closed by the server", { retriable: true })),
-    );
+    });
     const tick = setInterval(() => ctx.send(ctx.self, { type: "Tick" }), Math.max(10, Math.min(segmentTimeoutMs, 100)));
     ctx.scope.own(tick, clearInterval);
     // SIGTERM: stop reading, let what was read reach the sinks, flush its position, return.
@@ -243,7 +245,13 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       logger.info("wal reader drained", { actor: ctx.path, flushed: formatLsn(live.flushed), unacked: live.outstandingEvents });
     });
     ctx.scope.own(unregister, (f) => f());
-    logger.info("streaming from slot", { actor: ctx.path, slot: source.slot, plugin: source.plugin, start: formatLsn(startLsn) });
+    logger.info("streaming from slot", {
+      actor: ctx.path,
+      slot: source.slot,
+      plugin: source.plugin,
+      start: formatLsn(startLsn),
+      transport,
+    });
     setPhase("streaming");
     return live;
   }

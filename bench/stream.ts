@@ -8,7 +8,11 @@
  * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
- *                               [--workloads abc] [--sampling 0..1]
+ *                               [--workloads abc] [--sampling 0..1] [--sslmode disable|prefer|...]
+ *
+ * Connections are plain (sslmode=disable, as on loopback in the compose stack) unless --sslmode
+ * says otherwise; pg_recvlogical then uses the same. BENCH_V8_FLAGS adds V8 flags to the engine
+ * (e.g. --prof); BENCH_ENGINE_LOG=dir keeps each measured engine's log there.
  */
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -37,6 +41,8 @@ const { values } = parseArgs({
     workloads: { type: "string", default: "abc" },
     /** Trace at this sampling ratio into a real Jaeger (default: tracing off), to see what tracing costs. */
     sampling: { type: "string" },
+    /** libpq sslmode of every connection; the bench servers have TLS, so prefer measures it encrypted. */
+    sslmode: { type: "string", default: "disable" },
   },
 });
 const ROWS = Number(values.rows);
@@ -55,7 +61,9 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en");
 for (const plugin of plugins) {
   console.log(`[${plugin}] loading ${fmt(ROWS)} rows ...`);
   const db = await createBenchDatabase(pgUrl, `bench_stream_${plugin}`, ROWS);
-  const { url, sql } = db;
+  const { sql } = db;
+  // The engine and pg_recvlogical on the same connection: loopback without TLS unless --sslmode says.
+  const url = `${db.url}?sslmode=${values.sslmode}`;
   const [table] = await describeTables(sql, [{ schema: "public", name: "items" }]);
   const mapping = indexMapping(table);
   const slot = `bench_${plugin}`;
@@ -69,7 +77,16 @@ for (const plugin of plugins) {
       tables: { items: { index: `bench_stream_${plugin}` } },
     }),
   );
-  const engineArgs = [...ENGINE_ARGS, "run", "--config", config, "--progress", "log"];
+  // BENCH_V8_FLAGS (e.g. "--prof") are added to the engine's V8 flags, to profile it in place.
+  const v8Extra = Deno.env.get("BENCH_V8_FLAGS");
+  const engineArgs = [
+    ...ENGINE_ARGS.map((arg) => arg.startsWith("--v8-flags=") && v8Extra ? `${arg},${v8Extra.split(/\s+/).join(",")}` : arg),
+    "run",
+    "--config",
+    config,
+    "--progress",
+    "log",
+  ];
   const options: Record<string, string> = plugin === "pgoutput"
     ? { proto_version: "1", publication_names: "oesophagus" }
     : wal2jsonOptions([{ schema: "public", name: "items" }]);
@@ -128,6 +145,8 @@ for (const plugin of plugins) {
     const peak = engine.peakRssMb();
     const stopped = await engine.stop();
     if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
+    const logTo = Deno.env.get("BENCH_ENGINE_LOG");
+    if (logTo) await Deno.writeTextFile(`${logTo}/${plugin}-${workload}.log`, stopped.output);
     const ceiling = Math.min(changes / recv, changes / bulk.seconds);
     results.push(
       `(${workload}) ${workload === "a" ? `${fmt(TRANSACTIONS)} one-row transactions` : `one ${fmt(ROWS)}-row transaction`}`,
@@ -141,7 +160,9 @@ for (const plugin of plugins) {
 
   if (values.workloads!.includes("c")) results.push(...await latencyAtSteadyRate(plugin, sql, slot, engineArgs));
   console.log(
-    `\n== bench/stream, plugin ${plugin}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${results.join("\n")}\n`,
+    `\n== bench/stream, plugin ${plugin}, sslmode=${values.sslmode}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${
+      results.join("\n")
+    }\n`,
   );
   await db.drop();
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());

@@ -1,13 +1,15 @@
 /**
- * The CopyBoth stream of START_REPLICATION on a postgres.js walsender connection: XLogData ('w')
- * and keepalive ('k') frames in, standby status updates ('r') out. Only framing lives here;
- * what is acknowledged is the checkpointer's decision, never this module's.
+ * The CopyBoth stream of START_REPLICATION: XLogData ('w') and keepalive ('k') frames in,
+ * standby status updates ('r') out. On a plain connection Deno's own socket carries it
+ * (plain_replication.ts); with TLS a postgres.js walsender connection does. Only framing lives
+ * here; what is acknowledged is the checkpointer's decision, never this module's.
  */
 import type { Duplex } from "node:stream";
 import { OesophagusError } from "../errors.ts";
 import { formatLsn, type Lsn } from "./lsn.ts";
 import { quoteIdent } from "./identifier.ts";
-import type { Sql } from "./session.ts";
+import { connectPlainReplication, plainTarget } from "./plain_replication.ts";
+import { connectReplication, replicationParameters } from "./session.ts";
 
 export type ReplicationFrame =
   | { readonly kind: "xlogdata"; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Uint8Array }
@@ -63,6 +65,68 @@ export function startReplicationCommand(start: StartOptions): string {
   return `START_REPLICATION SLOT ${quoteIdent(start.slot)} LOGICAL ${formatLsn(start.startLsn)}${options ? ` (${options})` : ""}`;
 }
 
-export async function startReplication(replication: Sql, start: StartOptions): Promise<Duplex> {
-  return await replication.unsafe(startReplicationCommand(start)).writable() as unknown as Duplex;
+export interface CopyBothHandlers {
+  /** Each CopyData payload, in order; a throw ends nothing (the caller decides). */
+  frame(bytes: Uint8Array): void;
+  /** Once: null when the stream was closed (by the server or by `close`), else why it broke. */
+  end(error: Error | null): void;
+}
+
+/** One replication stream, whatever carries it. */
+export interface CopyBothStream {
+  start(handlers: CopyBothHandlers): void;
+  /** A CopyData frame to the server (a standby status update). */
+  write(frame: Uint8Array): void;
+  /** Stops reading: TCP holds the walsender back. */
+  pause(): void;
+  resume(): void;
+  close(): void;
+}
+
+export interface OpenReplication {
+  readonly stream: CopyBothStream;
+  /** "plain" (Deno's socket) or "tls" (postgres.js), for the log. */
+  readonly transport: "plain" | "tls";
+}
+
+/** Connects a walsender session for `url` and starts streaming the slot. */
+export async function openReplication(url: string, applicationName: string, start: StartOptions): Promise<OpenReplication> {
+  const command = startReplicationCommand(start);
+  const target = plainTarget(url);
+  const plain = target ? await connectPlainReplication(target, replicationParameters(applicationName)) : null;
+  if (plain) {
+    await plain.startCopyBoth(command);
+    return { stream: plain, transport: "plain" };
+  }
+  const sql = connectReplication(url, applicationName);
+  try {
+    const duplex = await sql.unsafe(command).writable() as unknown as Duplex;
+    return { stream: duplexStream(duplex, () => sql.end({ timeout: 1 })), transport: "tls" };
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+}
+
+function duplexStream(duplex: Duplex, end: () => Promise<void>): CopyBothStream {
+  return {
+    start(handlers) {
+      let ended = false;
+      const finish = (error: Error | null) => {
+        if (ended) return;
+        ended = true;
+        handlers.end(error);
+      };
+      duplex.on("data", (bytes: Uint8Array) => handlers.frame(bytes));
+      duplex.on("error", (error: Error) => finish(error));
+      duplex.on("close", () => finish(null));
+    },
+    write: (frame) => void duplex.write(frame),
+    pause: () => void duplex.pause(),
+    resume: () => void duplex.resume(),
+    close() {
+      duplex.destroy();
+      void end();
+    },
+  };
 }

@@ -53,6 +53,8 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
  */
 export function connectReplication(url: string, applicationName = "oesophagus"): Sql {
   const tls = sourceTls(url);
+  // postgres.js passes unknown connection keys through as startup parameters.
+  const connection = replicationParameters(applicationName);
   return postgres(tls.url, {
     ssl: tls.ssl,
     max: 1,
@@ -61,12 +63,11 @@ export function connectReplication(url: string, applicationName = "oesophagus"):
     connect_timeout: 15,
     fetch_types: false,
     onnotice: () => {},
-    // postgres.js passes unknown connection keys through as startup parameters.
-    connection: {
-      application_name: applicationName,
-      replication: "database",
-      ...RENDER_SETTINGS,
-      ...SESSION_SETTINGS,
-    } as Record<string, string>,
+    connection: connection as Record<string, string>,
   });
+}
+
+/** The startup parameters of every walsender session the engine opens. */
+export function replicationParameters(applicationName: string): Readonly<Record<string, string>> {
+  return { application_name: applicationName, replication: "database", ...RENDER_SETTINGS, ...SESSION_SETTINGS };
 }

@@ -1,6 +1,6 @@
 /**
  * TLS to PostgreSQL the way libpq reads it from the URL: `sslmode` (disable, allow, prefer,
- * require, verify-ca, verify-full; default prefer), `sslrootcert` (a CA file, or `system`),
+ * require, verify-ca, verify-full; default PGSSLMODE, else prefer), `sslrootcert` (a CA file, or `system`),
  * `sslcert` and `sslkey` (a client certificate). The engine turns them into the driver's TLS
  * options itself and takes them out of the URL: postgres.js would otherwise try TLS for
  * `sslmode=disable` and send the file parameters to the server as settings.
@@ -34,7 +34,9 @@ function readPem(path: string, parameter: string): string {
   }
 }
 
-export function sourceTls(url: string): SourceTls {
+/** As libpq: the URL's `sslmode`, else the PGSSLMODE environment variable, else prefer. */
+export function sourceTls(url: string, env: (name: string) => string | undefined = (name) => Deno.env.get(name)): SourceTls {
+  const fallback = env("PGSSLMODE") || "prefer";
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -42,9 +44,10 @@ export function sourceTls(url: string): SourceTls {
     return { url, mode: "prefer", ssl: "prefer" };
   }
   const params = parsed.searchParams;
-  const mode = params.get("sslmode") ?? "prefer";
+  const mode = params.get("sslmode") ?? fallback;
   if (!(SSL_MODES as readonly string[]).includes(mode)) {
-    throw new OesophagusError("source_misconfigured", `source.url: sslmode=${mode} is not a PostgreSQL SSL mode`, {
+    const where = params.has("sslmode") ? "source.url: sslmode" : "PGSSLMODE";
+    throw new OesophagusError("source_misconfigured", `${where}=${mode} is not a PostgreSQL SSL mode`, {
       fix: `use one of ${SSL_MODES.join(", ")}`,
     });
   }

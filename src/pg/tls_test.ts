@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { sourceTls } from "./tls.ts";
 
+const noEnv = () => undefined;
+
 Deno.test("sourceTls(): libpq's sslmode, default prefer, taken out of the URL", () => {
-  assert.deepEqual(sourceTls("postgres://u@h/db"), { url: "postgres://u@h/db", mode: "prefer", ssl: "prefer" });
+  assert.deepEqual(sourceTls("postgres://u@h/db", noEnv), { url: "postgres://u@h/db", mode: "prefer", ssl: "prefer" });
   assert.deepEqual(sourceTls("postgres://u@h/db?sslmode=disable&application_name=x"), {
     url: "postgres://u@h/db?application_name=x",
     mode: "disable",
@@ -10,6 +12,13 @@ Deno.test("sourceTls(): libpq's sslmode, default prefer, taken out of the URL", 
   });
   assert.equal(sourceTls("postgres://u@h/db?sslmode=require").ssl, "require");
   assert.equal(sourceTls("postgres://u@h/db?sslmode=allow").ssl, "prefer");
+});
+
+Deno.test("sourceTls(): PGSSLMODE is the default, as in libpq; the URL wins over it", () => {
+  const env = (name: string) => name === "PGSSLMODE" ? "disable" : undefined;
+  assert.equal(sourceTls("postgres://u@h/db", env).ssl, false);
+  assert.equal(sourceTls("postgres://u@h/db?sslmode=require", env).ssl, "require");
+  assert.throws(() => sourceTls("postgres://u@h/db", () => "on"), /PGSSLMODE=on is not a PostgreSQL SSL mode/);
 });
 
 Deno.test("sourceTls(): verify modes read the root certificate and check the chain; only verify-full the host", async () => {
