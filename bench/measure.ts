@@ -108,3 +108,28 @@ export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
+
+/** CPU seconds (user + system, all threads) a live process has used; 0 once it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+}
+
+/** The Elasticsearch process of a services instance (scripts/services runs it from services/<instance>/es). */
+export function elasticsearchPid(instance = Deno.env.get("OESOPHAGUS_INSTANCE") ?? "default"): number | null {
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      if (cmdline.includes("java") && cmdline.includes(`/services/${instance}/es`)) return Number(entry.name);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return null;
+}

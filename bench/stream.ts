@@ -25,7 +25,7 @@ import { Jaeger } from "../test/helpers/jaeger.ts";
 import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, quietElasticsearch, recvlogicalCeiling } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
-import { measureProcess, percentile, startMeasured } from "./measure.ts";
+import { cpuSeconds, elasticsearchPid, measureProcess, percentile, startMeasured } from "./measure.ts";
 import { currentLsn, waitForLsn as waitForSlot, waitForSnapshot } from "./slot.ts";
 
 const TRACE_EVERY_MS = Deno.env.get("BENCH_TRACE") ? 1_000 : undefined;
@@ -41,6 +41,12 @@ const { values } = parseArgs({
     workloads: { type: "string", default: "abc" },
     /** Trace at this sampling ratio into a real Jaeger (default: tracing off), to see what tracing costs. */
     sampling: { type: "string" },
+    /**
+     * Where traces go: "jaeger" (real, on these same two cores, so its ingest CPU counts against
+     * the engine) or "discard" (an OTLP endpoint in this process that answers and drops, to see
+     * the engine's own cost, as with a collector on another machine).
+     */
+    collector: { type: "string", default: "jaeger" },
     /** libpq sslmode of every connection; the bench servers have TLS, so prefer measures it encrypted. */
     sslmode: { type: "string", default: "disable" },
   },
@@ -52,8 +58,14 @@ const MAX_DOCS = 2_000;
 const CONCURRENCY = 2;
 const plugins = values.plugin === "both" ? ["pgoutput", "wal2json"] as const : [values.plugin as "pgoutput" | "wal2json"];
 const { pgUrl, esUrl } = await services();
-const jaeger = values.sampling === undefined ? null : await Jaeger.start();
-const tracing = jaeger ? { enabled: true, endpoint: jaeger.otlpUrl, samplingRatio: Number(values.sampling) } : { enabled: false };
+const collector = values.sampling === undefined
+  ? null
+  : values.collector === "discard"
+  ? discardCollector()
+  : await Jaeger.start();
+const tracing = collector
+  ? { enabled: true, endpoint: collector.otlpUrl, samplingRatio: Number(values.sampling) }
+  : { enabled: false };
 const PGBIN = "/usr/lib/postgresql/15/bin";
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
@@ -129,6 +141,10 @@ for (const plugin of plugins) {
     const end = await currentLsn(sql);
     await quietElasticsearch(esUrl);
     const recv = await recvlogicalCeiling(url, ceilingSlot, end, options);
+    // Elasticsearch's CPU in each run: on two shared cores, it is what bounds the engine.
+    const esPid = elasticsearchPid();
+    const esCpu = () => esPid === null ? NaN : cpuSeconds(esPid);
+    const esBeforeBulk = esCpu();
     const bulk = await bulkCeiling(
       sql,
       esUrl,
@@ -137,12 +153,16 @@ for (const plugin of plugins) {
       MAX_DOCS,
       CONCURRENCY,
     );
+    const esBulk = esCpu() - esBeforeBulk;
     await quietElasticsearch(esUrl);
+    const esBeforeEngine = esCpu();
     const engine = startMeasured(Deno.execPath(), engineArgs);
     const started = performance.now();
     await Promise.race([waitForLsn(sql, slot, end, 900_000), engine.failed]);
     const seconds = (performance.now() - started) / 1000;
     const peak = engine.peakRssMb();
+    const engineCpu = cpuSeconds(engine.child.pid);
+    const esEngine = esCpu() - esBeforeEngine;
     const stopped = await engine.stop();
     if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
     const logTo = Deno.env.get("BENCH_ENGINE_LOG");
@@ -151,8 +171,12 @@ for (const plugin of plugins) {
     results.push(
       `(${workload}) ${workload === "a" ? `${fmt(TRANSACTIONS)} one-row transactions` : `one ${fmt(ROWS)}-row transaction`}`,
       `    ceiling pg_recvlogical ${plugin}     ${recv.toFixed(1)} s   ${fmt(changes / recv)} changes/s`,
-      `    ceiling plain _bulk               ${bulk.seconds.toFixed(1)} s   ${fmt(changes / bulk.seconds)} docs/s`,
-      `    engine end to end                 ${seconds.toFixed(1)} s   ${fmt(changes / seconds)} changes/s`,
+      `    ceiling plain _bulk               ${bulk.seconds.toFixed(1)} s   ${
+        fmt(changes / bulk.seconds)
+      } docs/s   (Elasticsearch CPU ${esBulk.toFixed(1)} s)`,
+      `    engine end to end                 ${seconds.toFixed(1)} s   ${fmt(changes / seconds)} changes/s   (engine CPU ${
+        engineCpu.toFixed(1)
+      } s, Elasticsearch CPU ${esEngine.toFixed(1)} s)`,
       `    ratio engine / min(ceilings)      ${((changes / seconds) / ceiling).toFixed(2)}   (target >= 0.7)`,
       `    engine peak RSS                   ${peak.toFixed(0)} MB${workload === "b" ? "   (target <= 300 MB)" : ""}`,
     );
@@ -160,14 +184,29 @@ for (const plugin of plugins) {
 
   if (values.workloads!.includes("c")) results.push(...await latencyAtSteadyRate(plugin, sql, slot, engineArgs));
   console.log(
-    `\n== bench/stream, plugin ${plugin}, sslmode=${values.sslmode}${jaeger ? `, tracing at ${values.sampling}` : ""} ==\n${
-      results.join("\n")
-    }\n`,
+    `\n== bench/stream, plugin ${plugin}, sslmode=${values.sslmode}${
+      collector ? `, tracing at ${values.sampling} into ${values.collector}` : ""
+    } ==\n${results.join("\n")}\n`,
   );
   await db.drop();
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
 }
-await jaeger?.[Symbol.asyncDispose]();
+await collector?.[Symbol.asyncDispose]();
+
+/** An OTLP/HTTP endpoint that reads each export and answers success, keeping nothing. */
+function discardCollector(): { otlpUrl: string } & AsyncDisposable {
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
+    await request.arrayBuffer();
+    const proto = request.headers.get("content-type")?.includes("protobuf");
+    return new Response(proto ? new Uint8Array(0) : "{}", {
+      headers: { "content-type": proto ? "application/x-protobuf" : "application/json" },
+    });
+  });
+  return {
+    otlpUrl: `http://127.0.0.1:${server.addr.port}`,
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
 
 /** (c) Latency at a steady rate: commit time -> the slot's confirmed LSN passing the commit. */
 async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: string, engineArgs: string[]): Promise<string[]> {
@@ -175,14 +214,21 @@ async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: stri
   await quietElasticsearch(esUrl);
   const engine = startMeasured(Deno.execPath(), engineArgs);
   await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 120_000), engine.failed]);
-  const latencies = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
+  const samples = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
   await engine.stop();
-  latencies.sort((a, b) => a - b);
+  const latencies = samples.map((s) => s.latency).sort((a, b) => a - b);
+  // When the slow ones were committed: one stall, or slow throughout.
+  const slow = samples.filter((s) => s.latency > 500).map((s) => s.at);
+  const slowNote = slow.length === 0
+    ? ""
+    : `\n    ${fmt(slow.length)} over 500 ms, committed between ${(Math.min(...slow) / 1000).toFixed(1)} s and ${
+      (Math.max(...slow) / 1000).toFixed(1)
+    } s into the run`;
   return [
     `(c) ${fmt(RATE)} one-row transactions/s for 15 s, commit -> acknowledged by Elasticsearch`,
     `    p50 ${percentile(latencies, 50).toFixed(0)} ms   p99 ${percentile(latencies, 99).toFixed(0)} ms   max ${
       latencies[latencies.length - 1].toFixed(0)
-    } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)`,
+    } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)${slowNote}`,
   ];
 }
 
@@ -190,10 +236,17 @@ async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: stri
  * Issues `rate` one-row UPDATE transactions per second for `durationMs`; for each, the time from
  * its commit to the slot's confirmed LSN passing the WAL position right after it.
  */
-async function steadyLatency(sql: postgres.Sql, slot: string, rate: number, durationMs: number, rows: number): Promise<number[]> {
+async function steadyLatency(
+  sql: postgres.Sql,
+  slot: string,
+  rate: number,
+  durationMs: number,
+  rows: number,
+): Promise<{ at: number; latency: number }[]> {
   const pending: { lsn: bigint; at: number }[] = [];
-  const latencies: number[] = [];
+  const latencies: { at: number; latency: number }[] = [];
   let running = true;
+  const start = performance.now();
   const poller = (async () => {
     while (running || pending.length > 0) {
       const [row] = await sql<
@@ -203,14 +256,13 @@ async function steadyLatency(sql: postgres.Sql, slot: string, rate: number, dura
       const now = performance.now();
       for (let i = pending.length - 1; i >= 0; i--) {
         if (pending[i].lsn <= confirmed) {
-          latencies.push(now - pending[i].at);
+          latencies.push({ at: pending[i].at - start, latency: now - pending[i].at });
           pending.splice(i, 1);
         }
       }
       await new Promise((r) => setTimeout(r, 5));
     }
   })();
-  const start = performance.now();
   let issued = 0;
   const workers = Array.from({ length: 8 }, async () => {
     while (performance.now() - start < durationMs) {
