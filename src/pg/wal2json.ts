@@ -71,25 +71,39 @@ function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefi
   throw new DecodeError("wal2json", `column ${JSON.stringify(column)} has a ${Array.isArray(value) ? "array" : "object"} value`);
 }
 
-function image(record: Record_, key: string): RowImage | null {
+/**
+ * Every row of a table names the same columns: one shared array per column list, as pgoutput's
+ * relation cache gives, instead of a fresh array of fresh names per row held while in flight
+ * (and the renderer recognises a shared array at once).
+ */
+const MAX_COLUMN_LISTS = 4_096;
+
+function image(record: Record_, key: string, columnLists: Map<string, readonly string[]>): RowImage | null {
   if (!(key in record)) return null;
   const list = record[key];
   if (!Array.isArray(list)) throw new DecodeError("wal2json", `"${key}" is not a list`);
-  const columns: string[] = [];
+  const names: string[] = [];
   const values: ColumnValue[] = [];
   for (const entry of list) {
     if (entry === null || typeof entry !== "object" || Array.isArray(entry) || entry instanceof JsonNumber) {
       throw new DecodeError("wal2json", `"${key}" has an entry that is not an object`);
     }
     const name = str(entry, "name");
-    columns.push(name);
+    names.push(name);
     values.push(valueText(field(entry, "value"), name, entry.typeoid));
+  }
+  const listKey = names.join("\u0000");
+  let columns = columnLists.get(listKey);
+  if (columns === undefined) {
+    if (columnLists.size >= MAX_COLUMN_LISTS) columnLists.clear();
+    columnLists.set(listKey, columns = names);
   }
   return { columns, values };
 }
 
 export class Wal2jsonDecoder {
   #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
+  readonly #columnLists = new Map<string, readonly string[]>();
 
   decode(payload: Uint8Array): ChangeEvent | null {
     let record: ExactJson;
@@ -118,7 +132,7 @@ export class Wal2jsonDecoder {
           op: "insert",
           schema: str(record, "schema"),
           table: str(record, "table"),
-          new: image(record, "columns"),
+          new: image(record, "columns", this.#columnLists),
           old: null,
         };
       case "U":
@@ -127,8 +141,8 @@ export class Wal2jsonDecoder {
           op: "update",
           schema: str(record, "schema"),
           table: str(record, "table"),
-          new: image(record, "columns"),
-          old: image(record, "identity"),
+          new: image(record, "columns", this.#columnLists),
+          old: image(record, "identity", this.#columnLists),
         };
       case "D":
         return {
@@ -137,7 +151,7 @@ export class Wal2jsonDecoder {
           schema: str(record, "schema"),
           table: str(record, "table"),
           new: null,
-          old: image(record, "identity"),
+          old: image(record, "identity", this.#columnLists),
         };
       case "T":
         return { kind: "truncate", tables: [{ schema: str(record, "schema"), table: str(record, "table") }] };
