@@ -5,7 +5,6 @@
  * segment is acked to the checkpointer when every sink acked every batch of it. A TRUNCATE is a
  * barrier: everything before it is acked first, then the index is emptied up to its version.
  */
-import type { Span, Tracer } from "@opentelemetry/api";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config, TableConfig } from "../src/config/load.ts";
@@ -20,7 +19,8 @@ import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/rend
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
-import { parentContext, tracer } from "../src/telemetry/tracing.ts";
+import type { ChangeSpan, ChangeSpans } from "../src/telemetry/change_spans.ts";
+import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface Route {
@@ -30,17 +30,10 @@ interface Route {
   readonly renderer: TableRenderer;
 }
 
-/** The spans of one traced change: ended when every batch carrying it is acknowledged. */
-interface ChangeTrace {
-  readonly change: Span;
-  batch: Span | null;
-  pending: number;
-}
-
 interface Routed {
   readonly route: Route;
   readonly item: BulkItem;
-  readonly trace: ChangeTrace | null;
+  readonly trace: ChangeSpan | null;
 }
 
 /** A batch in flight: whose segment it belongs to, and what it carries (for events-out counts and traces). */
@@ -49,7 +42,7 @@ interface SentBatch {
   readonly sink: string;
   /** `table\0action` -> documents; empty for a truncate. */
   readonly counts: Map<string, number>;
-  readonly traces: ChangeTrace[];
+  readonly traces: ChangeSpan[];
 }
 
 interface Work {
@@ -93,7 +86,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       items: { index: string; item: BulkItem }[];
       bytes: number;
       counts: Map<string, number>;
-      traces: ChangeTrace[];
+      traces: ChangeSpan[];
     };
     const bySinkLane = new Map<string, Entry>();
     const flush = (entry: Entry) => {
@@ -108,7 +101,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         batch: encodeItems(entry.items),
         lane: entry.lane,
         replyTo: ctx.self,
-        ...(entry.traces.length > 0 ? { links: entry.traces.map((t) => t.change.spanContext()) } : {}),
+        ...(entry.traces.length > 0 ? { links: entry.traces.map((t) => t.context) } : {}),
       });
       entry.items = [];
       entry.bytes = 0;
@@ -133,9 +126,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         const countKey = `${route.table}\u0000${item.action}`;
         entry.counts.set(countKey, (entry.counts.get(countKey) ?? 0) + 1);
         if (trace) {
-          trace.pending++;
-          trace.batch ??= tracer()?.startSpan("cdc.batch", { attributes: { "cdc.sink": sink } }, parentContext(trace.change)) ??
-            null;
+          changeSpans()?.batched(trace, sink);
           entry.traces.push(trace);
         }
       }
@@ -144,7 +135,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   }
 
   async function renderGroups(state: RouterState, groups: Map<Route, RowChange[]>, readAt: number): Promise<Routed[]> {
-    const traced = tracer();
+    const traced = changeSpans();
     const rendered = await Promise.all(
       [...groups].map(async ([route, changes]) => {
         const started = Date.now();
@@ -158,7 +149,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
 
   /** A `cdc.change` span per change (from when it was read), with its `cdc.route` child; items keep their change's trace. */
   function traceChanges(
-    traced: Tracer,
+    traced: ChangeSpans,
     route: Route,
     changes: readonly RowChange[],
     items: readonly BulkItem[],
@@ -166,22 +157,25 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     renderStarted: number,
   ): Routed[] {
     const routed: Routed[] = [];
+    const routedAt = Date.now();
     let next = 0;
     for (const change of changes) {
       const count = route.renderer.itemCount(change);
       const first = items[next];
-      const span = traced.startSpan("cdc.change", {
-        startTime: readAt,
-        attributes: {
-          "db.table": route.table,
-          "cdc.op": change.op,
-          "cdc.commit_lsn": formatLsn(change.version),
-          "cdc.key": first ? JSON.parse(first.id) : "",
-          "cdc.plugin": config.source.plugin,
-        },
-      });
-      traced.startSpan("cdc.route", { startTime: renderStarted }, parentContext(span)).end();
-      const trace: ChangeTrace = { change: span, batch: null, pending: 0 };
+      const trace = traced.sample()
+        ? traced.start(
+          {
+            table: route.table,
+            op: change.op,
+            commitLsn: formatLsn(change.version),
+            keyJson: first ? first.id : '""',
+            plugin: config.source.plugin,
+          },
+          readAt,
+          renderStarted,
+          routedAt,
+        )
+        : null;
       for (let i = 0; i < count && next < items.length; i++) routed.push({ route, item: items[next++], trace });
     }
     return routed;
@@ -343,9 +337,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
             counters.eventsOut.add(n, { sink: sent.sink, table, action });
           }
           for (const trace of sent.traces) {
-            if (--trace.pending > 0) continue;
-            trace.batch?.end();
-            trace.change.end();
+            changeSpans()?.acknowledged(trace);
           }
           state.inFlight--;
           work.pending--;

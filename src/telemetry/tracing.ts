@@ -1,23 +1,31 @@
 /**
  * Traces over OTLP/HTTP: a `cdc.change` span per change event (children `cdc.route` and
- * `cdc.batch`), a `sink.flush` span per bulk request linked to the changes it carries, and a
- * `snapshot.chunk` span per chunk. Off unless `tracing.enabled` or an OTLP endpoint is set in the
+ * `cdc.batch`, recorded by change_spans.ts without SDK span objects), a `sink.flush` span per
+ * bulk request linked to the changes it carries, and a `snapshot.chunk` span per chunk. Off unless `tracing.enabled` or an OTLP endpoint is set in the
  * standard `OTEL_*` variables; while off, `tracer()` is null and callers skip all span work.
  * The standard variables win over the config: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT,
- * OTEL_TRACES_SAMPLER_ARG (with a ratio sampler), OTEL_SERVICE_NAME, OTEL_SDK_DISABLED.
+ * OTEL_TRACES_SAMPLER_ARG (with a ratio sampler), OTEL_SERVICE_NAME, OTEL_SDK_DISABLED,
+ * OTEL_EXPORTER_OTLP_(TRACES_)HEADERS.
  */
-import { type Context, ROOT_CONTEXT, type Span, trace, type Tracer } from "@opentelemetry/api";
+import type { Tracer } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { ParsedConfig } from "../config/schema.ts";
+import { ChangeSpans } from "./change_spans.ts";
 import { logger } from "./log.ts";
 
 let active: Tracer | null = null;
+let changes: ChangeSpans | null = null;
 
 /** The tracer, or null while tracing is off. */
 export function tracer(): Tracer | null {
   return active;
+}
+
+/** The recorder of per-change spans, or null while tracing is off. */
+export function changeSpans(): ChangeSpans | null {
+  return changes;
 }
 
 export interface TracingSettings {
@@ -25,6 +33,26 @@ export interface TracingSettings {
   readonly url: string;
   readonly samplingRatio: number;
   readonly serviceName: string;
+  /** OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: a collector's credentials, sent with every export, never logged. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** `key1=value1,key2=value2` with URL-encoded values, as the OTLP exporter specification has it. */
+export function parseOtlpHeaders(text: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const pair of (text ?? "").split(",")) {
+    const at = pair.indexOf("=");
+    if (at <= 0) continue;
+    const key = pair.slice(0, at).trim();
+    let value = pair.slice(at + 1).trim();
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // Not URL-encoded after all: taken as it is.
+    }
+    if (key) headers[key] = value;
+  }
+  return headers;
 }
 
 /** The config's `tracing`, overridden by the standard OTEL_* variables. */
@@ -46,6 +74,7 @@ export function tracingSettings(config: ParsedConfig["tracing"], env: (name: str
     url,
     samplingRatio: ratioFromEnv ?? config.samplingRatio,
     serviceName: env("OTEL_SERVICE_NAME") ?? "oesophagus",
+    headers: parseOtlpHeaders(env("OTEL_EXPORTER_OTLP_TRACES_HEADERS") ?? env("OTEL_EXPORTER_OTLP_HEADERS")),
   };
 }
 
@@ -57,7 +86,7 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
     spanProcessors: [
       new BatchSpanProcessor({
         // Short timeouts: a collector that is down must not hold up a SIGTERM (exit within 10 s).
-        exporter: new OTLPTraceExporter({ url: settings.url, timeoutMillis: 2_000 }),
+        exporter: new OTLPTraceExporter({ url: settings.url, headers: { ...settings.headers }, timeoutMillis: 2_000 }),
         maxQueueSize: 65_536,
         maxExportBatchSize: 4_096,
         scheduledDelayMillis: 1_000,
@@ -66,17 +95,27 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
     ],
   });
   active = settings.samplingRatio > 0 ? provider.getTracer("oesophagus") : null;
+  const recorder = settings.samplingRatio > 0
+    ? new ChangeSpans({
+      url: settings.url,
+      headers: settings.headers,
+      serviceName: settings.serviceName,
+      samplingRatio: settings.samplingRatio,
+    })
+    : null;
+  changes = recorder;
   logger.info("tracing", { url: settings.url, samplingRatio: settings.samplingRatio });
   return {
     async [Symbol.asyncDispose]() {
       active = null;
-      // What is still queued goes out before the process ends, for at most 1.5 s.
-      await Promise.race([provider.shutdown().catch(() => {}), new Promise((resolve) => setTimeout(resolve, 1_500))]);
+      changes = null;
+      // What is still queued goes out before the process ends, for at most 1.5 s in all.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all([recorder?.shutdown(1_500), provider.shutdown().catch(() => {})]),
+        new Promise((resolve) => timer = setTimeout(resolve, 1_500)),
+      ]);
+      clearTimeout(timer);
     },
   };
-}
-
-/** A context whose active span is `span`, to start children of it outside any callback. */
-export function parentContext(span: Span): Context {
-  return trace.setSpan(ROOT_CONTEXT, span);
 }

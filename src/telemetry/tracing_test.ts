@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tracingSettings } from "./tracing.ts";
+import { parseOtlpHeaders, tracingSettings } from "./tracing.ts";
 
 const config = { enabled: false, endpoint: "http://collector:4318/", samplingRatio: 0.25 };
 const env = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -11,6 +11,7 @@ Deno.test("tracingSettings(): off by default, on by config or by a standard OTLP
     url: "http://collector:4318/v1/traces",
     samplingRatio: 0.25,
     serviceName: "oesophagus",
+    headers: {},
   });
   const fromEnv = tracingSettings(config, env({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318", OTEL_SERVICE_NAME: "cdc" }));
   assert.deepEqual([fromEnv.enabled, fromEnv.url, fromEnv.serviceName], [true, "http://jaeger:4318/v1/traces", "cdc"]);
@@ -32,4 +33,12 @@ Deno.test("tracingSettings(): the standard sampler variables win over the config
   );
   assert.equal(tracingSettings(on, env({ OTEL_SDK_DISABLED: "true" })).enabled, false);
   assert.equal(tracingSettings(on, env({ OTEL_TRACES_EXPORTER: "none" })).enabled, false);
+});
+
+Deno.test("tracingSettings(): OTLP headers from the standard variables, the traces one first, values URL-decoded", () => {
+  assert.deepEqual(parseOtlpHeaders("api-key=s%3Dcret, x-team = core ,broken,=v"), { "api-key": "s=cret", "x-team": "core" });
+  assert.deepEqual(parseOtlpHeaders(undefined), {});
+  const both = env({ OTEL_EXPORTER_OTLP_HEADERS: "a=1", OTEL_EXPORTER_OTLP_TRACES_HEADERS: "b=2" });
+  assert.deepEqual(tracingSettings(config, both).headers, { b: "2" });
+  assert.deepEqual(tracingSettings(config, env({ OTEL_EXPORTER_OTLP_HEADERS: "a=1" })).headers, { a: "1" });
 });
