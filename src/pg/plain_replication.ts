@@ -225,7 +225,10 @@ export class PlainReplication implements CopyBothStream {
         this.close();
         throw error;
       }
-      if (message.type === "Z") throw new ProtocolError(`${command.split(" ")[0]} ended without a copy stream`);
+      if (message.type === "Z") {
+        this.close();
+        throw new ProtocolError(`${command.split(" ")[0]} ended without a copy stream`);
+      }
     }
   }
 

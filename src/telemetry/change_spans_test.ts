@@ -96,30 +96,30 @@ Deno.test("ChangeSpans: sampling decides per change; at 0.25 about a quarter are
   return Promise.all([spans.shutdown(100), all.shutdown(100)]).then(() => {});
 });
 
+/** `count` changes, each through one batch and acknowledged, then shut down. */
+async function traceChanges(spans: ChangeSpans, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const change = spans.start(attributes, Date.now(), Date.now(), Date.now());
+    spans.batched(change, "search");
+    spans.acknowledged(change);
+  }
+  await spans.shutdown(2_000);
+}
+
+const spanCount = (body: unknown) =>
+  (body as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans.length;
+
 Deno.test("ChangeSpans: batches of spans per request; past the queue bound spans are dropped, not held", async () => {
   const sink = collector();
   try {
-    const spans = new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchSpans: 30, maxQueuedSpans: 1_000 });
-    for (let i = 0; i < 25; i++) {
-      const change = spans.start(attributes, Date.now(), Date.now(), Date.now());
-      spans.batched(change, "search");
-      spans.acknowledged(change);
-    }
-    await spans.shutdown(2_000);
-    const counts = sink.bodies.map((b) =>
-      (b as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans.length
-    );
-    assert.deepEqual(counts, [30, 30, 15]);
+    await traceChanges(new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchSpans: 30 }), 25);
+    assert.deepEqual(sink.bodies.map(spanCount), [30, 30, 15]);
 
-    const bounded = new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchSpans: 10_000, maxQueuedSpans: 9 });
-    for (let i = 0; i < 5; i++) {
-      const change = bounded.start(attributes, Date.now(), Date.now(), Date.now());
-      bounded.batched(change, "search");
-      bounded.acknowledged(change);
-    }
-    await bounded.shutdown(2_000);
-    const last = sink.bodies.at(-1) as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] };
-    assert.equal(last.resourceSpans[0].scopeSpans[0].spans.length, 9);
+    await traceChanges(
+      new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchSpans: 10_000, maxQueuedSpans: 9 }),
+      5,
+    );
+    assert.equal(spanCount(sink.bodies.at(-1)), 9);
   } finally {
     await sink.close();
   }
@@ -128,11 +128,7 @@ Deno.test("ChangeSpans: batches of spans per request; past the queue bound spans
 Deno.test("ChangeSpans: a collector that refuses or is down loses spans, never the caller", async () => {
   const refusing = collector(503);
   try {
-    const spans = new ChangeSpans({ url: refusing.url, serviceName: "s", samplingRatio: 1 });
-    const change = spans.start(attributes, Date.now(), Date.now(), Date.now());
-    spans.batched(change, "search");
-    spans.acknowledged(change);
-    await spans.shutdown(2_000);
+    await traceChanges(new ChangeSpans({ url: refusing.url, serviceName: "s", samplingRatio: 1 }), 1);
     assert.equal(refusing.bodies.length, 1);
   } finally {
     await refusing.close();

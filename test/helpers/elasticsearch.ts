@@ -21,28 +21,41 @@ export async function esRequest(method: string, path: string, body?: string): Pr
   return { status: response.status, text: await response.text() };
 }
 
-/** Every document of an index, `_source` parsed exactly, with its `_version`. */
+/**
+ * Every document of an index, `_source` parsed exactly, with its `_version`. Paged in a point in
+ * time: a merge between pages (Elasticsearch just restarted, say) renumbers documents, and plain
+ * `_doc` paging then returns some twice and skips others.
+ */
 export async function allDocuments(index: string): Promise<Map<string, StoredDocument>> {
   const refreshed = await esRequest("POST", `/${index}/_refresh`);
   if (refreshed.status !== 200) throw new Error(`refresh of ${index} failed: ${refreshed.status} ${refreshed.text}`);
+  const opened = await esRequest("POST", `/${index}/_pit?keep_alive=2m`);
+  if (opened.status !== 200) throw new Error(`point in time on ${index} failed: ${opened.status} ${opened.text}`);
+  const pit = (JSON.parse(opened.text) as { id: string }).id;
   const documents = new Map<string, StoredDocument>();
   let after: ExactJson[] | null = null;
-  for (;;) {
-    const query: string = `{"size":5000,"version":true,"sort":["_doc"]${
-      after ? `,"search_after":${JSON.stringify(after.map(String))}` : ""
-    },"query":{"match_all":{}}}`;
-    const response = await esRequest("POST", `/${index}/_search`, query);
-    if (response.status !== 200) throw new Error(`search of ${index} failed: ${response.status} ${response.text}`);
-    const body = parseExactJson(response.text) as {
-      hits: { hits: { _id: string; _version: JsonNumber; _source: ExactJson; sort: ExactJson[] }[] };
-    };
-    const hits = body.hits.hits;
-    if (hits.length === 0) return documents;
-    for (const hit of hits) {
-      if (documents.has(hit._id)) throw new Error(`document ${hit._id} returned twice`);
-      documents.set(hit._id, { id: hit._id, version: hit._version.text, source: hit._source });
+  try {
+    for (;;) {
+      const query: string = `{"size":5000,"version":true,"sort":["_shard_doc"],"pit":{"id":${
+        JSON.stringify(pit)
+      },"keep_alive":"2m"}${
+        after ? `,"search_after":[${after.map((v) => (v as JsonNumber).text ?? String(v)).join(",")}]` : ""
+      },"query":{"match_all":{}}}`;
+      const response = await esRequest("POST", `/_search`, query);
+      if (response.status !== 200) throw new Error(`search of ${index} failed: ${response.status} ${response.text}`);
+      const body = parseExactJson(response.text) as {
+        hits: { hits: { _id: string; _version: JsonNumber; _source: ExactJson; sort: ExactJson[] }[] };
+      };
+      const hits = body.hits.hits;
+      if (hits.length === 0) return documents;
+      for (const hit of hits) {
+        if (documents.has(hit._id)) throw new Error(`document ${hit._id} returned twice`);
+        documents.set(hit._id, { id: hit._id, version: hit._version.text, source: hit._source });
+      }
+      after = hits[hits.length - 1].sort;
     }
-    after = hits[hits.length - 1].sort;
+  } finally {
+    await esRequest("DELETE", "/_pit", JSON.stringify({ id: pit }));
   }
 }
 
