@@ -9,6 +9,7 @@
  * certificate unverified, which prefer and require need, nor present a client certificate).
  */
 import type { CopyBothHandlers, CopyBothStream } from "./replication_stream.ts";
+import { settleWithin } from "../settle_within.ts";
 import { SCRAM_SHA_256, ScramClient } from "./scram.ts";
 import { sourceTls } from "./tls.ts";
 import {
@@ -172,9 +173,7 @@ export class PlainReplication implements CopyBothStream {
     let scram: ScramClient | null = null;
     const password = () => {
       if (target.password === null) {
-        throw Object.assign(new ServerError(new Map([["M", "the server asks for a password and source.url has none"]])), {
-          code: "28P01",
-        });
+        throw new ServerError(new Map([["C", "28P01"], ["M", "the server asks for a password and source.url has none"]]));
       }
       return target.password;
     };
@@ -293,11 +292,7 @@ export class PlainReplication implements CopyBothStream {
     this.#closed = true;
     this.#resume?.();
     const conn = this.#conn;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const flushed = this.#writing.then(() => conn.write(TERMINATE)).catch(() => {});
-    const timeout = new Promise((resolve) => timer = setTimeout(resolve, 1_000));
-    Promise.race([flushed, timeout]).finally(() => {
-      clearTimeout(timer);
+    settleWithin(this.#writing.then(() => conn.write(TERMINATE)), 1_000).finally(() => {
       try {
         conn.close();
       } catch {

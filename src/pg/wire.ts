@@ -83,11 +83,6 @@ export class BackendMessages {
     this.#rest = at === bytes.length ? new Uint8Array(0) : bytes.slice(at);
     return messages;
   }
-
-  /** Bytes of a message not yet complete. */
-  get pending(): number {
-    return this.#rest.length;
-  }
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

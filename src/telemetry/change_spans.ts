@@ -9,6 +9,7 @@
  * a flush links to change spans by their ids (a SpanContext like any other).
  */
 import { type SpanContext, TraceFlags } from "@opentelemetry/api";
+import { settleWithin } from "../settle_within.ts";
 import { logger } from "./log.ts";
 
 export interface ChangeSpanAttributes {
@@ -211,11 +212,6 @@ export class ChangeSpans {
   async shutdown(timeoutMs: number): Promise<void> {
     clearInterval(this.#timer);
     this.#flush();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      Promise.allSettled([...this.#inFlight]),
-      new Promise((resolve) => timer = setTimeout(resolve, timeoutMs)),
-    ]);
-    clearTimeout(timer);
+    await settleWithin(Promise.allSettled([...this.#inFlight]), timeoutMs);
   }
 }

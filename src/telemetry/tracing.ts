@@ -12,6 +12,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { ParsedConfig } from "../config/schema.ts";
+import { settleWithin } from "../settle_within.ts";
 import { ChangeSpans } from "./change_spans.ts";
 import { logger } from "./log.ts";
 
@@ -110,12 +111,7 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
       active = null;
       changes = null;
       // What is still queued goes out before the process ends, for at most 1.5 s in all.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.all([recorder?.shutdown(1_500), provider.shutdown().catch(() => {})]),
-        new Promise((resolve) => timer = setTimeout(resolve, 1_500)),
-      ]);
-      clearTimeout(timer);
+      await settleWithin(Promise.all([recorder?.shutdown(1_500), provider.shutdown()]), 1_500);
     },
   };
 }
