@@ -21,7 +21,7 @@ import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters, histograms } from "../src/telemetry/metrics.ts";
-import { tracer } from "../src/telemetry/tracing.ts";
+import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface PendingWrite {
@@ -84,22 +84,18 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
       state.inFlight.set(writeId, { lane: index, write });
       const sent = performance.now();
       histograms.batchSize.record(write.batch.docs, { sink: name });
-      const span = write.links
-        ? tracer()?.startSpan("sink.flush", {
-          links: write.links.map((context) => ({ context })),
-          attributes: { "cdc.sink": name, "cdc.documents": write.batch.docs, "cdc.bytes": write.batch.body.length },
-        })
-        : undefined;
+      const traced = write.links ? changeSpans() : null;
+      const span = traced?.flushStarted(name, write.batch.docs, write.batch.body.length, write.links!);
       writeBulk(state.client, write.batch, bulkOptions(ctx))
         .then((refusals) => refusals.length > 0 ? deadLetterAll(state, write.batch, refusals, ctx) : undefined)
         .then(
           () => {
             histograms.flushDuration.record((performance.now() - sent) / 1000, { sink: name });
-            span?.end();
+            if (span) traced!.flushEnded(span);
             ctx.send(ctx.self, { type: "BulkSettled", writeId });
           },
           (error) => {
-            span?.end();
+            if (span) traced!.flushEnded(span, (error as Error).message);
             ctx.fail(error);
           },
         );

@@ -8,7 +8,8 @@
  * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
- *                               [--workloads abc] [--sampling 0..1] [--sslmode disable|prefer|...]
+ *                               [--workloads abc] [--sampling 0..1 [--repeat 3] [--collector discard|jaeger]]
+ *                               [--sslmode disable|prefer|...]
  *
  * Connections are plain (sslmode=disable, as on loopback in the compose stack) unless --sslmode
  * says otherwise; pg_recvlogical then uses the same. BENCH_V8_FLAGS adds V8 flags to the engine
@@ -39,8 +40,14 @@ const { values } = parseArgs({
     transactions: { type: "string", default: "100000" },
     rate: { type: "string", default: "2000" },
     workloads: { type: "string", default: "abc" },
-    /** Trace at this sampling ratio into a real Jaeger (default: tracing off), to see what tracing costs. */
+    /**
+     * What tracing costs: each workload's engine run alternates untraced and traced at this
+     * sampling ratio, `--repeat` times each, every run on freshly written WAL, and the cost is
+     * the ratio of the medians (default: tracing off, one run). Alternating keeps a machine
+     * whose speed drifts over minutes from deciding the comparison.
+     */
     sampling: { type: "string" },
+    repeat: { type: "string", default: "3" },
     /**
      * Where traces go: "jaeger" (real, on these same two cores, so its ingest CPU counts against
      * the engine) or "discard" (an OTLP endpoint in this process that answers and drops, to see
@@ -63,9 +70,8 @@ const collector = values.sampling === undefined
   : values.collector === "discard"
   ? discardCollector()
   : await Jaeger.start();
-const tracing = collector
-  ? { enabled: true, endpoint: collector.otlpUrl, samplingRatio: Number(values.sampling) }
-  : { enabled: false };
+const tracing = collector ? { enabled: true, endpoint: collector.otlpUrl, samplingRatio: Number(values.sampling) } : null;
+const ROUNDS = collector ? Number(values.repeat) : 1;
 const PGBIN = "/usr/lib/postgresql/15/bin";
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
@@ -79,26 +85,30 @@ for (const plugin of plugins) {
   const [table] = await describeTables(sql, [{ schema: "public", name: "items" }]);
   const mapping = indexMapping(table);
   const slot = `bench_${plugin}`;
-  const config = await Deno.makeTempFile({ suffix: ".json" });
-  await Deno.writeTextFile(
-    config,
-    JSON.stringify({
-      source: { url, slot, plugin },
-      tracing,
-      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: MAX_DOCS }, concurrency: CONCURRENCY } },
-      tables: { items: { index: `bench_stream_${plugin}` } },
-    }),
-  );
-  // BENCH_V8_FLAGS (e.g. "--prof") are added to the engine's V8 flags, to profile it in place.
-  const v8Extra = Deno.env.get("BENCH_V8_FLAGS");
-  const engineArgs = [
-    ...ENGINE_ARGS.map((arg) => arg.startsWith("--v8-flags=") && v8Extra ? `${arg},${v8Extra.split(/\s+/).join(",")}` : arg),
-    "run",
-    "--config",
-    config,
-    "--progress",
-    "log",
-  ];
+  const argsWith = async (tracing: Record<string, unknown>) => {
+    const config = await Deno.makeTempFile({ suffix: ".json" });
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({
+        source: { url, slot, plugin },
+        tracing,
+        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: MAX_DOCS }, concurrency: CONCURRENCY } },
+        tables: { items: { index: `bench_stream_${plugin}` } },
+      }),
+    );
+    // BENCH_V8_FLAGS (e.g. "--prof") are added to the engine's V8 flags, to profile it in place.
+    const v8Extra = Deno.env.get("BENCH_V8_FLAGS");
+    return [
+      ...ENGINE_ARGS.map((arg) => arg.startsWith("--v8-flags=") && v8Extra ? `${arg},${v8Extra.split(/\s+/).join(",")}` : arg),
+      "run",
+      "--config",
+      config,
+      "--progress",
+      "log",
+    ];
+  };
+  const engineArgs = await argsWith({ enabled: false });
+  const tracedArgs = tracing ? await argsWith(tracing) : null;
   const options: Record<string, string> = plugin === "pgoutput"
     ? { proto_version: "1", publication_names: "oesophagus" }
     : wal2jsonOptions([{ schema: "public", name: "items" }]);
@@ -112,9 +122,8 @@ for (const plugin of plugins) {
   const ceilingSlot = `bench_ceiling_${plugin}`;
   await sql`SELECT pg_create_logical_replication_slot(${ceilingSlot}, ${plugin})`;
 
-  const results: string[] = [];
-  for (const workload of (["a", "b"] as const).filter((w) => values.workloads!.includes(w))) {
-    let changes: number;
+  /** Writes the workload's WAL; returns how many changes it made. */
+  const writeWorkload = async (workload: "a" | "b"): Promise<number> => {
     if (workload === "a") {
       console.log(`[${plugin}] (a) writing ${fmt(TRANSACTIONS)} one-row UPDATE transactions ...`);
       const script = await Deno.makeTempFile({ suffix: ".sql" });
@@ -132,18 +141,42 @@ for (const plugin of plugins) {
         url,
       ]);
       if (bench.code !== 0) throw new Error(bench.output);
-      changes = TRANSACTIONS;
-    } else {
-      console.log(`[${plugin}] (b) one UPDATE of ${fmt(ROWS)} rows ...`);
-      await sql`UPDATE items SET score = score + 1`;
-      changes = ROWS;
+      return TRANSACTIONS;
     }
+    console.log(`[${plugin}] (b) one UPDATE of ${fmt(ROWS)} rows ...`);
+    await sql`UPDATE items SET score = score + 1`;
+    return ROWS;
+  };
+  // Elasticsearch's CPU in each run: on two shared cores, it is what bounds the engine.
+  const esPid = elasticsearchPid();
+  const esCpu = () => esPid === null ? NaN : cpuSeconds(esPid);
+
+  /** The engine from process start until the slot's confirmed LSN reaches `end`. */
+  const runEngine = async (args: string[], end: string, label: string): Promise<EngineRun> => {
+    await quietElasticsearch(esUrl);
+    const esBefore = esCpu();
+    const engine = startMeasured(Deno.execPath(), args);
+    const started = performance.now();
+    await Promise.race([waitForLsn(sql, slot, end, 900_000), engine.failed]);
+    const seconds = (performance.now() - started) / 1000;
+    const run = { seconds, peakRssMb: engine.peakRssMb(), cpu: cpuSeconds(engine.child.pid), esCpu: esCpu() - esBefore };
+    const stopped = await engine.stop();
+    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
+    const logTo = Deno.env.get("BENCH_ENGINE_LOG");
+    if (logTo) await Deno.writeTextFile(`${logTo}/${label}.log`, stopped.output);
+    return run;
+  };
+  const engineLine = (what: string, changes: number, run: EngineRun) =>
+    `    ${what.padEnd(34)}${run.seconds.toFixed(1)} s   ${fmt(changes / run.seconds)} changes/s   (engine CPU ${
+      run.cpu.toFixed(1)
+    } s, Elasticsearch CPU ${run.esCpu.toFixed(1)} s)`;
+
+  const results: string[] = [];
+  for (const workload of (["a", "b"] as const).filter((w) => values.workloads!.includes(w))) {
+    const changes = await writeWorkload(workload);
     const end = await currentLsn(sql);
     await quietElasticsearch(esUrl);
     const recv = await recvlogicalCeiling(url, ceilingSlot, end, options);
-    // Elasticsearch's CPU in each run: on two shared cores, it is what bounds the engine.
-    const esPid = elasticsearchPid();
-    const esCpu = () => esPid === null ? NaN : cpuSeconds(esPid);
     const esBeforeBulk = esCpu();
     const bulk = await bulkCeiling(
       sql,
@@ -154,32 +187,51 @@ for (const plugin of plugins) {
       CONCURRENCY,
     );
     const esBulk = esCpu() - esBeforeBulk;
-    await quietElasticsearch(esUrl);
-    const esBeforeEngine = esCpu();
-    const engine = startMeasured(Deno.execPath(), engineArgs);
-    const started = performance.now();
-    await Promise.race([waitForLsn(sql, slot, end, 900_000), engine.failed]);
-    const seconds = (performance.now() - started) / 1000;
-    const peak = engine.peakRssMb();
-    const engineCpu = cpuSeconds(engine.child.pid);
-    const esEngine = esCpu() - esBeforeEngine;
-    const stopped = await engine.stop();
-    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
-    const logTo = Deno.env.get("BENCH_ENGINE_LOG");
-    if (logTo) await Deno.writeTextFile(`${logTo}/${plugin}-${workload}.log`, stopped.output);
     const ceiling = Math.min(changes / recv, changes / bulk.seconds);
+    const untraced: EngineRun[] = [];
+    const traced: EngineRun[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const variant of tracedArgs ? ["untraced", "traced"] as const : ["untraced"] as const) {
+        let until = end;
+        if (round > 0 || variant === "traced") {
+          await writeWorkload(workload);
+          until = await currentLsn(sql);
+          // The ceiling's slot skips WAL measured only for the engine.
+          await sql`SELECT pg_replication_slot_advance(${ceilingSlot}, ${until}::pg_lsn)`;
+        }
+        const run = await runEngine(
+          variant === "traced" ? tracedArgs! : engineArgs,
+          until,
+          `${plugin}-${workload}-${variant}-${round}`,
+        );
+        (variant === "traced" ? traced : untraced).push(run);
+        if (tracedArgs) console.log(`[${plugin}] (${workload}) ${variant} ${fmt(changes / run.seconds)} changes/s`);
+      }
+    }
+    const engine = median(untraced);
     results.push(
       `(${workload}) ${workload === "a" ? `${fmt(TRANSACTIONS)} one-row transactions` : `one ${fmt(ROWS)}-row transaction`}`,
       `    ceiling pg_recvlogical ${plugin}     ${recv.toFixed(1)} s   ${fmt(changes / recv)} changes/s`,
       `    ceiling plain _bulk               ${bulk.seconds.toFixed(1)} s   ${
         fmt(changes / bulk.seconds)
       } docs/s   (Elasticsearch CPU ${esBulk.toFixed(1)} s)`,
-      `    engine end to end                 ${seconds.toFixed(1)} s   ${fmt(changes / seconds)} changes/s   (engine CPU ${
-        engineCpu.toFixed(1)
-      } s, Elasticsearch CPU ${esEngine.toFixed(1)} s)`,
-      `    ratio engine / min(ceilings)      ${((changes / seconds) / ceiling).toFixed(2)}   (target >= 0.7)`,
-      `    engine peak RSS                   ${peak.toFixed(0)} MB${workload === "b" ? "   (target <= 300 MB)" : ""}`,
+      engineLine(ROUNDS > 1 ? `engine end to end (median of ${ROUNDS})` : "engine end to end", changes, engine),
+      `    ratio engine / min(ceilings)      ${((changes / engine.seconds) / ceiling).toFixed(2)}   (target >= 0.7)`,
+      `    engine peak RSS                   ${Math.max(...untraced.map((r) => r.peakRssMb)).toFixed(0)} MB${
+        workload === "b" ? "   (target <= 300 MB)" : ""
+      }`,
     );
+    if (tracedArgs) {
+      const withTracing = median(traced);
+      results.push(
+        engineLine(`traced at ${values.sampling} (median of ${ROUNDS})`, changes, withTracing),
+        `    tracing cost                      ${
+          (100 * (1 - engine.seconds / withTracing.seconds)).toFixed(1)
+        }% of throughput (target <= 15%); runs untraced ${untraced.map((r) => fmt(changes / r.seconds)).join(", ")}, traced ${
+          traced.map((r) => fmt(changes / r.seconds)).join(", ")
+        } changes/s`,
+      );
+    }
   }
 
   if (values.workloads!.includes("c")) results.push(...await latencyAtSteadyRate(plugin, sql, slot, engineArgs));
@@ -192,6 +244,18 @@ for (const plugin of plugins) {
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
 }
 await collector?.[Symbol.asyncDispose]();
+
+interface EngineRun {
+  readonly seconds: number;
+  readonly peakRssMb: number;
+  readonly cpu: number;
+  readonly esCpu: number;
+}
+
+/** The run of median duration. */
+function median(runs: readonly EngineRun[]): EngineRun {
+  return [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor((runs.length - 1) / 2)];
+}
 
 /** An OTLP/HTTP endpoint that reads each export and answers success, keeping nothing. */
 function discardCollector(): { otlpUrl: string } & AsyncDisposable {

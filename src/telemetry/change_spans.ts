@@ -1,16 +1,19 @@
 /**
- * The per-change spans (`cdc.change` with its `cdc.route` and `cdc.batch` children), recorded
- * and exported without the SDK's span objects. At tens of thousands of changes a second the
- * SDK's three spans per change cost 17 µs of CPU each (creation, OTLP conversion, export):
- * measured in bench/stream as 30% of streaming throughput with the collector elsewhere. Here a
- * change is a small record until its last batch is acknowledged; then its three spans are
- * written straight into OTLP/JSON (ids hex, as the OTLP JSON mapping has them) and posted to the
- * same endpoint as the SDK's spans, in batches. `sink.flush` and `snapshot.chunk` stay SDK spans;
- * a flush links to change spans by their ids (a SpanContext like any other).
+ * The streaming spans (`cdc.change` with its `cdc.route` and `cdc.batch` children, and the
+ * `sink.flush` span of each bulk request), recorded and exported without the SDK's span objects.
+ * At tens of thousands of changes a second the SDK's three spans per change cost 17 µs of CPU
+ * each (creation, OTLP conversion, export): measured in bench/stream as 30% of streaming
+ * throughput with the collector elsewhere. Here a change is a small record until its last batch
+ * is acknowledged; then its three spans are written straight into OTLP/JSON (ids hex, as the OTLP
+ * JSON mapping has them) and posted to the same endpoint as the SDK's spans, in requests of
+ * bounded size. `sink.flush` is written here too because it links to every change it carries,
+ * up to a batch's 2,000 and more: the SDK keeps the last 128 links of a span (its default
+ * `linkCountLimit`) and would drop the rest. `snapshot.chunk` stays an SDK span.
  */
 import { type SpanContext, TraceFlags } from "@opentelemetry/api";
 import { settleWithin } from "../settle_within.ts";
 import { logger } from "./log.ts";
+import { redact } from "./redact.ts";
 
 export interface ChangeSpanAttributes {
   readonly table: string;
@@ -40,6 +43,17 @@ export interface ChangeSpan {
   pending: number;
 }
 
+/** A bulk request carrying traced changes, from when it was sent. */
+export interface FlushSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sink: string;
+  readonly documents: number;
+  readonly bytes: number;
+  readonly links: readonly SpanContext[];
+  readonly start: number;
+}
+
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
 /** Random ids from a pooled buffer: one getRandomValues per 512 span ids, not one per id. */
@@ -67,6 +81,8 @@ class Ids {
 
 const nanos = (ms: number) => `${Math.round(ms * 1000)}000`;
 const attribute = (key: string, value: string) => `{"key":"${key}","value":{"stringValue":${JSON.stringify(value)}}}`;
+// int64 is a decimal string in the OTLP JSON mapping.
+const intAttribute = (key: string, value: number) => `{"key":"${key}","value":{"intValue":"${value}"}}`;
 
 export interface ChangeSpansOptions {
   readonly url: string;
@@ -74,10 +90,10 @@ export interface ChangeSpansOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly serviceName: string;
   readonly samplingRatio: number;
-  /** Spans per export request: small enough (about 600 kB) to be young garbage when sent. */
-  readonly batchSpans?: number;
-  /** Spans waiting at most; past it new ones are dropped (counted in the log), as the SDK's queue does. */
-  readonly maxQueuedSpans?: number;
+  /** Characters of spans per export request: small enough to be young garbage when sent. */
+  readonly batchChars?: number;
+  /** Characters of spans waiting at most; past it new ones are dropped (counted in the log), as the SDK's queue does. */
+  readonly maxQueuedChars?: number;
   readonly flushIntervalMs?: number;
   readonly timeoutMs?: number;
 }
@@ -87,6 +103,7 @@ export class ChangeSpans {
   readonly #options: Required<ChangeSpansOptions>;
   readonly #prefix: string;
   #spans: string[] = [];
+  #queuedChars = 0;
   #dropped = 0;
   #inFlight = new Set<Promise<void>>();
   readonly #timer: ReturnType<typeof setInterval>;
@@ -99,8 +116,8 @@ export class ChangeSpans {
   constructor(options: ChangeSpansOptions) {
     this.#options = {
       headers: {},
-      batchSpans: 1_500,
-      maxQueuedSpans: 196_608,
+      batchChars: 600_000,
+      maxQueuedChars: 64 << 20,
       flushIntervalMs: 1_000,
       timeoutMs: 2_000,
       ...options,
@@ -162,26 +179,52 @@ export class ChangeSpans {
     const end = Date.now();
     const { traceId, spanId } = span.context;
     const common = `"traceId":"${traceId}","kind":1,"status":{}`;
-    if (this.#spans.length + 3 > this.#options.maxQueuedSpans) {
-      this.#dropped += 3;
+    const change = `{${common},"spanId":"${spanId}","name":"cdc.change","startTimeUnixNano":"${
+      nanos(span.readAt)
+    }","endTimeUnixNano":"${nanos(end)}","attributes":[${this.#attributes(span.attributes)}]}`;
+    const route = `{${common},"spanId":"${this.#ids.hex(8)}","parentSpanId":"${spanId}","name":"cdc.route","startTimeUnixNano":"${
+      nanos(span.routeStart)
+    }","endTimeUnixNano":"${nanos(span.routeEnd)}"}`;
+    if (span.batchSpanId === null) {
+      this.#queue(`${change},${route}`, 2);
       return;
     }
-    this.#spans.push(
-      `{${common},"spanId":"${spanId}","name":"cdc.change","startTimeUnixNano":"${nanos(span.readAt)}","endTimeUnixNano":"${
-        nanos(end)
-      }","attributes":[${this.#attributes(span.attributes)}]}`,
-      `{${common},"spanId":"${this.#ids.hex(8)}","parentSpanId":"${spanId}","name":"cdc.route","startTimeUnixNano":"${
-        nanos(span.routeStart)
-      }","endTimeUnixNano":"${nanos(span.routeEnd)}"}`,
+    const batch = `{${common},"spanId":"${span.batchSpanId}","parentSpanId":"${spanId}","name":"cdc.batch","startTimeUnixNano":"${
+      nanos(span.batchStart)
+    }","endTimeUnixNano":"${nanos(end)}","attributes":[${attribute("cdc.sink", span.batchSink)}]}`;
+    this.#queue(`${change},${route},${batch}`, 3);
+  }
+
+  /** A bulk request carrying these traced changes was sent: its `sink.flush` span, a root linked to each of them. */
+  flushStarted(sink: string, documents: number, bytes: number, links: readonly SpanContext[]): FlushSpan {
+    return { traceId: this.#ids.hex(16), spanId: this.#ids.hex(8), sink, documents, bytes, links, start: Date.now() };
+  }
+
+  /** The bulk request ended: acknowledged, or failed with `error`. */
+  flushEnded(flush: FlushSpan, error?: string): void {
+    const links = flush.links.map((l) => `{"traceId":"${l.traceId}","spanId":"${l.spanId}"}`).join(",");
+    // A span leaves the process like a log line: redacted.
+    const status = error === undefined ? "{}" : `{"code":2,"message":${JSON.stringify(redact(error))}}`;
+    // kind 3: a client span, a request to Elasticsearch.
+    this.#queue(
+      `{"traceId":"${flush.traceId}","spanId":"${flush.spanId}","kind":3,"name":"sink.flush","startTimeUnixNano":"${
+        nanos(flush.start)
+      }","endTimeUnixNano":"${nanos(Date.now())}","attributes":[${attribute("cdc.sink", flush.sink)},${
+        intAttribute("cdc.documents", flush.documents)
+      },${intAttribute("cdc.bytes", flush.bytes)}],"links":[${links}],"status":${status}}`,
+      1,
     );
-    if (span.batchSpanId !== null) {
-      this.#spans.push(
-        `{${common},"spanId":"${span.batchSpanId}","parentSpanId":"${spanId}","name":"cdc.batch","startTimeUnixNano":"${
-          nanos(span.batchStart)
-        }","endTimeUnixNano":"${nanos(end)}","attributes":[${attribute("cdc.sink", span.batchSink)}]}`,
-      );
+  }
+
+  /** Spans (`count` of them, written and comma-joined) join the next export request, or are dropped past the bound. */
+  #queue(spans: string, count: number): void {
+    if (this.#queuedChars + spans.length > this.#options.maxQueuedChars) {
+      this.#dropped += count;
+      return;
     }
-    if (this.#spans.length >= this.#options.batchSpans) this.#flush();
+    this.#spans.push(spans);
+    this.#queuedChars += spans.length;
+    if (this.#queuedChars >= this.#options.batchChars) this.#flush();
   }
 
   #flush(): void {
@@ -192,6 +235,7 @@ export class ChangeSpans {
     if (this.#spans.length === 0) return;
     const body = `${this.#prefix}${this.#spans.join(",")}]}]}]}`;
     this.#spans = [];
+    this.#queuedChars = 0;
     const sent: Promise<void> = fetch(this.#options.url, {
       method: "POST",
       headers: { ...this.#options.headers, "content-type": "application/json" },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ChangeSpans } from "./change_spans.ts";
+import { registerSecret } from "./redact.ts";
 
 /** A local OTLP endpoint that keeps every request body it is sent. */
 function collector(status = 200) {
@@ -109,17 +110,70 @@ async function traceChanges(spans: ChangeSpans, count: number): Promise<void> {
 const spanCount = (body: unknown) =>
   (body as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans.length;
 
-Deno.test("ChangeSpans: batches of spans per request; past the queue bound spans are dropped, not held", async () => {
+const spansOf = (body: unknown) =>
+  (body as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans;
+
+Deno.test("ChangeSpans: requests of bounded size, a change's spans never split; past the queue bound spans are dropped, not held", async () => {
   const sink = collector();
   try {
-    await traceChanges(new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchSpans: 30 }), 25);
-    assert.deepEqual(sink.bodies.map(spanCount), [30, 30, 15]);
+    await traceChanges(new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchChars: 2_000 }), 25);
+    assert.ok(sink.bodies.length > 2, `${sink.bodies.length} requests`);
+    assert.equal(sink.bodies.map(spanCount).reduce((a, b) => a + b), 75);
+    for (const body of sink.bodies) {
+      const names = spansOf(body).map((s) => s.name).join(",");
+      assert.match(names, /^(cdc\.change,cdc\.route,cdc\.batch,?)+$/);
+      // At most one change's spans past the bound (the one that crossed it).
+      assert.ok(JSON.stringify(spansOf(body)).length < 2_000 + 2_000, `${JSON.stringify(body).length} characters`);
+    }
 
+    const before = sink.bodies.length;
     await traceChanges(
-      new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchSpans: 10_000, maxQueuedSpans: 9 }),
+      new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchChars: 1 << 20, maxQueuedChars: 2_500 }),
       5,
     );
-    assert.equal(spanCount(sink.bodies.at(-1)), 9);
+    assert.equal(sink.bodies.length, before + 1);
+    const kept = spanCount(sink.bodies.at(-1));
+    assert.ok(kept > 0 && kept < 15 && kept % 3 === 0, `${kept} spans kept of 15`);
+    assert.ok(JSON.stringify(spansOf(sink.bodies.at(-1))).length <= 2_500 + 100);
+  } finally {
+    await sink.close();
+  }
+});
+
+Deno.test("ChangeSpans: a sink.flush span links to every change it carries (past the SDK's 128), and a failed one says why, redacted", async () => {
+  const sink = collector();
+  try {
+    const spans = new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1 });
+    const changes = Array.from({ length: 3_000 }, () => spans.start(attributes, Date.now(), Date.now(), Date.now()).context);
+    const ok = spans.flushStarted("search", 3_000, 123_456, changes);
+    spans.flushEnded(ok);
+    registerSecret("s3cret-pw");
+    const failed = spans.flushStarted("search", 1, 10, changes.slice(0, 1));
+    spans.flushEnded(failed, "bulk refused by http://elastic:s3cret-pw@127.0.0.1:9200");
+    await spans.shutdown(2_000);
+    const flushes = sink.bodies.flatMap(spansOf) as (OtlpSpan & {
+      kind: number;
+      links: { traceId: string; spanId: string }[];
+      status: { code?: number; message?: string };
+      attributes: { key: string; value: { stringValue?: string; intValue?: string } }[];
+    })[];
+    assert.deepEqual(flushes.map((s) => s.name), ["sink.flush", "sink.flush"]);
+    const [first, second] = flushes;
+    assert.equal(first.traceId, ok.traceId);
+    assert.equal(first.spanId, ok.spanId);
+    assert.equal(first.parentSpanId, undefined);
+    assert.equal(first.kind, 3);
+    assert.deepEqual(first.links, changes.map((c) => ({ traceId: c.traceId, spanId: c.spanId })));
+    assert.deepEqual(first.attributes, [
+      { key: "cdc.sink", value: { stringValue: "search" } },
+      { key: "cdc.documents", value: { intValue: "3000" } },
+      { key: "cdc.bytes", value: { intValue: "123456" } },
+    ]);
+    assert.deepEqual(first.status, {});
+    assert.ok(BigInt(first.endTimeUnixNano) >= BigInt(first.startTimeUnixNano));
+    assert.equal(second.status.code, 2);
+    assert.match(second.status.message!, /bulk refused/);
+    assert.doesNotMatch(second.status.message!, /s3cret-pw/);
   } finally {
     await sink.close();
   }

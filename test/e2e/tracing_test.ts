@@ -65,6 +65,25 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
         const flushes = (await jaeger.traces(service, "sink.flush")).flat().filter((s) => s.operationName === "sink.flush");
         return flushes.find((s) => s.references.some((r) => r.spanID === change.spanID && r.traceID === change.traceID));
       });
+
+      // A bulk request of hundreds of traced changes links to every one: more than the SDK's default
+      // 128 links a span keeps (two lanes: at most two requests carry these 300).
+      await sql`INSERT INTO items SELECT g, 'bulk' FROM generate_series(10001, 10300) g`;
+      await waitForCatchUp(sql, slot);
+      const linked = await eventually("sink.flush spans linking to all 300 changes", async () => {
+        const flushes = (await jaeger.traces(service, "sink.flush")).flat().filter((s) => s.operationName === "sink.flush");
+        const links = new Set(flushes.flatMap((s) => s.references.map((r) => `${r.traceID}/${r.spanID}`)));
+        return links.size >= 301 ? links : undefined;
+      });
+      const changes = await eventually("the 300 cdc.change spans", async () => {
+        const found = (await jaeger.traces(service, "cdc.change")).flat().filter((s) =>
+          s.operationName === "cdc.change" && Number(tag(s, "cdc.key")) > 10000
+        );
+        return found.length >= 300 ? found : undefined;
+      });
+      assert.equal(changes.length, 300);
+      for (const c of changes) assert.ok(linked.has(`${c.traceID}/${c.spanID}`), `change ${tag(c, "cdc.key")} not linked`);
+
       const chunks = (await jaeger.traces(service, "snapshot.chunk")).flat().filter((s) => s.operationName === "snapshot.chunk");
       assert.ok(
         chunks.some((s) => tag(s, "db.table") === "public.items" && tag(s, "cdc.rows") === 100),
