@@ -74,6 +74,7 @@ const tracing = collector ? { enabled: true, endpoint: collector.otlpUrl, sampli
 const ROUNDS = collector ? Number(values.repeat) : 1;
 const PGBIN = "/usr/lib/postgresql/15/bin";
 
+const medianOf = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
 for (const plugin of plugins) {
@@ -205,7 +206,13 @@ for (const plugin of plugins) {
           `${plugin}-${workload}-${variant}-${round}`,
         );
         (variant === "traced" ? traced : untraced).push(run);
-        if (tracedArgs) console.log(`[${plugin}] (${workload}) ${variant} ${fmt(changes / run.seconds)} changes/s`);
+        if (tracedArgs) {
+          console.log(
+            `[${plugin}] (${workload}) ${variant} ${fmt(changes / run.seconds)} changes/s, engine CPU ${
+              run.cpu.toFixed(1)
+            } s, Elasticsearch CPU ${run.esCpu.toFixed(1)} s`,
+          );
+        }
       }
     }
     const engine = median(untraced);
@@ -227,7 +234,10 @@ for (const plugin of plugins) {
         engineLine(`traced at ${values.sampling} (median of ${ROUNDS})`, changes, withTracing),
         `    tracing cost                      ${
           (100 * (1 - engine.seconds / withTracing.seconds)).toFixed(1)
-        }% of throughput (target <= 15%); runs untraced ${untraced.map((r) => fmt(changes / r.seconds)).join(", ")}, traced ${
+        }% of throughput (target <= 15%); engine CPU per change ${
+          (1e6 * medianOf(untraced.map((r) => r.cpu)) / changes).toFixed(1)
+        } µs untraced, ${(1e6 * medianOf(traced.map((r) => r.cpu)) / changes).toFixed(1)} µs traced (medians)`,
+        `    runs untraced ${untraced.map((r) => fmt(changes / r.seconds)).join(", ")}; traced ${
           traced.map((r) => fmt(changes / r.seconds)).join(", ")
         } changes/s`,
       );
