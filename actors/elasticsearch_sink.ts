@@ -5,7 +5,6 @@
  * A batch is acked only when Elasticsearch has every item (or a newer version of it).
  */
 import type { Client } from "@elastic/elasticsearch";
-import type { SpanContext } from "@opentelemetry/api";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { backoffDelay, DEFAULT_BACKOFF, sleep } from "../src/backoff.ts";
@@ -21,6 +20,7 @@ import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters, histograms } from "../src/telemetry/metrics.ts";
+import type { ChangeIds } from "../src/telemetry/change_spans.ts";
 import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
@@ -28,7 +28,7 @@ interface PendingWrite {
   readonly batchId: string;
   readonly batch: BulkBatch;
   readonly replyTo: Ref<BatchAcked>;
-  readonly links?: readonly SpanContext[];
+  readonly links?: readonly ChangeIds[];
 }
 
 interface Lane {

@@ -10,7 +10,7 @@ import { assertNever } from "../src/assert_never.ts";
 import type { Config, TableConfig } from "../src/config/load.ts";
 import { describeTables } from "../src/pg/catalog.ts";
 import { displayName } from "../src/pg/identifier.ts";
-import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
+import type { Lsn } from "../src/pg/lsn.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
@@ -101,7 +101,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         batch: encodeItems(entry.items),
         lane: entry.lane,
         replyTo: ctx.self,
-        ...(entry.traces.length > 0 ? { links: entry.traces.map((t) => t.context) } : {}),
+        ...(entry.traces.length > 0 ? { links: entry.traces.map((t) => t.ids) } : {}),
       });
       entry.items = [];
       entry.bytes = 0;
@@ -167,7 +167,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           {
             table: route.table,
             op: change.op,
-            commitLsn: formatLsn(change.version),
+            commitLsn: change.version,
             keyJson: first ? first.id : '""',
             plugin: config.source.plugin,
           },

@@ -2,42 +2,59 @@
  * The streaming spans (`cdc.change` with its `cdc.route` and `cdc.batch` children, and the
  * `sink.flush` span of each bulk request), recorded and exported without the SDK's span objects.
  * At tens of thousands of changes a second the SDK's three spans per change cost 17 µs of CPU
- * each (creation, OTLP conversion, export): measured in bench/stream as 30% of streaming
- * throughput with the collector elsewhere. Here a change is a small record until its last batch
- * is acknowledged; then its three spans are written straight into OTLP/JSON (ids hex, as the OTLP
- * JSON mapping has them) and posted to the same endpoint as the SDK's spans, in requests of
- * bounded size. `sink.flush` is written here too because it links to every change it carries,
- * up to a batch's 2,000 and more: the SDK keeps the last 128 links of a span (its default
- * `linkCountLimit`) and would drop the rest. `snapshot.chunk` stays an SDK span.
+ * each (creation, OTLP conversion, export), and the same spans written as OTLP/JSON still cost
+ * 8 µs: a kilobyte of string per change, built as ropes and flattened again to be sent. Here a
+ * change is a small record until its last batch is acknowledged; then its three spans are
+ * encoded straight into OTLP protobuf in one reused buffer and posted to the same endpoint as the
+ * SDK's spans, in requests of bounded size. `sink.flush` is written here too because it links to
+ * every change it carries, up to a batch's 2,000 and more: the SDK keeps the last 128 links of a
+ * span (its default `linkCountLimit`) and would drop the rest. `snapshot.chunk` stays an SDK span.
  */
-import { type SpanContext, TraceFlags } from "@opentelemetry/api";
+import { formatLsn, type Lsn } from "../pg/lsn.ts";
 import { settleWithin } from "../settle_within.ts";
 import { logger } from "./log.ts";
+import {
+  fieldSize,
+  ProtoWriter,
+  SPAN_KIND_CLIENT,
+  SPAN_KIND_INTERNAL,
+  STATUS_CODE_ERROR,
+  stringAttribute,
+  TAG,
+  utf8Size,
+} from "./otlp_proto.ts";
 import { redact } from "./redact.ts";
 
 export interface ChangeSpanAttributes {
   readonly table: string;
   readonly op: string;
-  readonly commitLsn: string;
-  /** `cdc.key`, the document `_id`, as a JSON string literal (as the router has it: no parse and re-quote). */
+  readonly commitLsn: Lsn;
+  /** `cdc.key`, the document `_id`, as a JSON string literal (as the router has it). */
   readonly keyJson: string;
   readonly plugin: string;
 }
 
 /**
+ * The ids of a traced change, 40 random bytes: trace id (0-15), then the span ids of
+ * `cdc.change` (16-23), `cdc.route` (24-31) and `cdc.batch` (32-39). A link to the change is
+ * its first 24 bytes.
+ */
+export type ChangeIds = Uint8Array;
+
+/**
  * One traced change, from routing until every batch carrying it is acknowledged. Flat, and
- * holding only strings that exist anyway (names, the LSN text, the `_id`): it lives as long as
- * the change is in flight, long enough to be promoted by the young-generation GC, so what it
- * allocates costs twice.
+ * holding only strings that exist anyway (names, the `_id`): it lives as long as the change is
+ * in flight, long enough to be promoted by the young-generation GC, so what it allocates costs
+ * twice.
  */
 export interface ChangeSpan {
-  readonly context: SpanContext;
+  readonly ids: ChangeIds;
   readonly attributes: ChangeSpanAttributes;
   readonly readAt: number;
   readonly routeStart: number;
   readonly routeEnd: number;
-  batchSpanId: string | null;
-  batchSink: string;
+  /** The sink whose batch the `cdc.batch` span is (the first to take the change), or null before. */
+  batchSink: string | null;
   batchStart: number;
   /** Batches carrying it and not yet acknowledged. */
   pending: number;
@@ -45,44 +62,51 @@ export interface ChangeSpan {
 
 /** A bulk request carrying traced changes, from when it was sent. */
 export interface FlushSpan {
-  readonly traceId: string;
-  readonly spanId: string;
+  /** Trace id (0-15) and span id (16-23). */
+  readonly ids: Uint8Array;
   readonly sink: string;
   readonly documents: number;
   readonly bytes: number;
-  readonly links: readonly SpanContext[];
+  readonly links: readonly ChangeIds[];
   readonly start: number;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const IDS_PER_CHANGE = 40;
 
-/** Random ids from a pooled buffer: one getRandomValues per 512 span ids, not one per id. */
+/** Random ids from pooled buffers: one getRandomValues per 1,600 changes, a view per change. */
 class Ids {
-  readonly #pool = new Uint8Array(4096);
-  #at = this.#pool.length;
+  #pool = new Uint8Array(0);
+  #at = 0;
 
-  hex(bytes: number): string {
-    for (;;) {
-      if (this.#at + bytes > this.#pool.length) {
-        crypto.getRandomValues(this.#pool);
-        this.#at = 0;
+  take(bytes: number): Uint8Array {
+    if (this.#at + bytes > this.#pool.length) {
+      // A fresh pool: views handed out keep the old one alive until their changes end.
+      this.#pool = crypto.getRandomValues(new Uint8Array(64_000));
+      this.#at = 0;
+      // All-zero ids are invalid; at 2⁻⁶⁴ a draw this never happens, but it costs nothing to rule out.
+      const pool = this.#pool;
+      for (let id = 0; id < pool.length; id += 8) {
+        let zero = true;
+        for (let i = id; i < id + 8 && zero; i++) zero = pool[i] === 0;
+        if (zero) pool[id] = 1;
       }
-      let text = "";
-      let zero = true;
-      for (let i = 0; i < bytes; i++) {
-        const byte = this.#pool[this.#at++];
-        if (byte !== 0) zero = false;
-        text += HEX[byte];
-      }
-      if (!zero) return text; // all-zero ids are invalid
     }
+    const ids = this.#pool.subarray(this.#at, this.#at + bytes);
+    this.#at += bytes;
+    return ids;
   }
 }
 
-const nanos = (ms: number) => `${Math.round(ms * 1000)}000`;
-const attribute = (key: string, value: string) => `{"key":"${key}","value":{"stringValue":${JSON.stringify(value)}}}`;
-// int64 is a decimal string in the OTLP JSON mapping.
-const intAttribute = (key: string, value: number) => `{"key":"${key}","value":{"intValue":"${value}"}}`;
+const encoder = new TextEncoder();
+const NAME = {
+  change: encoder.encode("cdc.change"),
+  route: encoder.encode("cdc.route"),
+  batch: encoder.encode("cdc.batch"),
+  flush: encoder.encode("sink.flush"),
+};
+
+/** The `cdc.key` value: the `_id` the router holds as a JSON string literal. */
+const keyOf = (keyJson: string): string => keyJson.includes("\\") ? JSON.parse(keyJson) : keyJson.slice(1, -1);
 
 export interface ChangeSpansOptions {
   readonly url: string;
@@ -90,10 +114,10 @@ export interface ChangeSpansOptions {
   readonly headers?: Readonly<Record<string, string>>;
   readonly serviceName: string;
   readonly samplingRatio: number;
-  /** Characters of spans per export request: small enough to be young garbage when sent. */
-  readonly batchChars?: number;
-  /** Characters of spans waiting at most; past it new ones are dropped (counted in the log), as the SDK's queue does. */
-  readonly maxQueuedChars?: number;
+  /** Bytes of spans per export request. */
+  readonly batchBytes?: number;
+  /** Export requests in flight at most; past it a full request is dropped (counted in the log), as the SDK's queue does. */
+  readonly maxExports?: number;
   readonly flushIntervalMs?: number;
   readonly timeoutMs?: number;
 }
@@ -101,30 +125,42 @@ export interface ChangeSpansOptions {
 export class ChangeSpans {
   readonly #ids = new Ids();
   readonly #options: Required<ChangeSpansOptions>;
-  readonly #prefix: string;
-  #spans: string[] = [];
-  #queuedChars = 0;
+  /** Spans encoded as `ScopeSpans.spans` fields, waiting for the next request. */
+  readonly #spans = new ProtoWriter();
+  #queued = 0;
   #dropped = 0;
+  readonly #resource: Uint8Array;
+  readonly #scope: Uint8Array;
   #inFlight = new Set<Promise<void>>();
   readonly #timer: ReturnType<typeof setInterval>;
   #failures = 0;
-  /** Attribute JSON that repeats: per table, op and plugin; the last commit LSN (a transaction's changes share it). */
-  readonly #fixed = new Map<string, string>();
-  #lastLsn = "";
-  #lastLsnJson = "";
+  /** Encoded attributes that repeat: per table, op and plugin; per sink; the last commit LSN (a transaction's changes share it). */
+  readonly #fixed = new Map<string, Uint8Array>();
+  #lastFixed: { table: string; op: string; plugin: string; bytes: Uint8Array } | null = null;
+  readonly #sinks = new Map<string, Uint8Array>();
+  #lastLsn: Lsn | null = null;
+  #lastLsnText = "";
 
   constructor(options: ChangeSpansOptions) {
     this.#options = {
       headers: {},
-      batchChars: 600_000,
-      maxQueuedChars: 64 << 20,
+      batchBytes: 512 * 1024,
+      maxExports: 16,
       flushIntervalMs: 1_000,
       timeoutMs: 2_000,
       ...options,
     };
-    this.#prefix = `{"resourceSpans":[{"resource":{"attributes":[${
-      attribute("service.name", options.serviceName)
-    }]},"scopeSpans":[{"scope":{"name":"oesophagus"},"spans":[`;
+    // Resource { attributes: [service.name] } and InstrumentationScope { name }, as fields of their parents.
+    const serviceName = new ProtoWriter(256);
+    serviceName.stringKeyValue(TAG.resourceAttribute, "service.name", options.serviceName);
+    const resource = new ProtoWriter(serviceName.at + 8);
+    resource.header(TAG.resource, serviceName.at);
+    resource.raw(serviceName.view());
+    this.#resource = resource.bytes();
+    const scope = new ProtoWriter(64);
+    scope.header(TAG.scope, fieldSize(utf8Size("oesophagus")));
+    scope.string(TAG.scopeName, "oesophagus");
+    this.#scope = scope.bytes();
     this.#timer = setInterval(() => this.#flush(), this.#options.flushIntervalMs);
     Deno.unrefTimer(this.#timer);
   }
@@ -137,108 +173,203 @@ export class ChangeSpans {
   /** A traced change, read at `readAt`, routed between the two times. */
   start(attributes: ChangeSpanAttributes, readAt: number, routeStart: number, routeEnd: number): ChangeSpan {
     return {
-      context: { traceId: this.#ids.hex(16), spanId: this.#ids.hex(8), traceFlags: TraceFlags.SAMPLED },
+      ids: this.#ids.take(IDS_PER_CHANGE),
       attributes,
       readAt,
       routeStart,
       routeEnd,
-      batchSpanId: null,
-      batchSink: "",
+      batchSink: null,
       batchStart: 0,
       pending: 0,
     };
   }
 
-  #attributes(a: ChangeSpanAttributes): string {
-    const fixedKey = `${a.table}\u0000${a.op}\u0000${a.plugin}`;
-    let fixed = this.#fixed.get(fixedKey);
-    if (fixed === undefined) {
-      if (this.#fixed.size >= 10_000) this.#fixed.clear();
-      fixed = `${attribute("db.table", a.table)},${attribute("cdc.op", a.op)},${attribute("cdc.plugin", a.plugin)}`;
-      this.#fixed.set(fixedKey, fixed);
-    }
-    if (a.commitLsn !== this.#lastLsn) {
-      this.#lastLsn = a.commitLsn;
-      this.#lastLsnJson = attribute("cdc.commit_lsn", a.commitLsn);
-    }
-    return `${fixed},${this.#lastLsnJson},{"key":"cdc.key","value":{"stringValue":${a.keyJson}}}`;
-  }
-
   /** The change joined a batch for `sink` (its `cdc.batch` child starts now, once). */
   batched(span: ChangeSpan, sink: string): void {
     span.pending++;
-    if (span.batchSpanId !== null) return;
-    span.batchSpanId = this.#ids.hex(8);
+    if (span.batchSink !== null) return;
     span.batchSink = sink;
     span.batchStart = Date.now();
+  }
+
+  #fixedAttributes(a: ChangeSpanAttributes): Uint8Array {
+    const last = this.#lastFixed;
+    if (last && last.table === a.table && last.op === a.op && last.plugin === a.plugin) return last.bytes;
+    const key = `${a.table}\u0000${a.op}\u0000${a.plugin}`;
+    let bytes = this.#fixed.get(key);
+    if (bytes === undefined) {
+      if (this.#fixed.size >= 10_000) this.#fixed.clear();
+      const out = new ProtoWriter(256);
+      out.stringKeyValue(TAG.attribute, "db.table", a.table);
+      out.stringKeyValue(TAG.attribute, "cdc.op", a.op);
+      out.stringKeyValue(TAG.attribute, "cdc.plugin", a.plugin);
+      bytes = out.bytes();
+      this.#fixed.set(key, bytes);
+    }
+    this.#lastFixed = { table: a.table, op: a.op, plugin: a.plugin, bytes };
+    return bytes;
+  }
+
+  /** The commit LSN as text, formatted once per transaction (its changes share it). */
+  #lsnText(lsn: Lsn): string {
+    if (lsn !== this.#lastLsn) {
+      this.#lastLsn = lsn;
+      this.#lastLsnText = formatLsn(lsn);
+    }
+    return this.#lastLsnText;
+  }
+
+  #sinkAttribute(sink: string): Uint8Array {
+    let bytes = this.#sinks.get(sink);
+    if (bytes === undefined) this.#sinks.set(sink, bytes = stringAttribute("cdc.sink", sink));
+    return bytes;
+  }
+
+  /** The fields every span has: trace id, span id, parent, name, kind, times. */
+  #common(ids: Uint8Array, spanAt: number, parentAt: number, name: Uint8Array, kind: number, start: number, end: number) {
+    const out = this.#spans;
+    out.header(TAG.traceId, 16);
+    out.copy(ids, 0, 16);
+    out.header(TAG.spanId, 8);
+    out.copy(ids, spanAt, 8);
+    if (parentAt >= 0) {
+      out.header(TAG.parentSpanId, 8);
+      out.copy(ids, parentAt, 8);
+    }
+    out.header(TAG.name, name.length);
+    out.raw(name);
+    out.byte(TAG.kind);
+    out.byte(kind);
+    out.fixed64Millis(TAG.start, start);
+    out.fixed64Millis(TAG.end, end);
   }
 
   /** One batch carrying the change was acknowledged; the last one ends its spans. */
   acknowledged(span: ChangeSpan): void {
     if (--span.pending > 0) return;
     const end = Date.now();
-    const { traceId, spanId } = span.context;
-    const common = `"traceId":"${traceId}","kind":1,"status":{}`;
-    const change = `{${common},"spanId":"${spanId}","name":"cdc.change","startTimeUnixNano":"${
-      nanos(span.readAt)
-    }","endTimeUnixNano":"${nanos(end)}","attributes":[${this.#attributes(span.attributes)}]}`;
-    const route = `{${common},"spanId":"${this.#ids.hex(8)}","parentSpanId":"${spanId}","name":"cdc.route","startTimeUnixNano":"${
-      nanos(span.routeStart)
-    }","endTimeUnixNano":"${nanos(span.routeEnd)}"}`;
-    if (span.batchSpanId === null) {
-      this.#queue(`${change},${route}`, 2);
-      return;
+    const { ids, attributes } = span;
+    const fixed = this.#fixedAttributes(attributes);
+    const lsn = this.#lsnText(attributes.commitLsn);
+    const key = keyOf(attributes.keyJson);
+    const keySize = utf8Size(key);
+    // KeyValue { key, value: AnyValue { string_value } } of cdc.commit_lsn (ASCII) and cdc.key.
+    const lsnValue = fieldSize(14) + fieldSize(fieldSize(lsn.length));
+    const keyValue = fieldSize(7) + fieldSize(fieldSize(keySize));
+    // trace id 18, span id 10, name, kind 2, start and end 9 each.
+    const common = 18 + 10 + 2 + 9 + 9;
+    const change = common + 12 + fixed.length + fieldSize(lsnValue) + fieldSize(keyValue);
+    const route = common + 10 + 11;
+    const sink = span.batchSink === null ? null : this.#sinkAttribute(span.batchSink);
+    const batch = sink === null ? 0 : common + 10 + 11 + sink.length;
+    const out = this.#spans;
+    out.reserve(fieldSize(change) + fieldSize(route) + (sink === null ? 0 : fieldSize(batch)));
+
+    out.header(TAG.span, change);
+    this.#common(ids, 16, -1, NAME.change, SPAN_KIND_INTERNAL, span.readAt, end);
+    out.raw(fixed);
+    out.header(TAG.attribute, lsnValue);
+    out.header(TAG.key, 14);
+    out.utf8("cdc.commit_lsn", 14);
+    out.header(TAG.value, fieldSize(lsn.length));
+    out.header(TAG.stringValue, lsn.length);
+    out.utf8(lsn, lsn.length);
+    out.header(TAG.attribute, keyValue);
+    out.header(TAG.key, 7);
+    out.utf8("cdc.key", 7);
+    out.header(TAG.value, fieldSize(keySize));
+    out.header(TAG.stringValue, keySize);
+    out.utf8(key, keySize);
+
+    out.header(TAG.span, route);
+    this.#common(ids, 24, 16, NAME.route, SPAN_KIND_INTERNAL, span.routeStart, span.routeEnd);
+    this.#queued += 2;
+
+    if (sink !== null) {
+      out.header(TAG.span, batch);
+      this.#common(ids, 32, 16, NAME.batch, SPAN_KIND_INTERNAL, span.batchStart, end);
+      out.raw(sink);
+      this.#queued++;
     }
-    const batch = `{${common},"spanId":"${span.batchSpanId}","parentSpanId":"${spanId}","name":"cdc.batch","startTimeUnixNano":"${
-      nanos(span.batchStart)
-    }","endTimeUnixNano":"${nanos(end)}","attributes":[${attribute("cdc.sink", span.batchSink)}]}`;
-    this.#queue(`${change},${route},${batch}`, 3);
+    if (out.at >= this.#options.batchBytes) this.#flush();
   }
 
   /** A bulk request carrying these traced changes was sent: its `sink.flush` span, a root linked to each of them. */
-  flushStarted(sink: string, documents: number, bytes: number, links: readonly SpanContext[]): FlushSpan {
-    return { traceId: this.#ids.hex(16), spanId: this.#ids.hex(8), sink, documents, bytes, links, start: Date.now() };
+  flushStarted(sink: string, documents: number, bytes: number, links: readonly ChangeIds[]): FlushSpan {
+    return { ids: this.#ids.take(24), sink, documents, bytes, links, start: Date.now() };
   }
 
   /** The bulk request ended: acknowledged, or failed with `error`. */
   flushEnded(flush: FlushSpan, error?: string): void {
-    const links = flush.links.map((l) => `{"traceId":"${l.traceId}","spanId":"${l.spanId}"}`).join(",");
+    const end = Date.now();
+    const sink = this.#sinkAttribute(flush.sink);
+    const counts = new ProtoWriter(128);
+    counts.intKeyValue(TAG.attribute, "cdc.documents", flush.documents);
+    counts.intKeyValue(TAG.attribute, "cdc.bytes", flush.bytes);
     // A span leaves the process like a log line: redacted.
-    const status = error === undefined ? "{}" : `{"code":2,"message":${JSON.stringify(redact(error))}}`;
-    // kind 3: a client span, a request to Elasticsearch.
-    this.#queue(
-      `{"traceId":"${flush.traceId}","spanId":"${flush.spanId}","kind":3,"name":"sink.flush","startTimeUnixNano":"${
-        nanos(flush.start)
-      }","endTimeUnixNano":"${nanos(Date.now())}","attributes":[${attribute("cdc.sink", flush.sink)},${
-        intAttribute("cdc.documents", flush.documents)
-      },${intAttribute("cdc.bytes", flush.bytes)}],"links":[${links}],"status":${status}}`,
-      1,
-    );
+    const message = error === undefined ? "" : redact(error);
+    const messageSize = utf8Size(message);
+    const status = error === undefined ? 0 : fieldSize(fieldSize(messageSize) + 2);
+    // Link { trace_id, span_id }: 28 bytes, 30 as a field.
+    const span = 18 + 10 + 12 + 2 + 9 + 9 + sink.length + counts.at + 30 * flush.links.length + status;
+    const out = this.#spans;
+    out.reserve(fieldSize(span));
+    out.header(TAG.span, span);
+    this.#common(flush.ids, 16, -1, NAME.flush, SPAN_KIND_CLIENT, flush.start, end);
+    out.raw(sink);
+    out.raw(counts.view());
+    for (const link of flush.links) {
+      out.header(TAG.link, 28);
+      out.header(TAG.linkTraceId, 16);
+      out.copy(link, 0, 16);
+      out.header(TAG.linkSpanId, 8);
+      out.copy(link, 16, 8);
+    }
+    if (error !== undefined) {
+      out.header(TAG.status, fieldSize(messageSize) + 2);
+      out.header(TAG.statusMessage, messageSize);
+      out.utf8(message, messageSize);
+      out.byte(TAG.statusCode);
+      out.byte(STATUS_CODE_ERROR);
+    }
+    this.#queued++;
+    if (out.at >= this.#options.batchBytes) this.#flush();
   }
 
-  /** Spans (`count` of them, written and comma-joined) join the next export request, or are dropped past the bound. */
-  #queue(spans: string, count: number): void {
-    if (this.#queuedChars + spans.length > this.#options.maxQueuedChars) {
-      this.#dropped += count;
-      return;
-    }
-    this.#spans.push(spans);
-    this.#queuedChars += spans.length;
-    if (this.#queuedChars >= this.#options.batchChars) this.#flush();
+  /** The queued spans as an `ExportTraceServiceRequest`, in a buffer of its own (the queue's is reused). */
+  #request(): Uint8Array<ArrayBuffer> {
+    const spans = this.#spans.view();
+    const scopeSpans = this.#scope.length + spans.length;
+    const resourceSpans = this.#resource.length + fieldSize(scopeSpans);
+    const head = new ProtoWriter(64 + this.#resource.length + this.#scope.length);
+    head.header(TAG.resourceSpans, resourceSpans);
+    head.raw(this.#resource);
+    head.header(TAG.scopeSpans, scopeSpans);
+    head.raw(this.#scope);
+    const body = new Uint8Array(head.at + spans.length);
+    body.set(head.view());
+    body.set(spans, head.at);
+    return body;
   }
 
   #flush(): void {
+    if (this.#spans.at > 0 && this.#inFlight.size >= this.#options.maxExports) {
+      this.#dropped += this.#queued;
+    } else if (this.#spans.at > 0) {
+      this.#send(this.#request());
+    }
+    this.#spans.at = 0;
+    this.#queued = 0;
     if (this.#dropped > 0) {
       logger.warn("tracing: change spans dropped, the collector is not keeping up", { dropped: this.#dropped });
       this.#dropped = 0;
     }
-    if (this.#spans.length === 0) return;
-    const body = `${this.#prefix}${this.#spans.join(",")}]}]}]}`;
-    this.#spans = [];
-    this.#queuedChars = 0;
+  }
+
+  #send(body: Uint8Array<ArrayBuffer>): void {
     const sent: Promise<void> = fetch(this.#options.url, {
       method: "POST",
-      headers: { ...this.#options.headers, "content-type": "application/json" },
+      headers: { ...this.#options.headers, "content-type": "application/x-protobuf" },
       body,
       signal: AbortSignal.timeout(this.#options.timeoutMs),
     }).then(async (response) => {
@@ -258,4 +389,11 @@ export class ChangeSpans {
     this.#flush();
     await settleWithin(Promise.allSettled([...this.#inFlight]), timeoutMs);
   }
+}
+
+/** Ids as the hex OTLP/JSON and Jaeger show them (for tests and logs). */
+export function hexId(ids: Uint8Array, from: number, bytes: number): string {
+  let text = "";
+  for (let i = from; i < from + bytes; i++) text += ids[i].toString(16).padStart(2, "0");
+  return text;
 }

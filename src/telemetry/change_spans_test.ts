@@ -1,87 +1,115 @@
 import assert from "node:assert/strict";
-import { ChangeSpans } from "./change_spans.ts";
+import { type DecodedRequest, decodeTraceRequest } from "../../test/helpers/otlp.ts";
+import { type Lsn, parseLsn } from "../pg/lsn.ts";
+import { ChangeSpans, hexId } from "./change_spans.ts";
+import { setLogSink } from "./log.ts";
 import { registerSecret } from "./redact.ts";
 
-/** A local OTLP endpoint that keeps every request body it is sent. */
+/** A local OTLP endpoint that keeps every request it is sent, decoded. */
 function collector(status = 200) {
-  const bodies: unknown[] = [];
+  const requests: DecodedRequest[][] = [];
+  const sizes: number[] = [];
   const keys: (string | null)[] = [];
+  const types: (string | null)[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (request) => {
     keys.push(request.headers.get("api-key"));
-    bodies.push(JSON.parse(await request.text()));
-    return new Response("{}", { status });
+    types.push(request.headers.get("content-type"));
+    const body = new Uint8Array(await request.arrayBuffer());
+    sizes.push(body.length);
+    requests.push(decodeTraceRequest(body));
+    return new Response(new Uint8Array(0), { status, headers: { "content-type": "application/x-protobuf" } });
   });
-  return { url: `http://127.0.0.1:${server.addr.port}/v1/traces`, bodies, keys, close: () => server.shutdown() };
+  const spans = () => requests.flatMap((r) => r.flatMap((s) => s.spans));
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/v1/traces`,
+    requests,
+    sizes,
+    keys,
+    types,
+    spans,
+    close: () => server.shutdown(),
+  };
 }
 
-type OtlpSpan = {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  startTimeUnixNano: string;
-  endTimeUnixNano: string;
-  attributes?: { key: string; value: { stringValue: string } }[];
-};
-
-const key = '["a\\"b", 2]';
+// Non-ASCII and a quote in the key, the table and the service name: sizes are UTF-8 bytes, not characters.
+const key = '["a\\"b", "ünï😀"]';
 const attributes = {
-  table: 'public."we""ird"',
+  table: 'public."wé""ird"',
   op: "update",
-  commitLsn: "0/16B3748",
+  commitLsn: parseLsn("0/16B3748") as Lsn,
   keyJson: JSON.stringify(key),
   plugin: "pgoutput",
 };
 
-Deno.test("ChangeSpans: a change's three spans as OTLP/JSON, children under it, once its last batch is acknowledged", async () => {
+Deno.test("ChangeSpans: a change's three spans in OTLP protobuf, children under it, once its last batch is acknowledged", async () => {
   const sink = collector();
   try {
-    const spans = new ChangeSpans({ url: sink.url, serviceName: 'svc "x"', samplingRatio: 1 });
+    const spans = new ChangeSpans({ url: sink.url, serviceName: 'svc "x" ✓', samplingRatio: 1 });
     const change = spans.start(attributes, 1_700_000_000_000, 1_700_000_000_005, 1_700_000_000_007);
     spans.batched(change, "search");
     spans.batched(change, "archive"); // a second sink: the batch span stays the first one's
     spans.acknowledged(change);
     await spans.shutdown(2_000);
-    assert.equal(sink.bodies.length, 0, "exported before its last batch was acknowledged");
+    assert.equal(sink.requests.length, 0, "exported before its last batch was acknowledged");
 
-    const again = new ChangeSpans({ url: sink.url, headers: { "api-key": "k1" }, serviceName: 'svc "x"', samplingRatio: 1 });
+    const again = new ChangeSpans({ url: sink.url, headers: { "api-key": "k1" }, serviceName: 'svc "x" ✓', samplingRatio: 1 });
     const traced = again.start(attributes, 1_700_000_000_000, 1_700_000_000_005, 1_700_000_000_007);
     again.batched(traced, "search");
     again.acknowledged(traced);
     await again.shutdown(2_000);
-    assert.equal(sink.bodies.length, 1);
+    assert.equal(sink.requests.length, 1);
     assert.deepEqual(sink.keys, ["k1"]);
-    const body = sink.bodies[0] as {
-      resourceSpans: { resource: { attributes: unknown[] }; scopeSpans: { spans: OtlpSpan[] }[] }[];
-    };
-    assert.deepEqual(body.resourceSpans[0].resource.attributes, [{ key: "service.name", value: { stringValue: 'svc "x"' } }]);
-    const exported = body.resourceSpans[0].scopeSpans[0].spans;
-    assert.deepEqual(exported.map((s) => s.name), ["cdc.change", "cdc.route", "cdc.batch"]);
-    const [root, route, batch] = exported;
-    assert.equal(root.traceId, traced.context.traceId);
-    assert.equal(root.spanId, traced.context.spanId);
+    assert.deepEqual(sink.types, ["application/x-protobuf"]);
+    const [request] = sink.requests[0];
+    assert.deepEqual(request.resource, { "service.name": 'svc "x" ✓' });
+    assert.equal(request.scope, "oesophagus");
+    assert.deepEqual(request.spans.map((s) => s.name), ["cdc.change", "cdc.route", "cdc.batch"]);
+    const [root, route, batch] = request.spans;
+    assert.equal(root.traceId, hexId(traced.ids, 0, 16));
+    assert.equal(root.spanId, hexId(traced.ids, 16, 8));
+    assert.equal(root.parentSpanId, undefined);
     assert.match(root.traceId, /^[0-9a-f]{32}$/);
     assert.match(root.spanId, /^[0-9a-f]{16}$/);
     for (const child of [route, batch]) {
       assert.equal(child.traceId, root.traceId);
       assert.equal(child.parentSpanId, root.spanId);
       assert.notEqual(child.spanId, root.spanId);
+      assert.equal(child.kind, 1);
     }
-    assert.equal(root.startTimeUnixNano, "1700000000000000000");
-    assert.equal(route.startTimeUnixNano, "1700000000005000000");
-    assert.equal(route.endTimeUnixNano, "1700000000007000000");
-    assert.ok(BigInt(root.endTimeUnixNano) >= BigInt(batch.startTimeUnixNano));
-    assert.deepEqual(
-      Object.fromEntries(root.attributes!.map((a) => [a.key, a.value.stringValue])),
-      {
-        "db.table": attributes.table,
-        "cdc.op": "update",
-        "cdc.commit_lsn": "0/16B3748",
-        "cdc.key": key,
-        "cdc.plugin": "pgoutput",
-      },
-    );
-    assert.deepEqual(batch.attributes, [{ key: "cdc.sink", value: { stringValue: "search" } }]);
+    assert.notEqual(route.spanId, batch.spanId);
+    assert.equal(root.startTimeUnixNano, 1_700_000_000_000_000_000n);
+    assert.equal(route.startTimeUnixNano, 1_700_000_000_005_000_000n);
+    assert.equal(route.endTimeUnixNano, 1_700_000_000_007_000_000n);
+    assert.ok(root.endTimeUnixNano >= batch.startTimeUnixNano);
+    assert.ok(root.endTimeUnixNano <= BigInt(Date.now()) * 1_000_000n);
+    assert.deepEqual(root.attributes, {
+      "db.table": attributes.table,
+      "cdc.op": "update",
+      "cdc.plugin": "pgoutput",
+      "cdc.commit_lsn": "0/16B3748",
+      "cdc.key": key,
+    });
+    assert.deepEqual(batch.attributes, { "cdc.sink": "search" });
+    assert.deepEqual(root.status, {});
+  } finally {
+    await sink.close();
+  }
+});
+
+Deno.test("ChangeSpans: times are exact nanoseconds across the range a clock can give", async () => {
+  const sink = collector();
+  try {
+    const spans = new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1 });
+    // Values around the 2^21 and 2^32 boundaries the encoder splits on, today, and far ahead.
+    const times = [0, 1, 2 ** 21 - 1, 2 ** 21, 2 ** 32 + 7, 1_700_000_000_123, 1_764_000_000_999, 4_102_444_800_000, 2 ** 42 - 1];
+    for (const t of times) {
+      const change = spans.start(attributes, t, t, t + 1);
+      spans.acknowledged(change);
+    }
+    await spans.shutdown(2_000);
+    const routes = sink.spans().filter((s) => s.name === "cdc.route");
+    assert.deepEqual(routes.map((s) => s.startTimeUnixNano), times.map((t) => BigInt(t) * 1_000_000n));
+    assert.deepEqual(routes.map((s) => s.endTimeUnixNano), times.map((t) => BigInt(t + 1) * 1_000_000n));
   } finally {
     await sink.close();
   }
@@ -100,43 +128,55 @@ Deno.test("ChangeSpans: sampling decides per change; at 0.25 about a quarter are
 /** `count` changes, each through one batch and acknowledged, then shut down. */
 async function traceChanges(spans: ChangeSpans, count: number): Promise<void> {
   for (let i = 0; i < count; i++) {
-    const change = spans.start(attributes, Date.now(), Date.now(), Date.now());
+    const change = spans.start({ ...attributes, keyJson: JSON.stringify(String(i)) }, Date.now(), Date.now(), Date.now());
     spans.batched(change, "search");
     spans.acknowledged(change);
   }
   await spans.shutdown(2_000);
 }
 
-const spanCount = (body: unknown) =>
-  (body as { resourceSpans: { scopeSpans: { spans: unknown[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans.length;
-
-const spansOf = (body: unknown) =>
-  (body as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] }).resourceSpans[0].scopeSpans[0].spans;
-
-Deno.test("ChangeSpans: requests of bounded size, a change's spans never split; past the queue bound spans are dropped, not held", async () => {
+Deno.test("ChangeSpans: requests of bounded size, a change's spans never split, every one sent once, distinct ids", async () => {
   const sink = collector();
   try {
-    await traceChanges(new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchChars: 2_000 }), 25);
-    assert.ok(sink.bodies.length > 2, `${sink.bodies.length} requests`);
-    assert.equal(sink.bodies.map(spanCount).reduce((a, b) => a + b), 75);
-    for (const body of sink.bodies) {
-      const names = spansOf(body).map((s) => s.name).join(",");
-      assert.match(names, /^(cdc\.change,cdc\.route,cdc\.batch,?)+$/);
-      // At most one change's spans past the bound (the one that crossed it).
-      assert.ok(JSON.stringify(spansOf(body)).length < 2_000 + 2_000, `${JSON.stringify(body).length} characters`);
-    }
-
-    const before = sink.bodies.length;
     await traceChanges(
-      new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchChars: 1 << 20, maxQueuedChars: 2_500 }),
-      5,
+      new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1, batchBytes: 2_000, maxExports: 1_000 }),
+      250,
     );
-    assert.equal(sink.bodies.length, before + 1);
-    const kept = spanCount(sink.bodies.at(-1));
-    assert.ok(kept > 0 && kept < 15 && kept % 3 === 0, `${kept} spans kept of 15`);
-    assert.ok(JSON.stringify(spansOf(sink.bodies.at(-1))).length <= 2_500 + 100);
+    assert.ok(sink.requests.length > 10, `${sink.requests.length} requests`);
+    for (const size of sink.sizes) assert.ok(size < 2_000 + 1_000, `a request of ${size} bytes`);
+    for (const request of sink.requests) {
+      assert.match(request[0].spans.map((s) => s.name).join(","), /^(cdc\.change,cdc\.route,cdc\.batch,?)+$/);
+    }
+    const changes = sink.spans().filter((s) => s.name === "cdc.change");
+    assert.deepEqual(changes.map((s) => s.attributes["cdc.key"]), Array.from({ length: 250 }, (_, i) => String(i)));
+    assert.equal(new Set(changes.map((s) => s.traceId)).size, 250);
+    assert.equal(new Set(sink.spans().map((s) => `${s.traceId}/${s.spanId}`)).size, 750);
   } finally {
     await sink.close();
+  }
+});
+
+Deno.test("ChangeSpans: with every export in flight and the collector not answering, requests are dropped and said so", async () => {
+  // A collector that accepts connections and never answers.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  (async () => {
+    for await (const conn of listener) held.push(conn);
+  })();
+  const url = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/v1/traces`;
+  const lines: string[] = [];
+  setLogSink((line) => lines.push(line));
+  try {
+    const spans = new ChangeSpans({ url, serviceName: "s", samplingRatio: 1, batchBytes: 500, maxExports: 2, timeoutMs: 500 });
+    await traceChanges(spans, 10);
+    assert.ok(
+      lines.some((l) => /change spans dropped/.test(l) && /"dropped":\d+/.test(l)),
+      `no drop reported: ${lines.join("\n")}`,
+    );
+  } finally {
+    setLogSink((line) => Deno.stderr.writeSync(new TextEncoder().encode(line + "\n")));
+    listener.close();
+    for (const conn of held) conn.close();
   }
 });
 
@@ -144,35 +184,26 @@ Deno.test("ChangeSpans: a sink.flush span links to every change it carries (past
   const sink = collector();
   try {
     const spans = new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1 });
-    const changes = Array.from({ length: 3_000 }, () => spans.start(attributes, Date.now(), Date.now(), Date.now()).context);
-    const ok = spans.flushStarted("search", 3_000, 123_456, changes);
+    const changes = Array.from({ length: 3_000 }, () => spans.start(attributes, Date.now(), Date.now(), Date.now()).ids);
+    const ok = spans.flushStarted("search", 3_000, 123_456_789_012, changes);
     spans.flushEnded(ok);
     registerSecret("s3cret-pw");
     const failed = spans.flushStarted("search", 1, 10, changes.slice(0, 1));
-    spans.flushEnded(failed, "bulk refused by http://elastic:s3cret-pw@127.0.0.1:9200");
+    spans.flushEnded(failed, "bulk refused by http://elastic:s3cret-pw@127.0.0.1:9200 ✗");
     await spans.shutdown(2_000);
-    const flushes = sink.bodies.flatMap(spansOf) as (OtlpSpan & {
-      kind: number;
-      links: { traceId: string; spanId: string }[];
-      status: { code?: number; message?: string };
-      attributes: { key: string; value: { stringValue?: string; intValue?: string } }[];
-    })[];
+    const flushes = sink.spans();
     assert.deepEqual(flushes.map((s) => s.name), ["sink.flush", "sink.flush"]);
     const [first, second] = flushes;
-    assert.equal(first.traceId, ok.traceId);
-    assert.equal(first.spanId, ok.spanId);
+    assert.equal(first.traceId, hexId(ok.ids, 0, 16));
+    assert.equal(first.spanId, hexId(ok.ids, 16, 8));
     assert.equal(first.parentSpanId, undefined);
     assert.equal(first.kind, 3);
-    assert.deepEqual(first.links, changes.map((c) => ({ traceId: c.traceId, spanId: c.spanId })));
-    assert.deepEqual(first.attributes, [
-      { key: "cdc.sink", value: { stringValue: "search" } },
-      { key: "cdc.documents", value: { intValue: "3000" } },
-      { key: "cdc.bytes", value: { intValue: "123456" } },
-    ]);
+    assert.deepEqual(first.links, changes.map((c) => ({ traceId: hexId(c, 0, 16), spanId: hexId(c, 16, 8) })));
+    assert.deepEqual(first.attributes, { "cdc.sink": "search", "cdc.documents": 3_000n, "cdc.bytes": 123_456_789_012n });
     assert.deepEqual(first.status, {});
-    assert.ok(BigInt(first.endTimeUnixNano) >= BigInt(first.startTimeUnixNano));
+    assert.ok(first.endTimeUnixNano >= first.startTimeUnixNano);
     assert.equal(second.status.code, 2);
-    assert.match(second.status.message!, /bulk refused/);
+    assert.match(second.status.message!, /^bulk refused by .* ✗$/);
     assert.doesNotMatch(second.status.message!, /s3cret-pw/);
   } finally {
     await sink.close();
@@ -183,7 +214,7 @@ Deno.test("ChangeSpans: a collector that refuses or is down loses spans, never t
   const refusing = collector(503);
   try {
     await traceChanges(new ChangeSpans({ url: refusing.url, serviceName: "s", samplingRatio: 1 }), 1);
-    assert.equal(refusing.bodies.length, 1);
+    assert.equal(refusing.requests.length, 1);
   } finally {
     await refusing.close();
   }
