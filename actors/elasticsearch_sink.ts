@@ -20,7 +20,7 @@ import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters, histograms } from "../src/telemetry/metrics.ts";
-import type { ChangeIds } from "../src/telemetry/change_spans.ts";
+import type { ChangeLinks } from "../src/telemetry/change_spans.ts";
 import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
@@ -28,7 +28,7 @@ interface PendingWrite {
   readonly batchId: string;
   readonly batch: BulkBatch;
   readonly replyTo: Ref<BatchAcked>;
-  readonly links?: readonly ChangeIds[];
+  readonly links?: ChangeLinks;
 }
 
 interface Lane {

@@ -19,7 +19,7 @@ import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/rend
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
-import type { ChangeSpan, ChangeSpans } from "../src/telemetry/change_spans.ts";
+import { type ChangeSpan, type ChangeSpans, linksTo } from "../src/telemetry/change_spans.ts";
 import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
@@ -101,7 +101,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         batch: encodeItems(entry.items),
         lane: entry.lane,
         replyTo: ctx.self,
-        ...(entry.traces.length > 0 ? { links: entry.traces.map((t) => t.ids) } : {}),
+        ...(entry.traces.length > 0 ? { links: linksTo(entry.traces) } : {}),
       });
       entry.items = [];
       entry.bytes = 0;

@@ -3,7 +3,7 @@ import type { Ref } from "nact";
 import type { TableDescription } from "../pg/catalog.ts";
 import type { Lsn } from "../pg/lsn.ts";
 import type { BulkBatch } from "../snapshot/row_batcher.ts";
-import type { ChangeIds } from "../telemetry/change_spans.ts";
+import type { ChangeLinks } from "../telemetry/change_spans.ts";
 
 export type SinkCommand =
   /**
@@ -30,8 +30,8 @@ export type SinkCommand =
     readonly batch: BulkBatch;
     readonly lane?: number;
     readonly replyTo: Ref<BatchAcked>;
-    /** Trace ids of the change events the batch carries: its `sink.flush` span links to them. */
-    readonly links?: readonly ChangeIds[];
+    /** The change events the batch carries (trace and span ids): its `sink.flush` span links to them. */
+    readonly links?: ChangeLinks;
   }
   /** Remove every document of the index older than `version` (a TRUNCATE committed at it). */
   | {

@@ -34,12 +34,9 @@ export interface ChangeSpanAttributes {
   readonly plugin: string;
 }
 
-/**
- * The ids of a traced change, 40 random bytes: trace id (0-15), then the span ids of
- * `cdc.change` (16-23), `cdc.route` (24-31) and `cdc.batch` (32-39). A link to the change is
- * its first 24 bytes.
- */
-export type ChangeIds = Uint8Array;
+/** Links to traced changes: 24 bytes each, a change's trace id and its `cdc.change` span id. */
+export type ChangeLinks = Uint8Array;
+const LINK_BYTES = 24;
 
 /**
  * One traced change, from routing until every batch carrying it is acknowledged. Flat, and
@@ -48,7 +45,13 @@ export type ChangeIds = Uint8Array;
  * twice.
  */
 export interface ChangeSpan {
-  readonly ids: ChangeIds;
+  /**
+   * The change's ids, 40 random bytes from `idAt` in a pool shared with other changes (a view
+   * each would cost an object per change): trace id (+0), then the span ids of `cdc.change`
+   * (+16), `cdc.route` (+24) and `cdc.batch` (+32).
+   */
+  readonly idPool: Uint8Array;
+  readonly idAt: number;
   readonly attributes: ChangeSpanAttributes;
   readonly readAt: number;
   readonly routeStart: number;
@@ -67,20 +70,26 @@ export interface FlushSpan {
   readonly sink: string;
   readonly documents: number;
   readonly bytes: number;
-  readonly links: readonly ChangeIds[];
+  readonly links: ChangeLinks;
   readonly start: number;
 }
 
 const IDS_PER_CHANGE = 40;
 
-/** Random ids from pooled buffers: one getRandomValues per 1,600 changes, a view per change. */
+/** Random ids from pooled buffers: one getRandomValues per 1,600 changes. */
 class Ids {
   #pool = new Uint8Array(0);
   #at = 0;
 
-  take(bytes: number): Uint8Array {
+  /** The pool the last `take` drew from. */
+  get pool(): Uint8Array {
+    return this.#pool;
+  }
+
+  /** Offset of `bytes` fresh random bytes in `pool`. */
+  take(bytes: number): number {
     if (this.#at + bytes > this.#pool.length) {
-      // A fresh pool: views handed out keep the old one alive until their changes end.
+      // A fresh pool: changes still in flight keep the old one alive until they end.
       this.#pool = crypto.getRandomValues(new Uint8Array(64_000));
       this.#at = 0;
       // All-zero ids are invalid; at 2⁻⁶⁴ a draw this never happens, but it costs nothing to rule out.
@@ -91,9 +100,9 @@ class Ids {
         if (zero) pool[id] = 1;
       }
     }
-    const ids = this.#pool.subarray(this.#at, this.#at + bytes);
+    const at = this.#at;
     this.#at += bytes;
-    return ids;
+    return at;
   }
 }
 
@@ -172,8 +181,10 @@ export class ChangeSpans {
 
   /** A traced change, read at `readAt`, routed between the two times. */
   start(attributes: ChangeSpanAttributes, readAt: number, routeStart: number, routeEnd: number): ChangeSpan {
+    const idAt = this.#ids.take(IDS_PER_CHANGE);
     return {
-      ids: this.#ids.take(IDS_PER_CHANGE),
+      idPool: this.#ids.pool,
+      idAt,
       attributes,
       readAt,
       routeStart,
@@ -226,15 +237,24 @@ export class ChangeSpans {
   }
 
   /** The fields every span has: trace id, span id, parent, name, kind, times. */
-  #common(ids: Uint8Array, spanAt: number, parentAt: number, name: Uint8Array, kind: number, start: number, end: number) {
+  #common(
+    ids: Uint8Array,
+    at: number,
+    spanAt: number,
+    parentAt: number,
+    name: Uint8Array,
+    kind: number,
+    start: number,
+    end: number,
+  ) {
     const out = this.#spans;
     out.header(TAG.traceId, 16);
-    out.copy(ids, 0, 16);
+    out.copy(ids, at, 16);
     out.header(TAG.spanId, 8);
-    out.copy(ids, spanAt, 8);
+    out.copy(ids, at + spanAt, 8);
     if (parentAt >= 0) {
       out.header(TAG.parentSpanId, 8);
-      out.copy(ids, parentAt, 8);
+      out.copy(ids, at + parentAt, 8);
     }
     out.header(TAG.name, name.length);
     out.raw(name);
@@ -248,7 +268,7 @@ export class ChangeSpans {
   acknowledged(span: ChangeSpan): void {
     if (--span.pending > 0) return;
     const end = Date.now();
-    const { ids, attributes } = span;
+    const { idPool, idAt, attributes } = span;
     const fixed = this.#fixedAttributes(attributes);
     const lsn = this.#lsnText(attributes.commitLsn);
     const key = keyOf(attributes.keyJson);
@@ -266,7 +286,7 @@ export class ChangeSpans {
     out.reserve(fieldSize(change) + fieldSize(route) + (sink === null ? 0 : fieldSize(batch)));
 
     out.header(TAG.span, change);
-    this.#common(ids, 16, -1, NAME.change, SPAN_KIND_INTERNAL, span.readAt, end);
+    this.#common(idPool, idAt, 16, -1, NAME.change, SPAN_KIND_INTERNAL, span.readAt, end);
     out.raw(fixed);
     out.header(TAG.attribute, lsnValue);
     out.header(TAG.key, 14);
@@ -282,12 +302,12 @@ export class ChangeSpans {
     out.utf8(key, keySize);
 
     out.header(TAG.span, route);
-    this.#common(ids, 24, 16, NAME.route, SPAN_KIND_INTERNAL, span.routeStart, span.routeEnd);
+    this.#common(idPool, idAt, 24, 16, NAME.route, SPAN_KIND_INTERNAL, span.routeStart, span.routeEnd);
     this.#queued += 2;
 
     if (sink !== null) {
       out.header(TAG.span, batch);
-      this.#common(ids, 32, 16, NAME.batch, SPAN_KIND_INTERNAL, span.batchStart, end);
+      this.#common(idPool, idAt, 32, 16, NAME.batch, SPAN_KIND_INTERNAL, span.batchStart, end);
       out.raw(sink);
       this.#queued++;
     }
@@ -295,8 +315,9 @@ export class ChangeSpans {
   }
 
   /** A bulk request carrying these traced changes was sent: its `sink.flush` span, a root linked to each of them. */
-  flushStarted(sink: string, documents: number, bytes: number, links: readonly ChangeIds[]): FlushSpan {
-    return { ids: this.#ids.take(24), sink, documents, bytes, links, start: Date.now() };
+  flushStarted(sink: string, documents: number, bytes: number, links: ChangeLinks): FlushSpan {
+    const at = this.#ids.take(24);
+    return { ids: this.#ids.pool.slice(at, at + 24), sink, documents, bytes, links, start: Date.now() };
   }
 
   /** The bulk request ended: acknowledged, or failed with `error`. */
@@ -311,19 +332,20 @@ export class ChangeSpans {
     const messageSize = utf8Size(message);
     const status = error === undefined ? 0 : fieldSize(fieldSize(messageSize) + 2);
     // Link { trace_id, span_id }: 28 bytes, 30 as a field.
-    const span = 18 + 10 + 12 + 2 + 9 + 9 + sink.length + counts.at + 30 * flush.links.length + status;
+    const links = flush.links.length / LINK_BYTES;
+    const span = 18 + 10 + 12 + 2 + 9 + 9 + sink.length + counts.at + 30 * links + status;
     const out = this.#spans;
     out.reserve(fieldSize(span));
     out.header(TAG.span, span);
-    this.#common(flush.ids, 16, -1, NAME.flush, SPAN_KIND_CLIENT, flush.start, end);
+    this.#common(flush.ids, 0, 16, -1, NAME.flush, SPAN_KIND_CLIENT, flush.start, end);
     out.raw(sink);
     out.raw(counts.view());
-    for (const link of flush.links) {
+    for (let link = 0; link < flush.links.length; link += LINK_BYTES) {
       out.header(TAG.link, 28);
       out.header(TAG.linkTraceId, 16);
-      out.copy(link, 0, 16);
+      out.copy(flush.links, link, 16);
       out.header(TAG.linkSpanId, 8);
-      out.copy(link, 16, 8);
+      out.copy(flush.links, link + 16, 8);
     }
     if (error !== undefined) {
       out.header(TAG.status, fieldSize(messageSize) + 2);
@@ -389,6 +411,16 @@ export class ChangeSpans {
     this.#flush();
     await settleWithin(Promise.allSettled([...this.#inFlight]), timeoutMs);
   }
+}
+
+/** Links to these changes (for the `sink.flush` span of the batch carrying them). */
+export function linksTo(spans: readonly ChangeSpan[]): ChangeLinks {
+  const links = new Uint8Array(spans.length * LINK_BYTES);
+  for (let i = 0; i < spans.length; i++) {
+    const { idPool, idAt } = spans[i];
+    for (let b = 0; b < LINK_BYTES; b++) links[i * LINK_BYTES + b] = idPool[idAt + b];
+  }
+  return links;
 }
 
 /** Ids as the hex OTLP/JSON and Jaeger show them (for tests and logs). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { type DecodedRequest, decodeTraceRequest } from "../../test/helpers/otlp.ts";
 import { type Lsn, parseLsn } from "../pg/lsn.ts";
-import { ChangeSpans, hexId } from "./change_spans.ts";
+import { ChangeSpans, hexId, linksTo } from "./change_spans.ts";
 import { setLogSink } from "./log.ts";
 import { registerSecret } from "./redact.ts";
 
@@ -65,8 +65,8 @@ Deno.test("ChangeSpans: a change's three spans in OTLP protobuf, children under 
     assert.equal(request.scope, "oesophagus");
     assert.deepEqual(request.spans.map((s) => s.name), ["cdc.change", "cdc.route", "cdc.batch"]);
     const [root, route, batch] = request.spans;
-    assert.equal(root.traceId, hexId(traced.ids, 0, 16));
-    assert.equal(root.spanId, hexId(traced.ids, 16, 8));
+    assert.equal(root.traceId, hexId(traced.idPool, traced.idAt, 16));
+    assert.equal(root.spanId, hexId(traced.idPool, traced.idAt + 16, 8));
     assert.equal(root.parentSpanId, undefined);
     assert.match(root.traceId, /^[0-9a-f]{32}$/);
     assert.match(root.spanId, /^[0-9a-f]{16}$/);
@@ -184,11 +184,11 @@ Deno.test("ChangeSpans: a sink.flush span links to every change it carries (past
   const sink = collector();
   try {
     const spans = new ChangeSpans({ url: sink.url, serviceName: "s", samplingRatio: 1 });
-    const changes = Array.from({ length: 3_000 }, () => spans.start(attributes, Date.now(), Date.now(), Date.now()).ids);
-    const ok = spans.flushStarted("search", 3_000, 123_456_789_012, changes);
+    const changes = Array.from({ length: 3_000 }, () => spans.start(attributes, Date.now(), Date.now(), Date.now()));
+    const ok = spans.flushStarted("search", 3_000, 123_456_789_012, linksTo(changes));
     spans.flushEnded(ok);
     registerSecret("s3cret-pw");
-    const failed = spans.flushStarted("search", 1, 10, changes.slice(0, 1));
+    const failed = spans.flushStarted("search", 1, 10, linksTo(changes.slice(0, 1)));
     spans.flushEnded(failed, "bulk refused by http://elastic:s3cret-pw@127.0.0.1:9200 ✗");
     await spans.shutdown(2_000);
     const flushes = sink.spans();
@@ -198,7 +198,10 @@ Deno.test("ChangeSpans: a sink.flush span links to every change it carries (past
     assert.equal(first.spanId, hexId(ok.ids, 16, 8));
     assert.equal(first.parentSpanId, undefined);
     assert.equal(first.kind, 3);
-    assert.deepEqual(first.links, changes.map((c) => ({ traceId: hexId(c, 0, 16), spanId: hexId(c, 16, 8) })));
+    assert.deepEqual(
+      first.links,
+      changes.map((c) => ({ traceId: hexId(c.idPool, c.idAt, 16), spanId: hexId(c.idPool, c.idAt + 16, 8) })),
+    );
     assert.deepEqual(first.attributes, { "cdc.sink": "search", "cdc.documents": 3_000n, "cdc.bytes": 123_456_789_012n });
     assert.deepEqual(first.status, {});
     assert.ok(first.endTimeUnixNano >= first.startTimeUnixNano);
