@@ -14,7 +14,7 @@ import type { Lsn } from "../src/pg/lsn.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
-import type { ChangeEvent } from "../src/stream/change.ts";
+import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -28,6 +28,8 @@ interface Route {
   /** `schema.table`, for metrics. */
   readonly table: string;
   readonly renderer: TableRenderer;
+  /** Row shapes (decoder column arrays) the table was described again for: once each, whatever the catalog says. */
+  readonly redescribed: WeakSet<readonly string[]>;
 }
 
 interface Routed {
@@ -223,7 +225,12 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         case "commit":
           break;
         case "row": {
-          const route = state.routes.get(routeKey(event.schema, event.table));
+          let route = state.routes.get(routeKey(event.schema, event.table));
+          if (route && event.new && !route.renderer.describes(event.new) && !route.redescribed.has(event.new.columns)) {
+            // Changes before this one are rendered with the description they were decoded under.
+            await flushGroups();
+            route = await redescribe(state, route, event.new);
+          }
           if (route) {
             if (state.version === null) throw new Error("a row change arrived outside a transaction");
             const list = groups.get(route) ?? [];
@@ -270,6 +277,27 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     return true;
   }
 
+  /**
+   * A row arrived in a shape the table's description does not have (ALTER TABLE while streaming:
+   * a column added, dropped, renamed or retyped): the catalog is read again and the table gets a
+   * renderer for what it is now. A stale one would render wrongly: TypeScript converters of the old
+   * types, and a dropped or renamed column taken for an unchanged TOAST value (`"c": null`).
+   */
+  async function redescribe(state: RouterState, route: Route, image: RowImage): Promise<Route> {
+    route.redescribed.add(image.columns);
+    const [table] = await describeTables(state.sql!, [route.config.name]);
+    const renderer = new TableRenderer(table);
+    const next: Route = { ...route, renderer };
+    state.routes.set(routeKey(table.name.schema, table.name.name), next);
+    logger.warn("table schema changed while streaming: rendering with the new columns", {
+      table: route.table,
+      columns: table.columns.map((c) => c.name),
+      matches: renderer.describes(image),
+      note: "documents of rows not changed since keep the columns they had until those rows change",
+    });
+    return next;
+  }
+
   async function drain(state: RouterState, ctx: ActorContext<RouterCommand>): Promise<void> {
     while (!state.blocked && state.queue.length > 0) {
       const work = state.queue.shift()!;
@@ -307,6 +335,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
               config: tableConfig,
               table: displayName(table.name),
               renderer: new TableRenderer(table),
+              redescribed: new WeakSet(),
             });
           }
           state.sql = sql;

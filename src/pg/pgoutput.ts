@@ -10,6 +10,7 @@ interface Relation {
   readonly schema: string;
   readonly table: string;
   readonly columns: readonly string[];
+  readonly types: readonly number[];
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -116,13 +117,14 @@ export class PgoutputDecoder {
         const count = r.int16();
         if (count < 0) throw new DecodeError("pgoutput", `relation ${schema}.${table} with ${count} columns`);
         const columns: string[] = [];
+        const types: number[] = [];
         for (let i = 0; i < count; i++) {
           r.byte(); // flags: part of the key
           columns.push(r.string());
-          r.uint32(); // type OID
+          types.push(r.uint32());
           r.int32(); // type modifier
         }
-        this.#relations.set(oid, { schema, table, columns });
+        this.#relations.set(oid, { schema, table, columns, types });
         event = null;
         break;
       }
@@ -206,5 +208,5 @@ function tuple(r: Reader, relation: Relation): RowImage {
     else if (kind === 0x74) values[i] = r.text(r.int32()); // 't'
     else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
   }
-  return { columns: relation.columns, values };
+  return { columns: relation.columns, types: relation.types, values };
 }

@@ -57,9 +57,11 @@ interface Relation {
   readonly columns: readonly string[];
 }
 
+/** A type OID per column position: text, int4, numeric, jsonb, and an OID past 2^31 (OIDs are unsigned). */
+const typeOf = (i: number) => [25, 23, 1700, 3802, 4_000_000_000][i % 5];
 const relationMessage = (r: Relation) => {
   const w = new Writer().char("R").int32(r.oid).string(r.schema).string(r.table).char("d").int16(r.columns.length);
-  for (const column of r.columns) w.byte(1).string(column).int32(25).int32(-1);
+  r.columns.forEach((column, i) => w.byte(1).string(column).int32(typeOf(i) | 0).int32(-1));
   return w.done();
 };
 const begin = (lsn: bigint, xid: number) => new Writer().char("B").uint64(lsn).uint64(0n).int32(xid).done();
@@ -121,7 +123,7 @@ Deno.test("pgoutput: rows decode to exactly the values sent, with their relation
       op: "insert",
       schema: r.schema,
       table: r.table,
-      new: { columns: r.columns, values },
+      new: { columns: r.columns, types: r.columns.map((_, i) => typeOf(i)), values },
       old: null,
     });
     const updated = decoder.decode(update(r.oid, values, values));

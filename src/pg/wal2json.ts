@@ -78,11 +78,12 @@ function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefi
  */
 const MAX_COLUMN_LISTS = 4_096;
 
-function image(record: Record_, key: string, columnLists: Map<string, readonly string[]>): RowImage | null {
+function image(record: Record_, key: string, columnLists: Map<string, ColumnList>): RowImage | null {
   if (!(key in record)) return null;
   const list = record[key];
   if (!Array.isArray(list)) throw new DecodeError("wal2json", `"${key}" is not a list`);
   const names: string[] = [];
+  const types: number[] = [];
   const values: ColumnValue[] = [];
   for (const entry of list) {
     if (entry === null || typeof entry !== "object" || Array.isArray(entry) || entry instanceof JsonNumber) {
@@ -90,20 +91,32 @@ function image(record: Record_, key: string, columnLists: Map<string, readonly s
     }
     const name = str(entry, "name");
     names.push(name);
+    types.push(typeOid(entry.typeoid, name));
     values.push(valueText(field(entry, "value"), name, entry.typeoid));
   }
-  const listKey = names.join("\u0000");
-  let columns = columnLists.get(listKey);
-  if (columns === undefined) {
+  // Names and types: a column whose type changed is another list, as after a pgoutput Relation message.
+  const listKey = `${names.join("\u0000")}\u0001${types.join(",")}`;
+  let shared = columnLists.get(listKey);
+  if (shared === undefined) {
     if (columnLists.size >= MAX_COLUMN_LISTS) columnLists.clear();
-    columnLists.set(listKey, columns = names);
+    columnLists.set(listKey, shared = { columns: names, types });
   }
-  return { columns, values };
+  return { columns: shared.columns, types: shared.types, values };
+}
+
+type ColumnList = { readonly columns: readonly string[]; readonly types: readonly number[] };
+
+function typeOid(value: ExactJson | undefined, column: string): number {
+  const oid = value instanceof JsonNumber ? Number(value.text) : value;
+  if (typeof oid !== "number" || !Number.isInteger(oid) || oid <= 0 || oid > 0xffffffff) {
+    throw new DecodeError("wal2json", `column ${JSON.stringify(column)} has no type OID (include-type-oids)`);
+  }
+  return oid;
 }
 
 export class Wal2jsonDecoder {
   #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
-  readonly #columnLists = new Map<string, readonly string[]>();
+  readonly #columnLists = new Map<string, ColumnList>();
 
   decode(payload: Uint8Array): ChangeEvent | null {
     let record: ExactJson;

@@ -59,7 +59,7 @@ Deno.test("wal2json: every value arrives as its exact text, numbers with every d
         op: "insert",
         schema: "public",
         table: "t",
-        new: { columns: columns.map((c) => c.name), values: columns.map((c) => c.text) },
+        new: { columns: columns.map((c) => c.name), types: columns.map(() => 25), values: columns.map((c) => c.text) },
         old: null,
       });
       const deleted = new Wal2jsonDecoder().decode(encoder.encode(record("D", columns, "identity")));

@@ -10,7 +10,10 @@ export const UNCHANGED = Symbol("unchanged TOAST value");
 export type ColumnValue = string | null | typeof UNCHANGED;
 
 export interface RowImage {
+  /** Column names; decoders share one array per relation shape, so identity is a cheap first check. */
   readonly columns: readonly string[];
+  /** Type OID of each column, as the change was decoded: a schema change shows here first. */
+  readonly types: readonly number[];
   readonly values: readonly ColumnValue[];
 }
 

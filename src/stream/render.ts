@@ -59,6 +59,9 @@ export class TableRenderer {
   readonly #columns: readonly string[];
   readonly #key: readonly string[] | null;
   readonly #fast: FastPath | null;
+  /** Per decoder column array: whether that shape (names and types, in order) is this table's. */
+  readonly #shapes = new WeakMap<readonly string[], boolean>();
+  #lastShape: readonly string[] | null = null;
 
   /** `typescript: false` sends every row to PostgreSQL (tests compare the two paths byte for byte). */
   constructor(table: TableDescription, options: { typescript?: boolean } = {}) {
@@ -146,16 +149,37 @@ export class TableRenderer {
 
   #withFill(image: RowImage, fill: Map<string, ColumnValue>): RowImage {
     const columns = [...image.columns];
+    const types = [...image.types];
     const values = [...image.values];
     for (const [column, value] of fill) {
       const at = columns.indexOf(column);
       if (at >= 0) values[at] = value;
       else {
         columns.push(column);
+        types.push(this.#table.columns.find((c) => c.name === column)?.typeOid ?? 0);
         values.push(value);
       }
     }
-    return { columns, values };
+    return { columns, types, values };
+  }
+
+  /**
+   * Whether the image has this description's columns, names and types in order. After a schema
+   * change it does not: the renderer is then stale (the router describes the table again), and
+   * in any case its TypeScript converters no longer apply.
+   */
+  describes(image: RowImage): boolean {
+    if (image.columns === this.#lastShape) return true;
+    let known = this.#shapes.get(image.columns);
+    if (known === undefined) {
+      const { columns } = this.#table;
+      known = image.columns.length === columns.length &&
+        columns.every((c, i) => image.columns[i] === c.name && image.types[i] === c.typeOid);
+      // Decoders share one columns array per shape (names and types): the answer holds for every image with it.
+      this.#shapes.set(image.columns, known);
+    }
+    if (known) this.#lastShape = image.columns;
+    return known;
   }
 
   /** Items for one change rendered in TypeScript, or null when PostgreSQL must render it. */
@@ -181,7 +205,7 @@ export class TableRenderer {
   }
 
   #fastDoc(fast: FastPath, image: RowImage): string | null {
-    if (!sameColumns(image.columns, fast.names)) return null;
+    if (!this.describes(image)) return null;
     const parts: string[] = new Array(fast.order.length);
     for (let i = 0; i < fast.order.length; i++) {
       const { index, key } = fast.order[i];
@@ -198,7 +222,7 @@ export class TableRenderer {
       const whole = doc ?? this.#fastDoc(fast, image);
       return whole === null ? null : JSON.stringify(rowHashId(whole));
     }
-    if (!sameColumns(image.columns, fast.names)) return null;
+    if (!this.describes(image)) return null;
     const values = fast.key.map((index) => image.values[index]);
     if (values.some((v) => v === null || v === UNCHANGED)) return null;
     let text: string;
@@ -249,17 +273,6 @@ export class TableRenderer {
   rendersInTypeScript(change: RowChange): boolean {
     return this.#renderFast(change) !== null;
   }
-}
-
-/** Decoders reuse one columns array per relation: remember the answer per array. */
-const matches = new WeakMap<readonly string[], readonly string[]>();
-
-function sameColumns(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b || matches.get(a) === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  matches.set(a, b);
-  return true;
 }
 
 function fastPath(table: TableDescription): FastPath | null {
