@@ -23,7 +23,14 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   const useTerminal = options.progress === "tty" || (options.progress === "auto" && Deno.stderr.isTerminal());
   const progress = withSnapshotGauges(useTerminal ? terminalProgress() : logProgress());
   const finished = Promise.withResolvers<number>();
-  await using _tracing = startTracing(tracingSettings(config.tracing, (name) => Deno.env.get(name)));
+  let tracing: AsyncDisposable;
+  try {
+    tracing = startTracing(tracingSettings(config.tracing, (name) => Deno.env.get(name)));
+  } catch (error) {
+    printFatal(error);
+    return 2;
+  }
+  await using _tracing = tracing;
   let metricsServer: MetricsServer | null = null;
   if (config.metrics.enabled) {
     try {

@@ -121,6 +121,8 @@ export interface ChangeSpansOptions {
   readonly url: string;
   /** Sent with every export (a collector's credentials). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** PEM CA certificates to trust for an https collector (besides the system's). */
+  readonly caCerts?: readonly string[];
   readonly serviceName: string;
   readonly samplingRatio: number;
   /** Bytes of spans per export request. */
@@ -133,7 +135,8 @@ export interface ChangeSpansOptions {
 
 export class ChangeSpans {
   readonly #ids = new Ids();
-  readonly #options: Required<ChangeSpansOptions>;
+  readonly #options: Required<Omit<ChangeSpansOptions, "caCerts">>;
+  readonly #client: Deno.HttpClient | undefined;
   /** Spans encoded as `ScopeSpans.spans` fields, waiting for the next request. */
   readonly #spans = new ProtoWriter();
   #queued = 0;
@@ -151,6 +154,7 @@ export class ChangeSpans {
   #lastLsnText = "";
 
   constructor(options: ChangeSpansOptions) {
+    this.#client = options.caCerts ? Deno.createHttpClient({ caCerts: [...options.caCerts] }) : undefined;
     this.#options = {
       headers: {},
       batchBytes: 512 * 1024,
@@ -394,6 +398,7 @@ export class ChangeSpans {
       headers: { ...this.#options.headers, "content-type": "application/x-protobuf" },
       body,
       signal: AbortSignal.timeout(this.#options.timeoutMs),
+      ...(this.#client ? { client: this.#client } : {}),
     }).then(async (response) => {
       await response.body?.cancel();
       if (!response.ok) throw new Error(`the collector answered ${response.status}`);
@@ -410,6 +415,7 @@ export class ChangeSpans {
     clearInterval(this.#timer);
     this.#flush();
     await settleWithin(Promise.allSettled([...this.#inFlight]), timeoutMs);
+    this.#client?.close();
   }
 }
 

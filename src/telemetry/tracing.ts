@@ -5,13 +5,14 @@
  * standard `OTEL_*` variables; while off, `tracer()` is null and callers skip all span work.
  * The standard variables win over the config: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT,
  * OTEL_TRACES_SAMPLER_ARG (with a ratio sampler), OTEL_SERVICE_NAME, OTEL_SDK_DISABLED,
- * OTEL_EXPORTER_OTLP_(TRACES_)HEADERS.
+ * OTEL_EXPORTER_OTLP_(TRACES_)HEADERS, OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE.
  */
 import type { Tracer } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { ParsedConfig } from "../config/schema.ts";
+import { OesophagusError } from "../errors.ts";
 import { settleWithin } from "../settle_within.ts";
 import { ChangeSpans } from "./change_spans.ts";
 import { logger } from "./log.ts";
@@ -36,6 +37,8 @@ export interface TracingSettings {
   readonly serviceName: string;
   /** OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: a collector's credentials, sent with every export, never logged. */
   readonly headers: Readonly<Record<string, string>>;
+  /** OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE: a PEM file of CA certificates to trust for an https collector. */
+  readonly caFile: string | null;
 }
 
 /** `key1=value1,key2=value2` with URL-encoded values, as the OTLP exporter specification has it. */
@@ -76,18 +79,43 @@ export function tracingSettings(config: ParsedConfig["tracing"], env: (name: str
     samplingRatio: ratioFromEnv ?? config.samplingRatio,
     serviceName: env("OTEL_SERVICE_NAME") ?? "oesophagus",
     headers: parseOtlpHeaders(env("OTEL_EXPORTER_OTLP_TRACES_HEADERS") ?? env("OTEL_EXPORTER_OTLP_HEADERS")),
+    caFile: env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") ?? env("OTEL_EXPORTER_OTLP_CERTIFICATE") ?? null,
   };
+}
+
+/** The collector's CA certificates, read once at start: a file that cannot be read stops the engine with its name. */
+function readCaFile(caFile: string): string {
+  try {
+    const pem = Deno.readTextFileSync(caFile);
+    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM certificate in it");
+    return pem;
+  } catch (error) {
+    throw new OesophagusError(
+      "config_unreadable",
+      `OTEL_EXPORTER_OTLP_CERTIFICATE: cannot use ${caFile}: ${(error as Error).message}`,
+      {
+        fix:
+          "point OTEL_EXPORTER_OTLP_CERTIFICATE (or OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE) at a readable PEM file of the collector's CA",
+      },
+    );
+  }
 }
 
 export function startTracing(settings: TracingSettings): AsyncDisposable {
   if (!settings.enabled) return { [Symbol.asyncDispose]: () => Promise.resolve() };
+  const ca = settings.caFile === null ? null : readCaFile(settings.caFile);
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ "service.name": settings.serviceName }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }),
     spanProcessors: [
       new BatchSpanProcessor({
         // Short timeouts: a collector that is down must not hold up a SIGTERM (exit within 10 s).
-        exporter: new OTLPTraceExporter({ url: settings.url, headers: { ...settings.headers }, timeoutMillis: 2_000 }),
+        exporter: new OTLPTraceExporter({
+          url: settings.url,
+          headers: { ...settings.headers },
+          timeoutMillis: 2_000,
+          ...(ca === null ? {} : { httpAgentOptions: { ca } }),
+        }),
         maxQueueSize: 65_536,
         maxExportBatchSize: 4_096,
         scheduledDelayMillis: 1_000,
@@ -100,12 +128,13 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
     ? new ChangeSpans({
       url: settings.url,
       headers: settings.headers,
+      ...(ca === null ? {} : { caCerts: [ca] }),
       serviceName: settings.serviceName,
       samplingRatio: settings.samplingRatio,
     })
     : null;
   changes = recorder;
-  logger.info("tracing", { url: settings.url, samplingRatio: settings.samplingRatio });
+  logger.info("tracing", { url: settings.url, samplingRatio: settings.samplingRatio, caFile: settings.caFile });
   return {
     async [Symbol.asyncDispose]() {
       active = null;

@@ -12,6 +12,7 @@ Deno.test("tracingSettings(): off by default, on by config or by a standard OTLP
     samplingRatio: 0.25,
     serviceName: "oesophagus",
     headers: {},
+    caFile: null,
   });
   const fromEnv = tracingSettings(config, env({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318", OTEL_SERVICE_NAME: "cdc" }));
   assert.deepEqual([fromEnv.enabled, fromEnv.url, fromEnv.serviceName], [true, "http://jaeger:4318/v1/traces", "cdc"]);
@@ -41,4 +42,10 @@ Deno.test("tracingSettings(): OTLP headers from the standard variables, the trac
   const both = env({ OTEL_EXPORTER_OTLP_HEADERS: "a=1", OTEL_EXPORTER_OTLP_TRACES_HEADERS: "b=2" });
   assert.deepEqual(tracingSettings(config, both).headers, { b: "2" });
   assert.deepEqual(tracingSettings(config, env({ OTEL_EXPORTER_OTLP_HEADERS: "a=1" })).headers, { a: "1" });
+});
+
+Deno.test("tracingSettings(): the collector's CA file from the standard variables, the traces one first", () => {
+  const both = env({ OTEL_EXPORTER_OTLP_CERTIFICATE: "/a.pem", OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: "/b.pem" });
+  assert.equal(tracingSettings(config, both).caFile, "/b.pem");
+  assert.equal(tracingSettings(config, env({ OTEL_EXPORTER_OTLP_CERTIFICATE: "/a.pem" })).caFile, "/a.pem");
 });

@@ -196,13 +196,15 @@ Deno.test("faults: an index blocked for writes waits alone: the other table's it
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
     assert.equal((await block(true)).status, 200);
-    // Each transaction writes both tables, so each bulk request carries items of both indices.
-    for (let i = 1; i <= 50; i++) {
-      await sql.begin(async (tx) => {
+    // One transaction writing both tables, interleaved: one segment, so the bulk requests (one per lane) carry items of
+    // both indices. (Requests queued behind a retrying one on its lane wait for it, whatever their index: lanes keep
+    // a document's changes in order.)
+    await sql.begin(async (tx) => {
+      for (let i = 1; i <= 50; i++) {
         await tx`INSERT INTO blocked VALUES (${i}, 'waits')`;
         await tx`INSERT INTO open VALUES (${i}, 'goes on')`;
-      });
-    }
+      }
+    });
     const [{ written }] = await sql<{ written: string }[]>`SELECT pg_current_wal_lsn()::text AS written`;
     for (let tries = 0; (await allDocuments(openIndex)).size < 50; tries++) {
       assert.ok(tries < 200, "the open index's items did not arrive while the other index was blocked");

@@ -7,10 +7,11 @@
 import assert from "node:assert/strict";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
 import { services, uniqueName } from "../helpers/services.ts";
+import { TlsTerminator } from "../helpers/tls_terminator.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
 const tag = (span: JaegerSpan, key: string) => span.tags.find((t) => t.key === key)?.value;
@@ -117,4 +118,50 @@ Deno.test("tracing: with the collector hanging, changes still flow and SIGTERM s
   const stopping = Date.now();
   await stopEngine(engine);
   assert.ok(Date.now() - stopping < 10_000, `stopping took ${Date.now() - stopping} ms`);
+});
+
+Deno.test("tracing: an https collector with a private CA (OTEL_EXPORTER_OTLP_CERTIFICATE) gets the spans; an unreadable CA file stops the engine with its name", async () => {
+  const { esUrl, pgCaFile } = await services();
+  await using jaeger = await Jaeger.start();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
+  await using terminator = new TlsTerminator(new URL(jaeger.otlpUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+  await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`;
+  const service = uniqueName("oesophagus_tls");
+  const config = await writeConfig({
+    source: { url: db.url, slot: uniqueName("traced_tls") },
+    tracing: { samplingRatio: 1 },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { items: { index: `${indices.prefix}_items` } },
+  });
+
+  const missing = await runEngine(["run", "--config", config], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: terminator.url,
+    OTEL_EXPORTER_OTLP_CERTIFICATE: `${tlsDir}/no-such-ca.crt`,
+  });
+  assert.equal(missing.code, 2, missing.output);
+  assert.match(missing.output, /OTEL_EXPORTER_OTLP_CERTIFICATE: cannot use .*no-such-ca\.crt/);
+
+  const engine = startEngine(["run", "--config", config, "--progress", "log"], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: terminator.url,
+    OTEL_EXPORTER_OTLP_CERTIFICATE: pgCaFile,
+    OTEL_SERVICE_NAME: service,
+  });
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await db.sql`INSERT INTO items VALUES (4343, 'over tls')`;
+    await eventually("cdc.change over TLS", async () => {
+      const traces = await jaeger.traces(service, "cdc.change");
+      return traces.flat().find((s) => s.operationName === "cdc.change" && tag(s, "cdc.key") === "4343");
+    });
+    // The SDK's exporter (snapshot.chunk) trusts the same CA.
+    await eventually("snapshot.chunk over TLS", async () => {
+      const chunks = (await jaeger.traces(service, "snapshot.chunk")).flat();
+      return chunks.find((s) => s.operationName === "snapshot.chunk");
+    });
+  } finally {
+    await stopEngine(engine);
+  }
 });
