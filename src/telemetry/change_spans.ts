@@ -20,6 +20,7 @@ import {
   SPAN_KIND_INTERNAL,
   STATUS_CODE_ERROR,
   stringAttribute,
+  stringKeyValueSize,
   TAG,
   utf8Size,
 } from "./otlp_proto.ts";
@@ -276,13 +277,9 @@ export class ChangeSpans {
     const fixed = this.#fixedAttributes(attributes);
     const lsn = this.#lsnText(attributes.commitLsn);
     const key = keyOf(attributes.keyJson);
-    const keySize = utf8Size(key);
-    // KeyValue { key, value: AnyValue { string_value } } of cdc.commit_lsn (ASCII) and cdc.key.
-    const lsnValue = fieldSize(14) + fieldSize(fieldSize(lsn.length));
-    const keyValue = fieldSize(7) + fieldSize(fieldSize(keySize));
     // trace id 18, span id 10, name, kind 2, start and end 9 each.
     const common = 18 + 10 + 2 + 9 + 9;
-    const change = common + 12 + fixed.length + fieldSize(lsnValue) + fieldSize(keyValue);
+    const change = common + 12 + fixed.length + stringKeyValueSize("cdc.commit_lsn", lsn) + stringKeyValueSize("cdc.key", key);
     const route = common + 10 + 11;
     const sink = span.batchSink === null ? null : this.#sinkAttribute(span.batchSink);
     const batch = sink === null ? 0 : common + 10 + 11 + sink.length;
@@ -292,18 +289,8 @@ export class ChangeSpans {
     out.header(TAG.span, change);
     this.#common(idPool, idAt, 16, -1, NAME.change, SPAN_KIND_INTERNAL, span.readAt, end);
     out.raw(fixed);
-    out.header(TAG.attribute, lsnValue);
-    out.header(TAG.key, 14);
-    out.utf8("cdc.commit_lsn", 14);
-    out.header(TAG.value, fieldSize(lsn.length));
-    out.header(TAG.stringValue, lsn.length);
-    out.utf8(lsn, lsn.length);
-    out.header(TAG.attribute, keyValue);
-    out.header(TAG.key, 7);
-    out.utf8("cdc.key", 7);
-    out.header(TAG.value, fieldSize(keySize));
-    out.header(TAG.stringValue, keySize);
-    out.utf8(key, keySize);
+    out.stringKeyValue(TAG.attribute, "cdc.commit_lsn", lsn);
+    out.stringKeyValue(TAG.attribute, "cdc.key", key);
 
     out.header(TAG.span, route);
     this.#common(idPool, idAt, 24, 16, NAME.route, SPAN_KIND_INTERNAL, span.routeStart, span.routeEnd);

@@ -78,6 +78,10 @@ export function utf8Size(text: string): number {
 /** A length-delimited field's bytes: tag, length, payload. */
 export const fieldSize = (payload: number) => 1 + varintSize(payload) + payload;
 
+/** Bytes of a string `KeyValue` as a field of its message. */
+export const stringKeyValueSize = (key: string, value: string) =>
+  fieldSize(fieldSize(utf8Size(key)) + fieldSize(fieldSize(utf8Size(value))));
+
 /** A `KeyValue` holding a string, encoded once (for attributes that repeat). */
 export function stringAttribute(key: string, value: string): Uint8Array<ArrayBuffer> {
   const out = new ProtoWriter(64);
@@ -178,31 +182,28 @@ export class ProtoWriter {
 
   /** A `KeyValue` with a string value, as field `tag` of its message. */
   stringKeyValue(tag: number, key: string, value: string): void {
-    const keySize = utf8Size(key);
     const valueSize = utf8Size(value);
-    const anyValue = fieldSize(valueSize);
-    const keyValue = fieldSize(keySize) + fieldSize(anyValue);
-    this.reserve(fieldSize(keyValue));
-    this.header(tag, keyValue);
-    this.header(TAG.key, keySize);
-    this.utf8(key, keySize);
-    this.header(TAG.value, anyValue);
+    this.#keyValueHead(tag, key, fieldSize(valueSize));
     this.header(TAG.stringValue, valueSize);
     this.utf8(value, valueSize);
   }
 
   /** A `KeyValue` with an int64 value (non-negative, below 2⁵³). */
   intKeyValue(tag: number, key: string, value: number): void {
+    this.#keyValueHead(tag, key, 1 + varintSize(value));
+    this.byte(TAG.intValue);
+    this.varint(value);
+  }
+
+  /** A KeyValue's tag and length, its key, and the head of an `AnyValue` of `anyValue` bytes, which the caller writes. */
+  #keyValueHead(tag: number, key: string, anyValue: number): void {
     const keySize = utf8Size(key);
-    const anyValue = 1 + varintSize(value);
     const keyValue = fieldSize(keySize) + fieldSize(anyValue);
     this.reserve(fieldSize(keyValue));
     this.header(tag, keyValue);
     this.header(TAG.key, keySize);
     this.utf8(key, keySize);
     this.header(TAG.value, anyValue);
-    this.byte(TAG.intValue);
-    this.varint(value);
   }
 
   /** A copy of what was written. */

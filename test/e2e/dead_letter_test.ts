@@ -109,6 +109,10 @@ Deno.test("dead letters: refused documents are set aside with table, key, LSN an
     assert.equal(kept.truncated, false);
     assert.equal(canonicalJson(parseExactJson(kept.document!)), canonicalJson(parseExactJson(row.doc) as ExactJson));
 
+    // The engine made the dead-letter index with replicas only where a second node can hold them: green on this single node.
+    const health = await esRequest("GET", `/_cluster/health/${deadLetterIndex}?filter_path=status`);
+    assert.equal(JSON.parse(health.text).status, "green", health.text);
+
     // Counted for Prometheus too.
     const scraped = await (await fetch(await metricsUrl(engine))).text();
     assert.ok(scraped.includes('oesophagus_dead_letters_total{sink="search",table="public.items"} 4\n'), scraped);

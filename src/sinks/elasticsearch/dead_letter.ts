@@ -12,6 +12,7 @@ import { formatLsn, lsnFromBigInt } from "../../pg/lsn.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
 import { OesophagusError } from "../../errors.ts";
 import { type BulkItemResult, classifyItem, classifyRequestError } from "./classify.ts";
+import { REPLICAS } from "./index.ts";
 
 /** What an entry keeps of the refused document; the rest is counted, not stored (it may be the reason). */
 export const DEAD_LETTER_DOCUMENT_MAX_BYTES = 64 * 1024;
@@ -160,7 +161,7 @@ async function ensureDeadLetterIndex(client: Client, index: string): Promise<voi
   readyIndices.set(client, ready);
   if (ready.has(index)) return;
   try {
-    await client.indices.create({ index, mappings: MAPPING });
+    await client.indices.create({ index, mappings: MAPPING, settings: REPLICAS });
   } catch (error) {
     const type = error instanceof errors.ResponseError ? (error.body as { error?: { type?: string } })?.error?.type : undefined;
     if (type !== "resource_already_exists_exception") throw error;

@@ -5,6 +5,13 @@ import { countFields, indexMapping } from "./mapping.ts";
 import { classifyRequestError } from "./classify.ts";
 import { errors } from "@elastic/elasticsearch";
 
+/**
+ * Replicas the engine's indices ask for: one when the cluster has a second node for it, none on a
+ * single node (the compose stack, a laptop), where a replica can never be assigned and would leave
+ * the index, and the cluster's health, yellow for good.
+ */
+export const REPLICAS = { "index.auto_expand_replicas": "0-1" } as const;
+
 /** Returns true when the index was created, false when it existed (its mapping is left as the operator has it). */
 export async function ensureIndex(
   client: Client,
@@ -23,6 +30,7 @@ export async function ensureIndex(
         // A delete's version is remembered this long (default 60 s): a replay after a longer outage
         // must still find the tombstone, or an older write could bring the document back.
         "index.gc_deletes": "1h",
+        ...REPLICAS,
         // A table about to be copied: no refresh until the copy is over (endBulkLoad), which
         // saves Elasticsearch most of its segment churn. The documents are durable meanwhile.
         ...(options.bulkLoad ? { "index.refresh_interval": "-1" } : {}),
