@@ -8,7 +8,7 @@
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config, TableConfig } from "../src/config/load.ts";
-import { describeTables } from "../src/pg/catalog.ts";
+import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import type { Lsn } from "../src/pg/lsn.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
@@ -286,6 +286,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   async function redescribe(state: RouterState, route: Route, image: RowImage): Promise<Route> {
     route.redescribed.add(image.columns);
     const [table] = await describeTables(state.sql!, [route.config.name]);
+    // The same columns: the row only left some out (wal2json omits unchanged TOAST values), or the key-only image.
+    const same = (a: TableDescription, b: TableDescription) =>
+      a.columns.length === b.columns.length &&
+      a.columns.every((c, i) => c.name === b.columns[i].name && c.typeOid === b.columns[i].typeOid);
+    if (same(route.renderer.table, table)) return route;
     const renderer = new TableRenderer(table);
     const next: Route = { ...route, renderer };
     state.routes.set(routeKey(table.name.schema, table.name.name), next);

@@ -163,6 +163,11 @@ export class TableRenderer {
     return { columns, types, values };
   }
 
+  /** The table as it was described when this renderer was made. */
+  get table(): TableDescription {
+    return this.#table;
+  }
+
   /**
    * Whether the image has this description's columns, names and types in order. After a schema
    * change it does not: the renderer is then stale (the router describes the table again), and

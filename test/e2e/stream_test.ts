@@ -97,6 +97,8 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       const exited = await engine.exited;
       assert.equal(exited.code, 0, exited.output);
       assert.ok(Date.now() - stopping < 10_000, "SIGTERM took longer than 10 s");
+      // An update leaving a TOASTed column out of the row (wal2json) is not a schema change.
+      assert.doesNotMatch(exited.output, /table schema changed/);
     } finally {
       engine.kill("SIGKILL");
       await engine.exited;

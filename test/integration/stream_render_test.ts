@@ -69,6 +69,15 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       const table = tables.find((t) => t.name.name === event.table)!;
       const change: RowChange = { op: event.op, new: event.new, old: event.old, version: v! };
       const fast = new TableRenderer(table);
+      // Every column of every type arrives with the type OID the catalog has (wal2json may leave unchanged TOAST values
+      // out): only a schema change makes a row look like another table.
+      for (const image of [event.new, event.old]) {
+        image?.columns.forEach((name, i) => {
+          const column = table.columns.find((c) => c.name === name);
+          assert.equal(image.types[i], column?.typeOid, `${event.table}.${name}: type OID ${image.types[i]} in the stream`);
+        });
+      }
+      if (event.new && event.new.columns.length === table.columns.length) assert.ok(fast.describes(event.new));
       if (!fast.rendersInTypeScript(change)) continue;
       fastChanges++;
       const inPostgres = await new TableRenderer(table, { typescript: false }).render(sql, [change]);
