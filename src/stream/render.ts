@@ -37,7 +37,6 @@ function isJson(type: PgType): boolean {
 
 /** What rendering in TypeScript needs: converters per column, jsonb's key order, the key. */
 interface FastPath {
-  readonly names: readonly string[];
   readonly converters: readonly Converter[];
   /** Column indexes in jsonb key order, with their JSON-quoted names. */
   readonly order: readonly { readonly index: number; readonly key: string }[];
@@ -294,5 +293,5 @@ function fastPath(table: TableDescription): FastPath | null {
   const key = table.key.columns === null ? null : table.key.columns.map((c) => names.indexOf(c));
   if (key?.some((i) => i < 0)) return null;
   const keyType = key?.length === 1 ? table.columns[key[0]].type : null;
-  return { names, converters, order, key, keyIsBool: keyType?.kind === "scalar" && keyType.name === "bool" };
+  return { converters, order, key, keyIsBool: keyType?.kind === "scalar" && keyType.name === "bool" };
 }

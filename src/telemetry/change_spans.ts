@@ -241,6 +241,11 @@ export class ChangeSpans {
     return bytes;
   }
 
+  /** Bytes of the fields `#common` writes: trace id 18, span id 10, parent 10, name, kind 2, start and end 9 each. */
+  static #commonSize(name: Uint8Array, parent: boolean): number {
+    return 18 + 10 + (parent ? 10 : 0) + fieldSize(name.length) + 2 + 9 + 9;
+  }
+
   /** The fields every span has: trace id, span id, parent, name, kind, times. */
   #common(
     ids: Uint8Array,
@@ -277,12 +282,11 @@ export class ChangeSpans {
     const fixed = this.#fixedAttributes(attributes);
     const lsn = this.#lsnText(attributes.commitLsn);
     const key = keyOf(attributes.keyJson);
-    // trace id 18, span id 10, name, kind 2, start and end 9 each.
-    const common = 18 + 10 + 2 + 9 + 9;
-    const change = common + 12 + fixed.length + stringKeyValueSize("cdc.commit_lsn", lsn) + stringKeyValueSize("cdc.key", key);
-    const route = common + 10 + 11;
+    const change = ChangeSpans.#commonSize(NAME.change, false) + fixed.length + stringKeyValueSize("cdc.commit_lsn", lsn) +
+      stringKeyValueSize("cdc.key", key);
+    const route = ChangeSpans.#commonSize(NAME.route, true);
     const sink = span.batchSink === null ? null : this.#sinkAttribute(span.batchSink);
-    const batch = sink === null ? 0 : common + 10 + 11 + sink.length;
+    const batch = sink === null ? 0 : ChangeSpans.#commonSize(NAME.batch, true) + sink.length;
     const out = this.#spans;
     out.reserve(fieldSize(change) + fieldSize(route) + (sink === null ? 0 : fieldSize(batch)));
 
@@ -324,7 +328,7 @@ export class ChangeSpans {
     const status = error === undefined ? 0 : fieldSize(fieldSize(messageSize) + 2);
     // Link { trace_id, span_id }: 28 bytes, 30 as a field.
     const links = flush.links.length / LINK_BYTES;
-    const span = 18 + 10 + 12 + 2 + 9 + 9 + sink.length + counts.at + 30 * links + status;
+    const span = ChangeSpans.#commonSize(NAME.flush, false) + sink.length + counts.at + 30 * links + status;
     const out = this.#spans;
     out.reserve(fieldSize(span));
     out.header(TAG.span, span);
