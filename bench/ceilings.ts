@@ -109,3 +109,43 @@ export async function quietElasticsearch(esUrl: string, timeoutMs = 120_000): Pr
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/** Elasticsearch's work counters (all indices of the node), to compare what two runs asked of it. */
+export interface ElasticsearchWork {
+  readonly bulkRequests: number;
+  readonly operations: number;
+  readonly refreshes: number;
+  readonly merges: number;
+}
+
+export async function elasticsearchWork(esUrl: string): Promise<ElasticsearchWork> {
+  const stats = JSON.parse(
+    await es(esUrl, "GET", "/_nodes/stats/indices/bulk,indexing,refresh,merge?filter_path=nodes.*.indices"),
+  ) as {
+    nodes: Record<string, {
+      indices: {
+        bulk: { total_operations: number };
+        indexing: { index_total: number; delete_total: number };
+        refresh: { total: number };
+        merges: { total: number };
+      };
+    }>;
+  };
+  const sum = (pick: (i: typeof stats.nodes[string]["indices"]) => number) =>
+    Object.values(stats.nodes).reduce((n, node) => n + pick(node.indices), 0);
+  return {
+    bulkRequests: sum((i) => i.bulk.total_operations),
+    operations: sum((i) => i.indexing.index_total + i.indexing.delete_total),
+    refreshes: sum((i) => i.refresh.total),
+    merges: sum((i) => i.merges.total),
+  };
+}
+
+/** What happened between two samples, as one line. */
+export function describeWork(before: ElasticsearchWork, after: ElasticsearchWork): string {
+  const requests = after.bulkRequests - before.bulkRequests;
+  const operations = after.operations - before.operations;
+  return `${requests.toLocaleString("en")} bulk requests of ${
+    requests === 0 ? 0 : Math.round(operations / requests).toLocaleString("en")
+  } items on average, ${after.refreshes - before.refreshes} refreshes, ${after.merges - before.merges} merges`;
+}

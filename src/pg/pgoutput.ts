@@ -14,6 +14,8 @@ interface Relation {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+/** One UTF-16 unit per byte (windows-1252): ASCII keeps its offsets, so ASCII values can be sliced out. */
+const singleByte = new TextDecoder("latin1");
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 function utf8(bytes: Uint8Array): string {
@@ -70,12 +72,25 @@ class Reader {
     this.#pos = end + 1;
     return text;
   }
+  /** The message, one character per byte, made at its first ASCII value. */
+  #chars: string | null = null;
+
+  /**
+   * A value's text. ASCII (most values) is sliced from the message decoded once as a whole: a
+   * decoder call per value cost more than the rest of the message's decoding together.
+   */
   text(length: number): string {
     if (length < 0) throw new DecodeError("pgoutput", `negative value length ${length}`);
     this.#need(length);
-    const text = utf8(this.bytes.subarray(this.#pos, this.#pos + length));
-    this.#pos += length;
-    return text;
+    const bytes = this.bytes;
+    const start = this.#pos;
+    const end = start + length;
+    this.#pos = end;
+    for (let i = start; i < end; i++) {
+      if (bytes[i] >= 0x80) return utf8(bytes.subarray(start, end));
+    }
+    this.#chars ??= singleByte.decode(bytes);
+    return this.#chars.slice(start, end);
   }
   end(): void {
     if (this.#pos !== this.bytes.length) {
