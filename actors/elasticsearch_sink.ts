@@ -15,7 +15,7 @@ import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts"
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
 import { deadLetter, type Refusal, writeDeadLetters } from "../src/sinks/elasticsearch/dead_letter.ts";
-import { endBulkLoad, ensureIndex } from "../src/sinks/elasticsearch/index.ts";
+import { addMissingFields, endBulkLoad, ensureIndex } from "../src/sinks/elasticsearch/index.ts";
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -136,6 +136,21 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
     }
   };
 
+  const reportFields = (
+    ctx: ActorContext<SinkCommand>,
+    index: string,
+    outcome: { readonly added: readonly string[]; readonly refused?: string },
+  ) => {
+    if (outcome.added.length > 0) logger.info("index mapping extended", { actor: ctx.path, index, fields: outcome.added });
+    if (outcome.refused !== undefined) {
+      logger.warn("Elasticsearch refused mappings for new columns: their values stay in _source, not searchable", {
+        actor: ctx.path,
+        index,
+        reason: outcome.refused,
+      });
+    }
+  };
+
   return {
     init(ctx) {
       const client = ctx.scope.own(createClient(config), (c) => c.close());
@@ -147,15 +162,27 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
       switch (msg.type) {
         case "PrepareTable": {
           state.tables.set(msg.index, displayName(msg.table.name));
-          const created = await retrying(
+          const prepared = await retrying(
             name,
             "index creation",
             ctx.scope.signal,
             ctx.path,
             () => ensureIndex(state.client, name, msg.index, msg.table, { bulkLoad: msg.bulkLoad }),
           );
-          if (created) logger.info("index created", { actor: ctx.path, index: msg.index });
-          ctx.send(msg.replyTo, { type: "TablePrepared", sink: name, index: msg.index, created });
+          if (prepared.created) logger.info("index created", { actor: ctx.path, index: msg.index });
+          reportFields(ctx, msg.index, prepared);
+          ctx.send(msg.replyTo, { type: "TablePrepared", sink: name, index: msg.index, created: prepared.created });
+          return state;
+        }
+        case "ExtendMapping": {
+          const extended = await retrying(
+            name,
+            "extending the index mapping",
+            ctx.scope.signal,
+            ctx.path,
+            () => addMissingFields(state.client, name, msg.index, msg.table),
+          );
+          reportFields(ctx, msg.index, extended);
           return state;
         }
         case "EndBulkLoad":

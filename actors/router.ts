@@ -229,7 +229,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           if (route && event.new && !route.renderer.describes(event.new) && !route.redescribed.has(event.new.columns)) {
             // Changes before this one are rendered with the description they were decoded under.
             await flushGroups();
-            route = await redescribe(state, route, event.new);
+            route = await redescribe(state, route, event.new, ctx);
           }
           if (route) {
             if (state.version === null) throw new Error("a row change arrived outside a transaction");
@@ -283,7 +283,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    * renderer for what it is now. A stale one would render wrongly: TypeScript converters of the old
    * types, and a dropped or renamed column taken for an unchanged TOAST value (`"c": null`).
    */
-  async function redescribe(state: RouterState, route: Route, image: RowImage): Promise<Route> {
+  async function redescribe(state: RouterState, route: Route, image: RowImage, ctx: ActorContext<RouterCommand>): Promise<Route> {
     route.redescribed.add(image.columns);
     const [table] = await describeTables(state.sql!, [route.config.name]);
     // The same columns: the row only left some out (wal2json omits unchanged TOAST values), or the key-only image.
@@ -294,6 +294,10 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     const renderer = new TableRenderer(table);
     const next: Route = { ...route, renderer };
     state.routes.set(routeKey(table.name.schema, table.name.name), next);
+    // Ahead of every batch rendered with the new columns, in each sink's mailbox.
+    for (const sink of route.config.sinks) {
+      ctx.send(deps.sinks[sink], { type: "ExtendMapping", table, index: route.config.index });
+    }
     logger.warn("table schema changed while streaming: rendering with the new columns", {
       table: route.table,
       columns: table.columns.map((c) => c.name),

@@ -74,6 +74,7 @@ const collector = values.sampling === undefined
 const tracing = collector ? { enabled: true, endpoint: collector.otlpUrl, samplingRatio: Number(values.sampling) } : null;
 const ROUNDS = values.repeat !== undefined ? Number(values.repeat) : collector ? 3 : 1;
 const PGBIN = "/usr/lib/postgresql/15/bin";
+const CORES = navigator.hardwareConcurrency;
 
 const medianOf = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
@@ -279,8 +280,6 @@ interface EngineRun {
   /** What Elasticsearch was asked to do meanwhile (requests, items, refreshes, merges). */
   readonly esWork: string;
 }
-
-const CORES = navigator.hardwareConcurrency;
 
 /**
  * What an engine costing no CPU at all could reach on this machine: the walsender and

@@ -17,6 +17,11 @@ export type SinkCommand =
     readonly bulkLoad: boolean;
     readonly replyTo: Ref<TablePrepared>;
   }
+  /**
+   * The table's columns changed while streaming: its index gets fields for new columns before any
+   * later message of this sink is handled (no answer; the batches sent after it wait for it).
+   */
+  | { readonly type: "ExtendMapping"; readonly table: TableDescription; readonly index: string }
   /** The copy is over: refreshes back on (if the engine turned them off). Answered with BulkLoadEnded. */
   | { readonly type: "EndBulkLoad"; readonly index: string; readonly replyTo: Ref<BulkLoadEnded> }
   /**

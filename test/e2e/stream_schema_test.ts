@@ -1,22 +1,24 @@
 /**
  * ALTER TABLE while streaming, both plugins: after a column is added, dropped, renamed or retyped,
  * every row changed from then on is indexed with `_source` equal to `to_jsonb(row)`. Rows not
- * changed since keep the document they had (a schema change writes no row to the WAL).
+ * changed since keep the document they had (a schema change writes no row to the WAL). New
+ * columns become searchable fields of the engine's index (also for a column added while the
+ * engine was down); an index the operator made keeps exactly their mapping.
  */
 import assert from "node:assert/strict";
 import { canonicalJson, type ExactJson, JsonNumber, parseExactJson } from "../../src/json/exact_json.ts";
 import { expectedDocuments } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
-import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
-/** Each schema change, then a row inserted and an existing one updated under it. */
+/** Each schema change, then a row inserted and an existing one updated under it; `field`: a field it adds. */
 const STAGES = [
-  { ddl: `ALTER TABLE items ADD COLUMN d text DEFAULT 'default d'`, inserted: 101, updated: 1 },
+  { ddl: `ALTER TABLE items ADD COLUMN d text DEFAULT 'default d'`, inserted: 101, updated: 1, field: "d" },
   { ddl: `ALTER TABLE items DROP COLUMN b`, inserted: 102, updated: 2 },
-  { ddl: `ALTER TABLE items RENAME COLUMN c TO c_renamed`, inserted: 103, updated: 3 },
+  { ddl: `ALTER TABLE items RENAME COLUMN c TO c_renamed`, inserted: 103, updated: 3, field: "c_renamed" },
   // int -> text: a converter for int would print the text unquoted.
   { ddl: `ALTER TABLE items ALTER COLUMN a TYPE text USING 'text ' || a`, inserted: 104, updated: 4 },
   { ddl: `ALTER TABLE items ALTER COLUMN c_renamed TYPE bigint USING (c_renamed * 100)::bigint`, inserted: 105, updated: 5 },
@@ -38,7 +40,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
       tables: { items: { index } },
     });
-    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    let engine = startEngine(["run", "--config", config, "--progress", "log"]);
     let output = "";
     try {
       await engine.waitFor(/"msg":"streaming from slot"/);
@@ -53,7 +55,15 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
           assert.ok(actual.has(id), `after "${stage.ddl}": no document ${id}`);
           assert.equal(canonicalJson(actual.get(id)!.source), expected.get(id), `after "${stage.ddl}": document ${id}`);
         }
+        if ("field" in stage) {
+          const field = (await fieldsOf(index))[stage.field];
+          assert.ok(field, `after "${stage.ddl}": no field ${stage.field} in the mapping`);
+          // Searchable: both rows written since have the column, and a term query on it finds them.
+          const value = stage.field === "d" ? "default d" : null;
+          if (value !== null) assert.deepEqual(await idsMatching(index, stage.field, value), ["1", "101"]);
+        }
       }
+      assert.equal((await fieldsOf(index)).b?.type, "text", "a dropped column's field stays (Elasticsearch cannot remove it)");
       // Changes of one transaction on both sides of a schema change.
       await sql.begin(async (tx) => {
         await tx.unsafe(`UPDATE items SET a = 'before' WHERE id = 6`);
@@ -69,9 +79,76 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       assert.equal(six.e instanceof JsonNumber && six.e.text, "5");
       delete six.e;
       assert.equal(canonicalJson(actual.get("6")!.source), canonicalJson(six));
+      assert.equal((await fieldsOf(index)).e?.type, "integer");
+
+      // A column added while the engine is down: mapped when the engine starts again.
+      output += await stopEngine(engine);
+      await sql.unsafe(`ALTER TABLE items ADD COLUMN f boolean DEFAULT true`);
+      engine = startEngine(["run", "--config", config, "--progress", "log"]);
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      assert.equal((await fieldsOf(index)).f?.type, "boolean");
     } finally {
-      output = await stopEngine(engine);
+      output += await stopEngine(engine);
     }
     assert.match(output, /table schema changed while streaming/);
+    assert.match(output, /"msg":"index mapping extended"[^\n]*"fields":\["d"\]/);
   });
+}
+
+Deno.test("stream: an index the operator made keeps its own mapping when the table gains a column", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  const index = `${indices.prefix}_own`;
+  const made = await esRequest(
+    "PUT",
+    `/${index}`,
+    JSON.stringify({ mappings: { dynamic: false, properties: { id: { type: "integer" } } } }),
+  );
+  assert.equal(made.status, 200, made.text);
+  await sql.unsafe(`CREATE TABLE own (id int PRIMARY KEY, a text); INSERT INTO own VALUES (1, 'one')`);
+  const slot = "schema_own";
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { own: { index } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  let output = "";
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql.unsafe(`ALTER TABLE own ADD COLUMN b text DEFAULT 'b'`);
+    await sql.unsafe(`INSERT INTO own (id) VALUES (2)`);
+    await waitForCatchUp(sql, slot);
+    const documents = await allDocuments(index);
+    assert.equal(
+      canonicalJson(documents.get("2")!.source),
+      (await expectedDocuments(sql, { schema: "public", name: "own" })).get("2"),
+    );
+  } finally {
+    output = await stopEngine(engine);
+  }
+  assert.match(output, /table schema changed while streaming/, "the engine saw the new column");
+  assert.deepEqual(Object.keys(await fieldsOf(index)), ["id"]);
+});
+
+/** The index's top-level fields and their mappings. */
+async function fieldsOf(index: string): Promise<Record<string, { type?: string }>> {
+  const answer = await esRequest("GET", `/${index}/_mapping`);
+  assert.equal(answer.status, 200, answer.text);
+  const mappings = Object.values(JSON.parse(answer.text) as Record<string, { mappings: { properties?: object } }>)[0].mappings;
+  return (mappings.properties ?? {}) as Record<string, { type?: string }>;
+}
+
+/** Ids of the documents whose `field` is exactly `value` (a term query on its keyword), sorted. */
+async function idsMatching(index: string, field: string, value: string): Promise<string[]> {
+  await esRequest("POST", `/${index}/_refresh`);
+  const answer = await esRequest(
+    "POST",
+    `/${index}/_search`,
+    JSON.stringify({ size: 100, _source: false, query: { term: { [`${field}.keyword`]: value } } }),
+  );
+  assert.equal(answer.status, 200, answer.text);
+  return (JSON.parse(answer.text) as { hits: { hits: { _id: string }[] } }).hits.hits.map((h) => h._id).sort();
 }

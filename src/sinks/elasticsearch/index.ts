@@ -1,7 +1,11 @@
-/** Creates a table's index with mappings derived from its columns, once. */
+/**
+ * A table's index: created once with mappings derived from its columns, and, when the table gains
+ * columns (ALTER TABLE), given mappings for them. Only indices the engine created are extended:
+ * one an operator made keeps exactly the mapping they gave it.
+ */
 import type { Client } from "@elastic/elasticsearch";
 import type { TableDescription } from "../../pg/catalog.ts";
-import { countFields, indexMapping } from "./mapping.ts";
+import { countFields, type FieldMapping, indexMapping } from "./mapping.ts";
 import { classifyRequestError } from "./classify.ts";
 import { errors } from "@elastic/elasticsearch";
 
@@ -12,21 +16,36 @@ import { errors } from "@elastic/elasticsearch";
  */
 export const REPLICAS = { "index.auto_expand_replicas": "0-1" } as const;
 
-/** Returns true when the index was created, false when it existed (its mapping is left as the operator has it). */
+/** Marks an index as the engine's in its mapping's `_meta`: its mapping may be extended. */
+const MANAGED = { managed_by: "oesophagus" } as const;
+const LIMIT = "index.mapping.total_fields.limit";
+
+/** Room for the fields of the mapping, and never below Elasticsearch's default of 1,000. */
+const fieldLimit = (mapping: { properties?: Record<string, FieldMapping> }) => Math.max(1_000, countFields(mapping) + 100);
+
+export interface PreparedIndex {
+  readonly created: boolean;
+  /** Columns that had no field in an existing index of the engine's, and now have one. */
+  readonly added: readonly string[];
+  /** Why Elasticsearch would not take the new fields (they stay in `_source`, unsearchable). */
+  readonly refused?: string;
+}
+
+/** Creates the index, or extends an existing one of the engine's with fields for new columns. */
 export async function ensureIndex(
   client: Client,
   sinkName: string,
   index: string,
   table: TableDescription,
   options: { bulkLoad: boolean } = { bulkLoad: false },
-): Promise<boolean> {
+): Promise<PreparedIndex> {
   const mappings = indexMapping(table);
   try {
     await client.indices.create({
       index,
-      mappings,
+      mappings: { ...mappings, _meta: MANAGED },
       settings: {
-        "index.mapping.total_fields.limit": Math.max(1_000, countFields(mappings) + 100),
+        [LIMIT]: fieldLimit(mappings),
         // A delete's version is remembered this long (default 60 s): a replay after a longer outage
         // must still find the tombstone, or an older write could bring the document back.
         "index.gc_deletes": "1h",
@@ -36,13 +55,51 @@ export async function ensureIndex(
         ...(options.bulkLoad ? { "index.refresh_interval": "-1" } : {}),
       },
     });
-    return true;
+    return { created: true, added: [] };
   } catch (error) {
     if (
       error instanceof errors.ResponseError &&
       (error.body as { error?: { type?: string } })?.error?.type === "resource_already_exists_exception"
     ) {
-      return false;
+      return { created: false, ...await addMissingFields(client, sinkName, index, table) };
+    }
+    throw classifyRequestError(error, sinkName);
+  }
+}
+
+/**
+ * Puts mappings for the table's columns that an index of the engine's has no field for (a column
+ * added, or renamed, since the index was made) and returns their names. A field that exists keeps
+ * its mapping, also when its column changed type: Elasticsearch cannot change a field's type in
+ * place, and numbers and dates tolerate malformed values (mapping.ts). Documents indexed before
+ * the field was mapped keep the column in `_source` but are not searchable by it.
+ */
+export async function addMissingFields(
+  client: Client,
+  sinkName: string,
+  index: string,
+  table: TableDescription,
+): Promise<{ added: string[]; refused?: string }> {
+  try {
+    const answer = await client.indices.getMapping({ index });
+    const current = Object.values(answer)[0]?.mappings;
+    if (current?._meta?.managed_by !== MANAGED.managed_by) return { added: [] };
+    const wanted = indexMapping(table).properties;
+    const existing = (current.properties ?? {}) as Record<string, FieldMapping>;
+    const missing = Object.fromEntries(Object.entries(wanted).filter(([name]) => !(name in existing)));
+    const added = Object.keys(missing);
+    if (added.length === 0) return { added };
+    const settings = await client.indices.getSettings({ index, name: LIMIT, flat_settings: true, include_defaults: true });
+    const { settings: set, defaults } = Object.values(settings)[0] ?? {};
+    const limit = Number((set as Record<string, unknown> | undefined)?.[LIMIT] ?? (defaults as Record<string, unknown>)?.[LIMIT]);
+    const needed = fieldLimit({ properties: { ...existing, ...missing } });
+    if (!(limit >= needed)) await client.indices.putSettings({ index, settings: { [LIMIT]: needed } });
+    await client.indices.putMapping({ index, properties: missing });
+    return { added };
+  } catch (error) {
+    // A mapping Elasticsearch will not take is no reason to stop streaming: the values stay in _source.
+    if (error instanceof errors.ResponseError && error.statusCode === 400) {
+      return { added: [], refused: (error.body as { error?: { reason?: string } })?.error?.reason ?? error.message };
     }
     throw classifyRequestError(error, sinkName);
   }
