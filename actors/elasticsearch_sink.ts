@@ -153,7 +153,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
 
   return {
     init(ctx) {
-      const client = ctx.scope.own(createClient(config), (c) => c.close());
+      const client = ctx.scope.own(createClient(name, config), (c) => c.close());
       const lanes = Array.from({ length: config.concurrency }, () => ({ queue: [], busy: false }));
       return { client, tables: new Map(), deadLetters: 0, lanes, inFlight: new Map(), nextWriteId: 0 };
     },

@@ -142,7 +142,7 @@ export async function runChecks(config: Config): Promise<Finding[]> {
   }
 
   for (const [name, sink] of Object.entries(config.sinks)) {
-    const client = createClient(sink);
+    const client = createClient(name, sink);
     try {
       const health = await client.cluster.health({ timeout: "5s" });
       const nodes = await client.nodes.info({ node_id: "_local", filter_path: "nodes.*.version" }) as {

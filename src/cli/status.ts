@@ -84,7 +84,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
 }
 
 async function sinkStatus(name: string, sink: SinkConfig): Promise<StatusReport["sinks"][number]> {
-  const client = createClient({ ...sink, requestTimeoutMs: 5_000 });
+  const client = createClient(name, { ...sink, requestTimeoutMs: 5_000 });
   try {
     const health = await client.cluster.health({ timeout: "5s" });
     const count = await client.count({ index: sink.deadLetterIndex, ignore_unavailable: true, allow_no_indices: true });

@@ -7,6 +7,7 @@
  */
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls";
 import { OesophagusError } from "../errors.ts";
+import { readPemFile } from "../pem.ts";
 
 export const SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
 export type SslMode = typeof SSL_MODES[number];
@@ -20,19 +21,8 @@ export interface SourceTls {
   readonly ssl: false | "prefer" | "require" | ConnectionOptions;
 }
 
-function readPem(path: string, parameter: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (error) {
-    throw new OesophagusError(
-      "source_misconfigured",
-      `source.url: ${parameter} ${path} cannot be read: ${(error as Error).message}`,
-      {
-        fix: `point ${parameter} at a readable PEM file`,
-      },
-    );
-  }
-}
+const readPem = (path: string, parameter: string) =>
+  readPemFile(path, { name: `source.url: ${parameter}`, code: "source_misconfigured", certificate: parameter !== "sslkey" });
 
 /** As libpq: the URL's `sslmode`, else the PGSSLMODE environment variable, else prefer. */
 export function sourceTls(url: string, env: (name: string) => string | undefined = (name) => Deno.env.get(name)): SourceTls {

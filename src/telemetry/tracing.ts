@@ -12,7 +12,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { ParsedConfig } from "../config/schema.ts";
-import { OesophagusError } from "../errors.ts";
+import { readPemFile } from "../pem.ts";
 import { settleWithin } from "../settle_within.ts";
 import { ChangeSpans } from "./change_spans.ts";
 import { logger } from "./log.ts";
@@ -39,6 +39,8 @@ export interface TracingSettings {
   readonly headers: Readonly<Record<string, string>>;
   /** OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE: a PEM file of CA certificates to trust for an https collector. */
   readonly caFile: string | null;
+  /** Which of the two variables named it, for errors. */
+  readonly caSetting: string;
 }
 
 /** `key1=value1,key2=value2` with URL-encoded values, as the OTLP exporter specification has it. */
@@ -80,30 +82,20 @@ export function tracingSettings(config: ParsedConfig["tracing"], env: (name: str
     serviceName: env("OTEL_SERVICE_NAME") ?? "oesophagus",
     headers: parseOtlpHeaders(env("OTEL_EXPORTER_OTLP_TRACES_HEADERS") ?? env("OTEL_EXPORTER_OTLP_HEADERS")),
     caFile: env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") ?? env("OTEL_EXPORTER_OTLP_CERTIFICATE") ?? null,
+    caSetting: env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE") !== undefined
+      ? "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"
+      : "OTEL_EXPORTER_OTLP_CERTIFICATE",
   };
-}
-
-/** The collector's CA certificates, read once at start: a file that cannot be read stops the engine with its name. */
-function readCaFile(caFile: string): string {
-  try {
-    const pem = Deno.readTextFileSync(caFile);
-    if (!pem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM certificate in it");
-    return pem;
-  } catch (error) {
-    throw new OesophagusError(
-      "config_unreadable",
-      `OTEL_EXPORTER_OTLP_CERTIFICATE: cannot use ${caFile}: ${(error as Error).message}`,
-      {
-        fix:
-          "point OTEL_EXPORTER_OTLP_CERTIFICATE (or OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE) at a readable PEM file of the collector's CA",
-      },
-    );
-  }
 }
 
 export function startTracing(settings: TracingSettings): AsyncDisposable {
   if (!settings.enabled) return { [Symbol.asyncDispose]: () => Promise.resolve() };
-  const ca = settings.caFile === null ? null : readCaFile(settings.caFile);
+  const ca = settings.caFile === null ? null : readPemFile(settings.caFile, {
+    name: settings.caSetting,
+    code: "config_unreadable",
+    certificate: true,
+    holding: "the collector's CA",
+  });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ "service.name": settings.serviceName }),
     sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }),

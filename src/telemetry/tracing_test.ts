@@ -13,7 +13,10 @@ Deno.test("tracingSettings(): off by default, on by config or by a standard OTLP
     serviceName: "oesophagus",
     headers: {},
     caFile: null,
+    caSetting: "OTEL_EXPORTER_OTLP_CERTIFICATE",
   });
+  const traces = tracingSettings(config, env({ OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE: "/ca.pem" }));
+  assert.deepEqual([traces.caFile, traces.caSetting], ["/ca.pem", "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"]);
   const fromEnv = tracingSettings(config, env({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://jaeger:4318", OTEL_SERVICE_NAME: "cdc" }));
   assert.deepEqual([fromEnv.enabled, fromEnv.url, fromEnv.serviceName], [true, "http://jaeger:4318/v1/traces", "cdc"]);
   const tracesEndpoint = tracingSettings(config, env({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://t:1/custom" }));

@@ -142,7 +142,7 @@ Deno.test("tracing: an https collector with a private CA (OTEL_EXPORTER_OTLP_CER
     OTEL_EXPORTER_OTLP_CERTIFICATE: `${tlsDir}/no-such-ca.crt`,
   });
   assert.equal(missing.code, 2, missing.output);
-  assert.match(missing.output, /OTEL_EXPORTER_OTLP_CERTIFICATE: cannot use .*no-such-ca\.crt/);
+  assert.match(missing.output, /OTEL_EXPORTER_OTLP_CERTIFICATE \S*no-such-ca\.crt cannot be read/);
 
   const engine = startEngine(["run", "--config", config, "--progress", "log"], {
     OTEL_EXPORTER_OTLP_ENDPOINT: terminator.url,

@@ -1,7 +1,7 @@
 /** The Elasticsearch client for one sink: credentials from config, retries left to the sink. */
 import { Client } from "@elastic/elasticsearch";
 import type { ElasticsearchSinkConfig } from "../../config/schema.ts";
-import { OesophagusError } from "../../errors.ts";
+import { readPemFile } from "../../pem.ts";
 
 /**
  * Errors drop request headers and connection details instead of deep-copying them with
@@ -10,17 +10,8 @@ import { OesophagusError } from "../../errors.ts";
  */
 export const REDACTION = { type: "remove" } as const;
 
-function readCaFile(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (error) {
-    throw new OesophagusError("sink_misconfigured", `caFile ${path} cannot be read: ${(error as Error).message}`, {
-      fix: "point caFile at a readable PEM file",
-    });
-  }
-}
-
-export function createClient(config: ElasticsearchSinkConfig): Client {
+/** `name`: the sink's name in the config, for errors about its settings. */
+export function createClient(name: string, config: ElasticsearchSinkConfig): Client {
   const auth = config.username !== undefined && config.password !== undefined
     ? { username: config.username, password: config.password }
     : config.apiKey !== undefined
@@ -29,7 +20,12 @@ export function createClient(config: ElasticsearchSinkConfig): Client {
   return new Client({
     node: config.url,
     auth,
-    ...(config.caFile === undefined ? {} : { tls: { ca: readCaFile(config.caFile), rejectUnauthorized: true } }),
+    ...(config.caFile === undefined ? {} : {
+      tls: {
+        ca: readPemFile(config.caFile, { name: `sinks.${name}.caFile`, code: "sink_misconfigured", certificate: true }),
+        rejectUnauthorized: true,
+      },
+    }),
     // The sink retries with its own backoff and knows which items to retry; the client must not.
     maxRetries: 0,
     requestTimeout: config.requestTimeoutMs,
