@@ -97,6 +97,8 @@ export async function addMissingFields(
     await client.indices.putMapping({ index, properties: missing });
     return { added };
   } catch (error) {
+    // An index deleted by hand has nothing to extend (a write creates it again, as Elasticsearch does).
+    if (error instanceof errors.ResponseError && error.statusCode === 404) return { added: [] };
     // A mapping Elasticsearch will not take is no reason to stop streaming: the values stay in _source.
     if (error instanceof errors.ResponseError && error.statusCode === 400) {
       return { added: [], refused: (error.body as { error?: { reason?: string } })?.error?.reason ?? error.message };
