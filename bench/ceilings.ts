@@ -116,11 +116,13 @@ export interface ElasticsearchWork {
   readonly operations: number;
   readonly refreshes: number;
   readonly merges: number;
+  /** Lucene commits (translog flushes): a large one stalls indexing for a moment. */
+  readonly flushes: number;
 }
 
 export async function elasticsearchWork(esUrl: string): Promise<ElasticsearchWork> {
   const stats = JSON.parse(
-    await es(esUrl, "GET", "/_nodes/stats/indices/bulk,indexing,refresh,merge?filter_path=nodes.*.indices"),
+    await es(esUrl, "GET", "/_nodes/stats/indices/bulk,indexing,refresh,merge,flush?filter_path=nodes.*.indices"),
   ) as {
     nodes: Record<string, {
       indices: {
@@ -128,6 +130,7 @@ export async function elasticsearchWork(esUrl: string): Promise<ElasticsearchWor
         indexing: { index_total: number; delete_total: number };
         refresh: { total: number };
         merges: { total: number };
+        flush: { total: number };
       };
     }>;
   };
@@ -138,6 +141,7 @@ export async function elasticsearchWork(esUrl: string): Promise<ElasticsearchWor
     operations: sum((i) => i.indexing.index_total + i.indexing.delete_total),
     refreshes: sum((i) => i.refresh.total),
     merges: sum((i) => i.merges.total),
+    flushes: sum((i) => i.flush.total),
   };
 }
 
@@ -147,5 +151,7 @@ export function describeWork(before: ElasticsearchWork, after: ElasticsearchWork
   const operations = after.operations - before.operations;
   return `${requests.toLocaleString("en")} bulk requests of ${
     requests === 0 ? 0 : Math.round(operations / requests).toLocaleString("en")
-  } items on average, ${after.refreshes - before.refreshes} refreshes, ${after.merges - before.merges} merges`;
+  } items on average, ${after.refreshes - before.refreshes} refreshes, ${after.merges - before.merges} merges, ${
+    after.flushes - before.flushes
+  } flushes`;
 }

@@ -327,7 +327,9 @@ async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: stri
   await quietElasticsearch(esUrl);
   const engine = startMeasured(Deno.execPath(), engineArgs);
   await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 120_000), engine.failed]);
+  const workBefore = await elasticsearchWork(esUrl);
   const samples = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
+  const work = describeWork(workBefore, await elasticsearchWork(esUrl));
   await engine.stop();
   const latencies = samples.map((s) => s.latency).sort((a, b) => a - b);
   // When the slow ones were committed: one stall, or slow throughout.
@@ -342,6 +344,7 @@ async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: stri
     `    p50 ${percentile(latencies, 50).toFixed(0)} ms   p99 ${percentile(latencies, 99).toFixed(0)} ms   max ${
       latencies[latencies.length - 1].toFixed(0)
     } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)${slowNote}`,
+    `        Elasticsearch: ${work}`,
   ];
 }
 
