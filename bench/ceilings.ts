@@ -90,11 +90,16 @@ export async function recvlogicalCeiling(
 }
 
 /**
- * Waits until Elasticsearch has no merge running (and a moment more), so every measurement
- * starts from the same quiet cluster rather than from the previous one's background work.
+ * Refreshes and flushes every index, then waits until Elasticsearch has no merge running (and a
+ * moment more), so every measurement starts from the same quiet cluster rather than from the
+ * previous one's background work. Without the refresh, the first versioned write to a shard left
+ * search-idle with a million unrefreshed updates makes Elasticsearch refresh it there and then
+ * (its version map is unsafe), and the first commits of (c) waited 0.6-0.9 s for it.
  */
 export async function quietElasticsearch(esUrl: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  await es(esUrl, "POST", "/_refresh");
+  await es(esUrl, "POST", "/_flush");
   let quietSince = 0;
   while (Date.now() < deadline) {
     const stats = JSON.parse(await es(esUrl, "GET", "/_nodes/stats/indices/merge?filter_path=nodes.*.indices.merges.current"));

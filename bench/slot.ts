@@ -44,3 +44,14 @@ export async function waitForSnapshot(sql: postgres.Sql, slot: string, timeoutMs
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Waits until a process streams from the slot (the engine started and opened its replication stream). */
+export async function waitForActiveSlot(sql: postgres.Sql, slot: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await sql<{ active: boolean }[]>`SELECT active FROM pg_replication_slots WHERE slot_name = ${slot}`;
+    if (row?.active) return;
+    if (Date.now() > deadline) throw new Error(`nothing streams from slot ${slot}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
