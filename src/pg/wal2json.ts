@@ -6,6 +6,7 @@
 import { type ExactJson, JsonNumber } from "../json/exact_json.ts";
 import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage } from "../stream/change.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
+import { scanCompactRecord } from "./wal2json_compact.ts";
 
 /** The plugin options the engine starts wal2json with. */
 export function wal2jsonOptions(tables: readonly { schema: string; name: string }[]): Record<string, string> {
@@ -78,7 +79,7 @@ function valueText(value: ExactJson, column: string, typeOid: ExactJson | undefi
  */
 const MAX_COLUMN_LISTS = 4_096;
 
-function image(record: Record_, key: string, columnLists: Map<string, ColumnList>): RowImage | null {
+function image(record: Record_, key: string, lists: ColumnLists): RowImage | null {
   if (!(key in record)) return null;
   const list = record[key];
   if (!Array.isArray(list)) throw new DecodeError("wal2json", `"${key}" is not a list`);
@@ -94,14 +95,41 @@ function image(record: Record_, key: string, columnLists: Map<string, ColumnList
     types.push(typeOid(entry.typeoid, name));
     values.push(valueText(field(entry, "value"), name, entry.typeoid));
   }
-  // Names and types: a column whose type changed is another list, as after a pgoutput Relation message.
-  const listKey = `${names.join("\u0000")}\u0001${types.join(",")}`;
-  let shared = columnLists.get(listKey);
-  if (shared === undefined) {
-    if (columnLists.size >= MAX_COLUMN_LISTS) columnLists.clear();
-    columnLists.set(listKey, shared = { columns: names, types });
+  return lists.share(`${key}\u0000${record.schema}\u0000${record.table}`, { names, types, values });
+}
+
+/**
+ * One shared array per column list (names and types: a column whose type changed is another
+ * list, as after a pgoutput Relation message). A table's rows nearly always repeat its last list,
+ * so that is compared first, element by element; only another list costs a key of all its names.
+ */
+class ColumnLists {
+  readonly #byKey = new Map<string, ColumnList>();
+  readonly #lastByTable = new Map<string, ColumnList>();
+
+  /** The row image on the shared arrays of its list; `table` names the table and the list's role. */
+  share(table: string, row: { names: string[]; types: number[]; values: ColumnValue[] }): RowImage {
+    const { names, types, values } = row;
+    const last = this.#lastByTable.get(table);
+    if (last !== undefined && sameList(last, names, types)) return { columns: last.columns, types: last.types, values };
+    const listKey = `${names.join("\u0000")}\u0001${types.join(",")}`;
+    let shared = this.#byKey.get(listKey);
+    if (shared === undefined) {
+      if (this.#byKey.size >= MAX_COLUMN_LISTS) this.#byKey.clear();
+      this.#byKey.set(listKey, shared = { columns: names, types });
+    }
+    if (this.#lastByTable.size >= MAX_COLUMN_LISTS) this.#lastByTable.clear();
+    this.#lastByTable.set(table, shared);
+    return { columns: shared.columns, types: shared.types, values };
   }
-  return { columns: shared.columns, types: shared.types, values };
+}
+
+function sameList(list: ColumnList, names: readonly string[], types: readonly number[]): boolean {
+  if (list.columns.length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    if (list.columns[i] !== names[i] || list.types[i] !== types[i]) return false;
+  }
+  return true;
 }
 
 type ColumnList = { readonly columns: readonly string[]; readonly types: readonly number[] };
@@ -116,9 +144,25 @@ function typeOid(value: ExactJson | undefined, column: string): number {
 
 export class Wal2jsonDecoder {
   #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
-  readonly #columnLists = new Map<string, ColumnList>();
+  readonly #columnLists = new ColumnLists();
+
+  readonly #compact: boolean;
+
+  /** `compact: false` reads every record the general way (tests compare the two paths). */
+  constructor(options: { compact?: boolean } = {}) {
+    this.#compact = options.compact ?? true;
+  }
 
   decode(payload: Uint8Array): ChangeEvent | null {
+    const compact = this.#compact ? scanCompactRecord(payload) : null;
+    // A column list where a scalar should be is the general path's to name.
+    if (compact !== null && !Object.hasOwn(compact.fields, "columns") && !Object.hasOwn(compact.fields, "identity")) {
+      const { fields, lists } = compact;
+      return this.#event(fields as Record_, (key) => {
+        const list = Object.hasOwn(lists, key) ? lists[key] : undefined;
+        return list === undefined ? null : this.#columnLists.share(`${key}\u0000${fields.schema}\u0000${fields.table}`, list);
+      });
+    }
     let record: ExactJson;
     try {
       // Column values that are bare numbers become strings before parsing, so JSON.parse keeps
@@ -131,6 +175,12 @@ export class Wal2jsonDecoder {
     if (record === null || typeof record !== "object" || Array.isArray(record) || record instanceof JsonNumber) {
       throw new DecodeError("wal2json", "record is not a JSON object");
     }
+    const parsed = record;
+    return this.#event(parsed, (key) => image(parsed, key, this.#columnLists));
+  }
+
+  /** The change event of a record; `image` reads one of its column lists (`columns`, `identity`). */
+  #event(record: Record_, image: (key: string) => RowImage | null): ChangeEvent | null {
     switch (str(record, "action")) {
       case "B":
         // wal2json's B and C both carry the commit LSN ("lsn") and the end of the commit record ("nextlsn").
@@ -145,7 +195,7 @@ export class Wal2jsonDecoder {
           op: "insert",
           schema: str(record, "schema"),
           table: str(record, "table"),
-          new: image(record, "columns", this.#columnLists),
+          new: image("columns"),
           old: null,
         };
       case "U":
@@ -154,8 +204,8 @@ export class Wal2jsonDecoder {
           op: "update",
           schema: str(record, "schema"),
           table: str(record, "table"),
-          new: image(record, "columns", this.#columnLists),
-          old: image(record, "identity", this.#columnLists),
+          new: image("columns"),
+          old: image("identity"),
         };
       case "D":
         return {
@@ -164,7 +214,7 @@ export class Wal2jsonDecoder {
           schema: str(record, "schema"),
           table: str(record, "table"),
           new: null,
-          old: image(record, "identity", this.#columnLists),
+          old: image("identity"),
         };
       case "T":
         return { kind: "truncate", tables: [{ schema: str(record, "schema"), table: str(record, "table") }] };
