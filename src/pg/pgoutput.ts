@@ -16,6 +16,10 @@ interface Relation {
 const decoder = new TextDecoder("utf-8", { fatal: true });
 /** One UTF-16 unit per byte (windows-1252): ASCII keeps its offsets, so ASCII values can be sliced out. */
 const singleByte = new TextDecoder("latin1");
+/** Exact on ASCII, and three times faster than the strict decoder. */
+const lenientUtf8 = new TextDecoder("utf-8");
+/** Slices up to this length are copies in V8; longer ones are views of the string sliced. */
+const SHORT_STRING = 12;
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 function utf8(bytes: Uint8Array): string {
@@ -76,8 +80,10 @@ class Reader {
   #chars: string | null = null;
 
   /**
-   * A value's text. ASCII (most values) is sliced from the message decoded once as a whole: a
-   * decoder call per value cost more than the rest of the message's decoding together.
+   * A value's text. Short ASCII values (most) are sliced from the message decoded once as a whole:
+   * a strict decoder call per value cost more than the rest of the message's decoding together.
+   * A longer one gets characters of its own: a longer slice is a view that would keep the whole
+   * message alive while the row is in flight.
    */
   text(length: number): string {
     if (length < 0) throw new DecodeError("pgoutput", `negative value length ${length}`);
@@ -89,6 +95,7 @@ class Reader {
     for (let i = start; i < end; i++) {
       if (bytes[i] >= 0x80) return utf8(bytes.subarray(start, end));
     }
+    if (length > SHORT_STRING) return lenientUtf8.decode(bytes.subarray(start, end));
     this.#chars ??= singleByte.decode(bytes);
     return this.#chars.slice(start, end);
   }

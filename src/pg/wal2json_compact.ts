@@ -37,6 +37,8 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_LIST = 0x5b;
 const CLOSE_LIST = 0x5d;
 const BYTEA_OID = 17;
+/** Slices up to this length are copies in V8; longer ones are views of the string sliced. */
+const SHORT_STRING = 12;
 
 /** Thrown inside the scanner when the record is not in the compact form; never leaves this module. */
 const NOT_COMPACT = Symbol("not compact");
@@ -135,8 +137,8 @@ class Scanner {
   #value(): ColumnValue {
     const c = this.bytes[this.#pos];
     this.#literalValue = false;
-    if (c === QUOTE) return this.#string();
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.#number();
+    if (c === QUOTE) return this.#string(true);
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.#number(true);
     if (this.#word("null")) return null;
     this.#literalValue = true;
     if (this.#word("true")) return "true";
@@ -181,8 +183,8 @@ class Scanner {
     return oid;
   }
 
-  /** `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as its text. */
-  #number(): string {
+  /** `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as its text; `owned`: see #ascii. */
+  #number(owned = false): string {
     const bytes = this.bytes;
     const start = this.#pos;
     let pos = start;
@@ -207,11 +209,11 @@ class Scanner {
     const next = bytes[pos];
     if (next !== COMMA && next !== CLOSE_OBJECT && next !== CLOSE_LIST) throw NOT_COMPACT;
     this.#pos = pos;
-    return this.#ascii(start, pos);
+    return this.#ascii(start, pos, owned);
   }
 
-  /** A string; plain ASCII is sliced, escapes and other characters go through the strict decoders. */
-  #string(): string {
+  /** A string; plain ASCII is sliced, escapes and other characters go through the strict decoders. `owned`: see #ascii. */
+  #string(owned = false): string {
     const bytes = this.bytes;
     const start = this.#pos;
     if (bytes[start] !== QUOTE) throw NOT_COMPACT;
@@ -233,7 +235,7 @@ class Scanner {
       pos++;
     }
     this.#pos = pos + 1;
-    if (plain) return this.#ascii(start + 1, pos);
+    if (plain) return this.#ascii(start + 1, pos, owned);
     try {
       return JSON.parse(utf8.decode(bytes.subarray(start, pos + 1)));
     } catch {
@@ -244,9 +246,11 @@ class Scanner {
   /**
    * `bytes[start, end)`, all ASCII. Everything before `end` has been scanned: while no non-ASCII
    * byte came, the record decoded as a whole has the same offsets there (what follows does not matter).
+   * `owned`: a value held until its row is indexed gets characters of its own, because V8 keeps a
+   * longer slice as a view of the whole record (measured: 1,850 instead of 830 bytes held per row).
    */
-  #ascii(start: number, end: number): string {
-    if (this.#sawHigh) return lenientUtf8.decode(this.bytes.subarray(start, end));
+  #ascii(start: number, end: number, owned = false): string {
+    if (this.#sawHigh || (owned && end - start > SHORT_STRING)) return lenientUtf8.decode(this.bytes.subarray(start, end));
     this.#chars ??= lenientUtf8.decode(this.bytes);
     return this.#chars.slice(start, end);
   }
