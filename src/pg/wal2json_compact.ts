@@ -70,7 +70,8 @@ class Scanner {
       for (;;) {
         const key = this.#string();
         this.#expect(COLON);
-        if (Object.hasOwn(fields, key) || Object.hasOwn(lists, key)) throw NOT_COMPACT;
+        // (A "__proto__" key would set the prototype of a plain object, not a field: the general path's.)
+        if (key === "__proto__" || Object.hasOwn(fields, key) || Object.hasOwn(lists, key)) throw NOT_COMPACT;
         if (this.bytes[this.#pos] === OPEN_LIST) lists[key] = this.#columns();
         else fields[key] = this.#scalar();
         if (this.bytes[this.#pos] !== COMMA) break;
