@@ -8,8 +8,13 @@
  * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
- *                               [--workloads abc] [--sampling 0..1 [--repeat 3] [--collector discard|jaeger]]
+ *                               [--workloads abc] [--repeat N] [--sampling 0..1 [--collector discard|jaeger]]
  *                               [--sslmode disable|prefer|...]
+ *
+ * Besides the ratio, each engine run prints what Elasticsearch was asked meanwhile and the best an
+ * engine costing no CPU could do on these cores (the walsender's and Elasticsearch's CPU in the
+ * run, shared out over the cores): on a small machine that bound, not the engine, may be what
+ * keeps the ratio under the target.
  *
  * Connections are plain (sslmode=disable, as on loopback in the compose stack) unless --sslmode
  * says otherwise; pg_recvlogical then uses the same. BENCH_V8_FLAGS adds V8 flags to the engine
