@@ -6,27 +6,20 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { jsonNumberLiteral } from "../../test/helpers/json_arbitraries.ts";
 import { type ChangeEvent, DecodeError } from "../stream/change.ts";
 import { Wal2jsonDecoder } from "./wal2json.ts";
 import { scanCompactRecord } from "./wal2json_compact.ts";
 
 const encoder = new TextEncoder();
 
-const numberLiteral = fc.tuple(
-  fc.boolean(),
-  fc.bigInt({ min: 0n, max: 10n ** 40n }),
-  fc.option(fc.bigInt({ min: 0n, max: 10n ** 20n }).map(String)),
-  fc.option(fc.integer({ min: -300, max: 300 })),
-).map(([negative, whole, fraction, exponent]) =>
-  `${negative ? "-" : ""}${whole}${fraction === null ? "" : `.${fraction}`}${exponent === null ? "" : `e${exponent}`}`
-);
 const text = fc.oneof(
   fc.string({ maxLength: 20 }),
   fc.string({ unit: "grapheme", maxLength: 20 }),
   fc.string({ unit: "binary", maxLength: 10 }),
 );
 const valueLiteral = fc.oneof(
-  numberLiteral,
+  jsonNumberLiteral,
   text.map((s) => JSON.stringify(s)),
   fc.constantFrom("null", "true", "false"),
 );

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
+import { jsonNumberLiteral } from "../../test/helpers/json_arbitraries.ts";
 import { type ChangeEvent, DecodeError } from "../stream/change.ts";
 import { Wal2jsonDecoder } from "./wal2json.ts";
 
@@ -23,20 +24,11 @@ const record = (action: string, columns: readonly Column[], key = "columns") =>
     columns.map((c) => `{"name":${JSON.stringify(c.name)},"type":"text","typeoid":25,"value":${c.literal}}`).join(",")
   }]}`;
 
-/** JSON number literals as PostgreSQL prints numerics, ints and floats: far beyond 2^53 and 17 digits. */
-const numberLiteral = fc.tuple(
-  fc.boolean(),
-  fc.bigInt({ min: 0n, max: 10n ** 60n }),
-  fc.option(fc.bigInt({ min: 0n, max: 10n ** 30n }).map(String)),
-  fc.option(fc.integer({ min: -300, max: 300 })),
-).map(([negative, whole, fraction, exponent]) =>
-  `${negative ? "-" : ""}${whole}${fraction === null ? "" : `.${fraction}`}${exponent === null ? "" : `e${exponent}`}`
-);
 const column: fc.Arbitrary<Column> = fc.oneof(
-  numberLiteral.map((n) => ({ literal: n, text: n })),
+  jsonNumberLiteral.map((n) => ({ literal: n, text: n })),
   fc.string({ unit: "grapheme", maxLength: 30 }).map((s) => ({ literal: JSON.stringify(s), text: s })),
   // Text that looks like what the decoder rewrites must stay as it was.
-  numberLiteral.map((n) => `x","value":${n},"y`).map((s) => ({ literal: JSON.stringify(s), text: s })),
+  jsonNumberLiteral.map((n) => `x","value":${n},"y`).map((s) => ({ literal: JSON.stringify(s), text: s })),
   fc.constant({ literal: "null", text: null }),
   fc.boolean().map((b) => ({ literal: String(b), text: String(b) })),
 ).chain((c) => fc.string({ unit: "grapheme", minLength: 1, maxLength: 10 }).map((name) => ({ ...c, name })));
