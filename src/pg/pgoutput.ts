@@ -4,6 +4,7 @@
  * a DecodeError, never a wrong document.
  */
 import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage, UNCHANGED } from "../stream/change.ts";
+import { asciiCopy, SHORT_STRING } from "./ascii_text.ts";
 import type { Lsn } from "./lsn.ts";
 
 interface Relation {
@@ -16,10 +17,6 @@ interface Relation {
 const decoder = new TextDecoder("utf-8", { fatal: true });
 /** One UTF-16 unit per byte (windows-1252): ASCII keeps its offsets, so ASCII values can be sliced out. */
 const singleByte = new TextDecoder("latin1");
-/** Exact on ASCII, and three times faster than the strict decoder. */
-const lenientUtf8 = new TextDecoder("utf-8");
-/** Slices up to this length are copies in V8; longer ones are views of the string sliced. */
-const SHORT_STRING = 12;
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 function utf8(bytes: Uint8Array): string {
@@ -76,7 +73,7 @@ class Reader {
     this.#pos = end + 1;
     return text;
   }
-  /** The message, one character per byte, made at its first ASCII value. */
+  /** The message, one character per byte, made at its first short ASCII value. */
   #chars: string | null = null;
 
   /**
@@ -95,7 +92,7 @@ class Reader {
     for (let i = start; i < end; i++) {
       if (bytes[i] >= 0x80) return utf8(bytes.subarray(start, end));
     }
-    if (length > SHORT_STRING) return lenientUtf8.decode(bytes.subarray(start, end));
+    if (length > SHORT_STRING) return asciiCopy(bytes, start, end);
     this.#chars ??= singleByte.decode(bytes);
     return this.#chars.slice(start, end);
   }

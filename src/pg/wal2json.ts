@@ -95,7 +95,7 @@ function image(record: Record_, key: string, lists: ColumnLists): RowImage | nul
     types.push(typeOid(entry.typeoid, name));
     values.push(valueText(field(entry, "value"), name, entry.typeoid));
   }
-  return lists.share(`${key}\u0000${record.schema}\u0000${record.table}`, { names, types, values });
+  return lists.share(key, record, { names, types, values });
 }
 
 /**
@@ -107,9 +107,14 @@ class ColumnLists {
   readonly #byKey = new Map<string, ColumnList>();
   readonly #lastByTable = new Map<string, ColumnList>();
 
-  /** The row image on the shared arrays of its list; `table` names the table and the list's role. */
-  share(table: string, row: { names: string[]; types: number[]; values: ColumnValue[] }): RowImage {
+  /** The row image on the shared arrays of its list; `role`: which list of the record (`columns`, `identity`). */
+  share(
+    role: string,
+    record: { readonly schema?: unknown; readonly table?: unknown },
+    row: { names: string[]; types: number[]; values: ColumnValue[] },
+  ): RowImage {
     const { names, types, values } = row;
+    const table = `${role}\u0000${record.schema}\u0000${record.table}`;
     const last = this.#lastByTable.get(table);
     if (last !== undefined && sameList(last, names, types)) return { columns: last.columns, types: last.types, values };
     const listKey = `${names.join("\u0000")}\u0001${types.join(",")}`;
@@ -160,7 +165,7 @@ export class Wal2jsonDecoder {
       const { fields, lists } = compact;
       return this.#event(fields as Record_, (key) => {
         const list = Object.hasOwn(lists, key) ? lists[key] : undefined;
-        return list === undefined ? null : this.#columnLists.share(`${key}\u0000${fields.schema}\u0000${fields.table}`, list);
+        return list === undefined ? null : this.#columnLists.share(key, fields, list);
       });
     }
     let record: ExactJson;
