@@ -9,7 +9,7 @@
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
  *                               [--workloads abc] [--repeat N] [--sampling 0..1 [--collector discard|jaeger]]
- *                               [--sslmode disable|prefer|...]
+ *                               [--sslmode disable|prefer|...] [--source JSON]
  *
  * Besides the ratio, each engine run prints what Elasticsearch was asked meanwhile and the best an
  * engine costing no CPU could do on these cores (the walsender's and Elasticsearch's CPU in the
@@ -62,6 +62,8 @@ const { values } = parseArgs({
     collector: { type: "string", default: "jaeger" },
     /** libpq sslmode of every connection; the bench servers have TLS, so prefer measures it encrypted. */
     sslmode: { type: "string", default: "disable" },
+    /** Extra `source` settings as JSON, e.g. '{"maxInFlightEvents": 30000}', to see what they do. */
+    source: { type: "string", default: "{}" },
   },
 });
 const ROWS = Number(values.rows);
@@ -98,7 +100,7 @@ for (const plugin of plugins) {
     await Deno.writeTextFile(
       config,
       JSON.stringify({
-        source: { url, slot, plugin },
+        source: { url, slot, plugin, ...JSON.parse(values.source!) },
         tracing,
         sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: MAX_DOCS }, concurrency: CONCURRENCY } },
         tables: { items: { index: `bench_stream_${plugin}` } },

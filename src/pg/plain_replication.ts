@@ -241,25 +241,38 @@ export class PlainReplication implements CopyBothStream {
 
   async #pump(): Promise<void> {
     const handlers = this.#handlers!;
-    // Messages already read with the CopyBothResponse come first.
-    const deliver = (messages: BackendMessage[], from: number): boolean => {
+    /**
+     * Delivers messages from `from` on; returns where it stopped: the end, a pause (taken between two
+     * frames, so the reader's in-flight bounds hold to the frame rather than to a 256 kB read), or -1
+     * at CopyDone (the server ended the stream).
+     */
+    const deliver = (messages: readonly BackendMessage[], from: number): number => {
       for (let i = from; i < messages.length; i++) {
+        if (this.#paused) return i;
         const { type, body } = messages[i];
         if (type === "d") handlers.frame(body);
         else if (type === "E") throw new ServerError(errorFields(body));
-        else if (type === "c") return false; // CopyDone: the server ended the stream
+        else if (type === "c") return -1;
         // NoticeResponse and ParameterStatus may come at any time.
       }
-      return true;
+      return messages.length;
     };
-    if (!deliver(this.#queue, this.#head)) return;
+    // Messages already read with the CopyBothResponse come first.
+    let messages: readonly BackendMessage[] = this.#queue;
+    let next = this.#head;
     this.#queue = [];
+    let small = false;
     for (;;) {
+      next = deliver(messages, next);
+      if (next < 0) return;
       while (this.#paused && !this.#closed) await new Promise<void>((resolve) => this.#resume = resolve);
       if (this.#closed) return;
+      if (next < messages.length) continue;
+      if (small) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
       const chunk = await this.#read();
-      if (!deliver(this.#messages.push(chunk), 0)) return;
-      if (chunk.length < SMALL_READ_BYTES && !this.#closed) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
+      messages = this.#messages.push(chunk);
+      next = 0;
+      small = chunk.length < SMALL_READ_BYTES;
     }
   }
 

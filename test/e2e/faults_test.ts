@@ -1,15 +1,16 @@
 /**
  * Outages and broken connections under a steady workload: Elasticsearch stopped for a minute,
  * PostgreSQL restarted (`-m fast`) and crashed (`-m immediate`), and both connections stalled for 30 s, cut and reset by
- * the fault proxy. After each, the index ends with 0 missing, 0 extra and 0 different documents,
- * deletes made during the fault included, and the engine is still running.
+ * the fault proxy, and Elasticsearch stalled while the wal reader reads up to its in-flight bounds. After each, the index
+ * ends with 0 missing, 0 extra and 0 different documents, deletes made during the fault included, and the engine is still
+ * running.
  */
 import assert from "node:assert/strict";
 import { parseLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { type EngineProcess, runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { type EngineProcess, metricsUrl, runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { serviceControl } from "../helpers/service_control.ts";
 import { services, uniqueName } from "../helpers/services.ts";
@@ -225,3 +226,73 @@ Deno.test("faults: an index blocked for writes waits alone: the other table's it
     await stopEngine(engine);
   }
 });
+
+/** The engine's own gauge `name` for `slot` from its /metrics page. */
+async function gauge(metrics: URL, name: string, slot: string): Promise<number> {
+  const text = await (await fetch(metrics)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(`slot="${slot}"`));
+  if (!line) throw new Error(`${name} for ${slot} is not on the metrics page`);
+  return Number(line.slice(line.lastIndexOf(" ") + 1));
+}
+
+// Each bound alone, the other far away: a stalled Elasticsearch acknowledges nothing, so the reader must stop at it.
+for (const bound of ["maxInFlightEvents", "maxInFlightBytes"] as const) {
+  Deno.test(`faults: Elasticsearch stalled: the wal reader stops reading at ${bound}, the slot stays, nothing is lost`, async () => {
+    const { esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    await using proxy = FaultProxy.start(esUrl);
+    const { sql } = db;
+    await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
+    await sql`INSERT INTO items SELECT g, 0, 'copied' FROM generate_series(1, 3000) g`;
+    const slot = uniqueName("inflight");
+    const index = `${indices.prefix}_items`;
+    // One transaction of 3,000 rows, ~850 kB of WAL, which the walsender sends in reads of up to 256 kB: the bound
+    // under test is far below both, and must hold to the record, not to the read.
+    const limits = bound === "maxInFlightEvents"
+      ? { maxInFlightEvents: 300, maxInFlightBytes: 16_000_000 }
+      : { maxInFlightEvents: 1_000_000, maxInFlightBytes: 100_000 };
+    const config = await writeConfig({
+      source: { url: db.url, slot, ...limits },
+      metrics: { port: 0 },
+      sinks: {
+        search: { type: "elasticsearch", url: proxy.url(esUrl), requestTimeoutMs: 5_000, batch: { maxDocs: 20, timeoutMs: 20 } },
+      },
+      tables: { items: { index } },
+    });
+    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    try {
+      const metrics = await metricsUrl(engine);
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      proxy.mode = "stall";
+      await sql`UPDATE items SET n = 1, t = repeat('x', 200) || id`;
+      const [{ written }] = await sql<{ written: string }[]>`SELECT pg_current_wal_lsn()::text AS written`;
+      const inFlight = async () => ({
+        events: await gauge(metrics, "oesophagus_inflight_events", slot),
+        bytes: await gauge(metrics, "oesophagus_inflight_bytes", slot),
+      });
+      const reached = () => bound === "maxInFlightEvents" ? "events" : "bytes";
+      const limit = bound === "maxInFlightEvents" ? limits.maxInFlightEvents : limits.maxInFlightBytes;
+      for (let tries = 0; (await inFlight())[reached()] < limit; tries++) {
+        assert.ok(tries < 150, `the reader never reached ${bound}: ${JSON.stringify(await inFlight())}`);
+        await sleep(100);
+      }
+      // Time to read on if it did not stop; it may pass the bound by the segment that reached it (20 rows, and a BEGIN), no more.
+      await sleep(3_000);
+      const held = await inFlight();
+      const slack = bound === "maxInFlightEvents" ? 20 + 2 : 20 * 400;
+      assert.ok(held[reached()] <= limit + slack, `${bound} ${limit}, yet ${JSON.stringify(held)} in flight`);
+      const [{ confirmed }] = await sql<{ confirmed: string }[]>`
+        SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+      assert.ok(parseLsn(confirmed) < parseLsn(written), "the slot moved past changes Elasticsearch does not have");
+
+      proxy.mode = "pass";
+      await waitForCatchUp(sql, slot, 120_000);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "items" }, index));
+      assert.deepEqual(await inFlight(), { events: 0, bytes: 0 });
+    } finally {
+      proxy.mode = "pass";
+      await stopEngine(engine);
+    }
+  });
+}
