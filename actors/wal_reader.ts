@@ -1,7 +1,7 @@
 /**
  * The wal reader: one replication connection streaming the slot from its confirmed LSN. Frames
  * are decoded as they arrive and cut into segments (bounded by the sinks' batch size and
- * timeout), which go to the router after being registered with the checkpointer. When more than
+ * timeout, and cut sooner, after `lingerMs`, when nothing is in flight), which go to the router after being registered with the checkpointer. When more than
  * `maxInFlightEvents`/`maxInFlightBytes` are un-acked, the stream is paused (TCP holds
  * PostgreSQL back) while standby status updates keep the connection alive. The flushed LSN
  * sent to PostgreSQL is only ever the checkpointer's.
@@ -46,6 +46,8 @@ interface Live {
   bytes: number;
   position: Lsn | null;
   startedAt: number;
+  /** A cut is scheduled for the end of the current read: a commit arrived with nothing in flight. */
+  cutScheduled: boolean;
   nextSegment: number;
   outstandingEvents: number;
   outstandingBytes: number;
@@ -65,6 +67,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   const segmentEvents = Math.min(...sinkConfigs.map((s) => s.batch.maxDocs));
   const segmentBytes = Math.min(...sinkConfigs.map((s) => s.batch.maxBytes));
   const segmentTimeoutMs = Math.min(...sinkConfigs.map((s) => s.batch.timeoutMs));
+  const segmentLingerMs = Math.min(segmentTimeoutMs, ...sinkConfigs.map((s) => s.batch.lingerMs));
 
   const publishInFlight = (live: Live) =>
     gauges.inFlight.set(source.slot, { events: live.outstandingEvents, bytes: live.outstandingBytes });
@@ -109,6 +112,24 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       live.paused = true;
       live.stream.pause();
     }
+  };
+
+  /**
+   * With nothing in flight, waiting the whole batch timeout for a fuller batch only adds latency:
+   * committed changes go once the segment is `lingerMs` old (a few milliseconds collect the
+   * commits of a busy source into one request instead of one request each). Under load something
+   * is always in flight, and segments fill to the batch size as before.
+   */
+  const cutWhenIdle = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
+    if (live.cutScheduled) return;
+    live.cutScheduled = true;
+    setTimeout(() => {
+      live.cutScheduled = false;
+      // Inside a transaction its commit comes later and schedules again: a transaction is not split for this.
+      if (!ctx.scope.closed && !live.inTransaction && live.events.length > 0 && live.outstandingEvents === 0) {
+        cut(live, ctx);
+      }
+    }, Math.max(0, live.startedAt + segmentLingerMs - Date.now()));
   };
 
   async function start(ctx: ActorContext<WalReaderCommand>): Promise<Live> {
@@ -158,6 +179,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       bytes: 0,
       position: null,
       startedAt: Date.now(),
+      cutScheduled: false,
       nextSegment: 0,
       outstandingEvents: 0,
       outstandingBytes: 0,
@@ -212,6 +234,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           live.position = event.endLsn;
           live.commits.push({ endLsn: event.endLsn, commitTime: event.commitTime });
           if (live.commitsHead === live.commits.length - 1) publishLag(live);
+          if (live.outstandingEvents === 0) cutWhenIdle(live, ctx);
         }
         if (live.rows >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
       } catch (error) {
@@ -277,6 +300,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
             live.paused = false;
             live.stream.resume();
           }
+          // The pipeline emptied while committed changes wait for a fuller batch.
+          if (live.outstandingEvents === 0 && live.events.length > 0 && !live.inTransaction) cutWhenIdle(live, ctx);
           if (msg.flushed !== null && msg.flushed > live.flushed) {
             live.flushed = msg.flushed;
             sendStatus(live);

@@ -9,7 +9,7 @@
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
  *                               [--workloads abc] [--repeat N] [--sampling 0..1 [--collector discard|jaeger]]
- *                               [--sslmode disable|prefer|...] [--source JSON]
+ *                               [--sslmode disable|prefer|...] [--source JSON] [--batch JSON]
  *
  * Besides the ratio, each engine run prints what Elasticsearch was asked meanwhile and the best an
  * engine costing no CPU could do on these cores (the walsender's and Elasticsearch's CPU in the
@@ -64,6 +64,8 @@ const { values } = parseArgs({
     sslmode: { type: "string", default: "disable" },
     /** Extra `source` settings as JSON, e.g. '{"maxInFlightEvents": 30000}', to see what they do. */
     source: { type: "string", default: "{}" },
+    /** Extra `batch` settings of the sink as JSON, e.g. '{"lingerMs": 20}'. */
+    batch: { type: "string", default: "{}" },
   },
 });
 const ROWS = Number(values.rows);
@@ -102,7 +104,14 @@ for (const plugin of plugins) {
       JSON.stringify({
         source: { url, slot, plugin, ...JSON.parse(values.source!) },
         tracing,
-        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: MAX_DOCS }, concurrency: CONCURRENCY } },
+        sinks: {
+          search: {
+            type: "elasticsearch",
+            url: esUrl,
+            batch: { maxDocs: MAX_DOCS, ...JSON.parse(values.batch!) },
+            concurrency: CONCURRENCY,
+          },
+        },
         tables: { items: { index: `bench_stream_${plugin}` } },
       }),
     );
@@ -338,8 +347,13 @@ async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: stri
   await Promise.race([waitForActiveSlot(sql, slot, 120_000), engine.failed]);
   await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 120_000), engine.failed]);
   const workBefore = await elasticsearchWork(esUrl);
+  const esPid = elasticsearchPid();
+  const esCpuBefore = esPid === null ? NaN : cpuSeconds(esPid);
+  const engineCpuBefore = cpuSeconds(engine.child.pid);
   const samples = await steadyLatency(sql, slot, RATE, 15_000, ROWS);
   const work = describeWork(workBefore, await elasticsearchWork(esUrl));
+  const esCpu = (esPid === null ? NaN : cpuSeconds(esPid)) - esCpuBefore;
+  const engineCpu = cpuSeconds(engine.child.pid) - engineCpuBefore;
   await engine.stop();
   const latencies = samples.map((s) => s.latency).sort((a, b) => a - b);
   // When the slow ones were committed: one stall, or slow throughout.
@@ -355,6 +369,7 @@ async function latencyAtSteadyRate(plugin: string, sql: postgres.Sql, slot: stri
       latencies[latencies.length - 1].toFixed(0)
     } ms   (${fmt(latencies.length)} transactions; target p99 <= 500 ms)${slowNote}`,
     `        Elasticsearch: ${work}`,
+    `        CPU in the 15 s: engine ${engineCpu.toFixed(1)} s, Elasticsearch ${esCpu.toFixed(1)} s`,
   ];
 }
 

@@ -24,7 +24,7 @@ Deno.test("parseConfig() fills every default from a minimal config", () => {
   assert.deepEqual(Object.keys(config.sinks), ["search"]);
   const search = config.sinks.search;
   assert.equal(search.url, "http://127.0.0.1:9200");
-  assert.deepEqual(search.batch, { maxDocs: 2000, maxBytes: 5_000_000, timeoutMs: 100 });
+  assert.deepEqual(search.batch, { maxDocs: 2000, maxBytes: 5_000_000, timeoutMs: 100, lingerMs: 10 });
   assert.equal(search.concurrency, 2);
   assert.deepEqual(config.tables, [{
     key: "users",

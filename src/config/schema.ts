@@ -42,6 +42,10 @@ export const batchSchema = z.strictObject({
   timeoutMs: positiveInt(60_000).default(100).describe(
     "How long a partly filled batch waits for more changes before it is sent.",
   ),
+  lingerMs: z.int({ error: "must be a non-negative integer" }).min(0, { error: "must be a non-negative integer" })
+    .max(60_000, { error: "must be at most 60000" }).default(10).describe(
+      "How long a partly filled batch of committed changes waits when nothing else is in flight (at most `timeoutMs`): low latency when the sink keeps up, fuller batches when it does not.",
+    ),
 });
 
 export const elasticsearchSinkSchema = z.strictObject({

@@ -133,6 +133,13 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
   }, [
     "sinks.s.batch.timeoutMs: must be a positive integer",
   ]],
+  ["negative linger", {
+    source: { url: "postgres://h/d" },
+    sinks: { s: { type: "elasticsearch", batch: { lingerMs: -1 } } },
+    tables: { a: {} },
+  }, [
+    "sinks.s.batch.lingerMs: must be a non-negative integer",
+  ]],
   ["tables as a list", { source: { url: "postgres://h/d" }, tables: ["users"] }, [
     "tables: is required: an object whose keys are the tables to replicate",
   ]],
