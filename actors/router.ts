@@ -9,8 +9,10 @@ import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config, TableConfig } from "../src/config/load.ts";
 import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
-import { displayName } from "../src/pg/identifier.ts";
+import { OesophagusError } from "../src/errors.ts";
+import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import type { Lsn } from "../src/pg/lsn.ts";
+import { leafPartitions, partitionAncestors } from "../src/pg/partitions.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
@@ -59,6 +61,13 @@ interface Work {
 interface RouterState {
   sql: Sql | null;
   routes: Map<string, Route>;
+  /**
+   * Relations that are not configured tables, by route key: the nearest configured partitioned
+   * table they are a partition of (its route key), or null, with when that was read from the catalog.
+   */
+  readonly partitions: Map<string, { readonly root: string | null; readonly checkedAt: number }>;
+  /** Partitions truncated so far in the current transaction, per partitioned table not yet wholly truncated. */
+  readonly partialTruncates: Map<Route, QualifiedName[]>;
   readonly queue: Work[];
   /** Work waiting for every earlier batch to be acked (a TRUNCATE is next). */
   blocked: Work | null;
@@ -75,6 +84,8 @@ export interface RouterDeps {
 }
 
 const routeKey = (schema: string, table: string) => `${schema}\u0000${table}`;
+/** A relation found to be no partition of a configured table is asked about again after this (it may be attached since). */
+const NOT_A_PARTITION_FOR_MS = 60_000;
 
 export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> {
   const { config } = deps;
@@ -134,6 +145,74 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       }
     }
     for (const entry of bySinkLane.values()) flush(entry);
+  }
+
+  /**
+   * The route of the relation a change names: a configured table, or a partition of a configured
+   * partitioned table (both plugins name the partition that holds the row). The catalog is asked
+   * once per relation, not per change.
+   */
+  function knownRoute(state: RouterState, schema: string, table: string): Route | null | undefined {
+    const key = routeKey(schema, table);
+    const direct = state.routes.get(key);
+    if (direct) return direct;
+    const known = state.partitions.get(key);
+    if (known === undefined || (known.root === null && Date.now() - known.checkedAt >= NOT_A_PARTITION_FOR_MS)) return undefined;
+    return known.root === null ? null : state.routes.get(known.root) ?? null;
+  }
+
+  async function routeOf(state: RouterState, schema: string, table: string): Promise<Route | null> {
+    const known = knownRoute(state, schema, table);
+    if (known !== undefined) return known;
+    const ancestors = await partitionAncestors(state.sql!, { schema, name: table });
+    const configured = ancestors.map((a) => routeKey(a.schema, a.name)).find((key) => state.routes.has(key)) ?? null;
+    state.partitions.set(routeKey(schema, table), { root: configured, checkedAt: Date.now() });
+    return configured === null ? null : state.routes.get(configured)!;
+  }
+
+  /**
+   * The configured tables a TRUNCATE empties. A partitioned table is emptied once every one of its
+   * leaves is truncated in the transaction: TRUNCATE of the table names them all, in one record
+   * (pgoutput) or one record each (wal2json). A transaction that truncates only some partitions
+   * cannot be mirrored, as documents do not record their partition: its commit stops the pipeline
+   * (`partitionTruncateLeftOver`) before anything after it is acknowledged.
+   */
+  async function truncatedRoutes(state: RouterState, tables: readonly { schema: string; table: string }[]): Promise<Route[]> {
+    const routes = new Set<Route>();
+    const partial = state.partialTruncates;
+    for (const { schema, table } of tables) {
+      const direct = state.routes.get(routeKey(schema, table));
+      if (direct) {
+        routes.add(direct);
+        continue;
+      }
+      const root = await routeOf(state, schema, table);
+      if (root) partial.set(root, [...(partial.get(root) ?? []), { schema, name: table }]);
+    }
+    for (const [root, truncated] of partial) {
+      const leaves = await leafPartitions(state.sql!, root.config.name);
+      if (leaves.every((leaf) => truncated.some((t) => t.schema === leaf.schema && t.name === leaf.name))) {
+        partial.delete(root);
+        routes.add(root);
+      }
+    }
+    return [...routes];
+  }
+
+  async function partitionTruncateLeftOver(state: RouterState): Promise<OesophagusError> {
+    const [[root, truncated]] = state.partialTruncates;
+    const leaves = await leafPartitions(state.sql!, root.config.name);
+    const left = leaves.filter((leaf) => !truncated.some((t) => t.schema === leaf.schema && t.name === leaf.name));
+    return new OesophagusError(
+      "partition_truncated",
+      `TRUNCATE of ${truncated.map(displayName).join(", ")} empties only part of ${root.table} (not ${
+        left.map(displayName).join(", ")
+      }): its index ${root.config.index} cannot mirror that, as documents do not record their partition`,
+      {
+        fix:
+          `rebuild the index from a new snapshot: stop the engine, delete the index ${root.config.index}, run SELECT pg_drop_replication_slot('${config.source.slot}'); DELETE FROM oesophagus.snapshot_table WHERE slot = '${config.source.slot}'; and start it again (every configured table is copied anew). To drop old data of a partitioned table, DELETE its rows, or detach the partition and delete its documents yourself`,
+      },
+    );
   }
 
   async function renderGroups(state: RouterState, groups: Map<Route, RowChange[]>, readAt: number): Promise<Routed[]> {
@@ -223,9 +302,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           state.version = event.commitLsn;
           break;
         case "commit":
+          if (state.partialTruncates.size > 0) throw await partitionTruncateLeftOver(state);
           break;
         case "row": {
-          let route = state.routes.get(routeKey(event.schema, event.table));
+          let route = knownRoute(state, event.schema, event.table);
+          if (route === undefined) route = await routeOf(state, event.schema, event.table);
           if (route && event.new && !route.renderer.describes(event.new) && !route.redescribed.has(event.new.columns)) {
             // Changes before this one are rendered with the description they were decoded under.
             await flushGroups();
@@ -243,9 +324,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         case "truncate": {
           await flushGroups();
           if (state.inFlight > 0) return false;
-          for (const table of event.tables) {
-            const route = state.routes.get(routeKey(table.schema, table.table));
-            if (!route || state.version === null) continue;
+          for (const route of await truncatedRoutes(state, event.tables)) {
+            if (state.version === null) continue;
             receive(route.table, "truncate");
             for (const sink of route.config.sinks) {
               const requestId = `${tag}-${state.nextBatch++}`;
@@ -320,6 +400,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       return {
         sql: null,
         routes: new Map(),
+        partitions: new Map(),
+        partialTruncates: new Map(),
         queue: [],
         blocked: null,
         batches: new Map(),

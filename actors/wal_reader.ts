@@ -10,7 +10,9 @@ import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
+import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
+import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect } from "../src/pg/session.ts";
@@ -135,6 +137,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   async function start(ctx: ActorContext<WalReaderCommand>): Promise<Live> {
     const sql = connect(source.url, { max: 1, applicationName: "oesophagus wal reader" });
     let startLsn: Lsn;
+    let partitioned: QualifiedName[] = [];
     try {
       const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
       if (!slot) {
@@ -148,13 +151,23 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         );
       }
       startLsn = slot.confirmedFlushLsn ?? (0n as Lsn);
+      if (source.plugin === "wal2json") {
+        partitioned = await partitionedTables(sql, config.tables.map((t) => t.name));
+      }
     } finally {
       await sql.end({ timeout: 1 });
     }
 
     const options = source.plugin === "pgoutput"
       ? { proto_version: "1", publication_names: source.publication }
-      : wal2jsonOptions(config.tables.map((t) => t.name));
+      // A partitioned table's changes come under its partitions' names, present and future: no table filter then.
+      : wal2jsonOptions(partitioned.length > 0 ? null : config.tables.map((t) => t.name));
+    if (partitioned.length > 0) {
+      logger.info("wal2json streams every table: partitioned tables are configured", {
+        actor: ctx.path,
+        partitioned: partitioned.map(displayName),
+      });
+    }
     let stream: CopyBothStream;
     let transport: string;
     try {

@@ -14,6 +14,7 @@ export type ErrorCode =
   | "slot_plugin_mismatch"
   | "slot_missing"
   | "wal_malformed"
+  | "partition_truncated"
   | "snapshot_failed"
   | "sink_unreachable"
   | "sink_rejected"

@@ -34,6 +34,7 @@ const FATAL_CODES = new Set([
   "source_misconfigured",
   "slot_plugin_mismatch",
   "slot_missing",
+  "partition_truncated",
   "sink_misconfigured",
 ]);
 

@@ -5,6 +5,7 @@
  */
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
+import { partitionAncestors } from "./partitions.ts";
 import type { Sql } from "./session.ts";
 
 export type PgType =
@@ -168,6 +169,20 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
       continue;
     }
     found.push({ name, oid: rel.oid, replident: rel.relreplident, key: rel.pk, identityKey: rel.ri });
+  }
+  // A partition's changes reach the nearest configured table above it only: configured twice, one index would miss them.
+  for (const table of found) {
+    const configuredAbove = (await partitionAncestors(sql, table.name)).find((a) =>
+      found.some((f) => f.name.schema === a.schema && f.name.name === a.name)
+    );
+    if (configuredAbove) {
+      problems.push(`${displayName(table.name)} is a partition of ${displayName(configuredAbove)}, which is configured too`);
+      fixes.push(
+        `configure the partitioned table ${
+          displayName(configuredAbove)
+        } or its partitions, not both: a change reaches one index only`,
+      );
+    }
   }
   if (problems.length > 0) {
     const code = problems.every((p) => p.endsWith("cannot be identified")) ? "table_without_key" : "table_missing";

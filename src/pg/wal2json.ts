@@ -9,7 +9,11 @@ import { type Lsn, parseLsn } from "./lsn.ts";
 import { scanCompactRecord } from "./wal2json_compact.ts";
 
 /** The plugin options the engine starts wal2json with. */
-export function wal2jsonOptions(tables: readonly { schema: string; name: string }[]): Record<string, string> {
+/**
+ * `tables: null` streams every table: a partitioned table's changes come under its partitions'
+ * names, and a partition created later would not be in any list given now.
+ */
+export function wal2jsonOptions(tables: readonly { schema: string; name: string }[] | null): Record<string, string> {
   // add-tables takes schema.table with `\` escaping of `,` `.` `\` `*` and white space inside names.
   const escape = (s: string) => s.replace(/[\\,.*\s]/g, (c) => `\\${c}`);
   return {
@@ -19,7 +23,7 @@ export function wal2jsonOptions(tables: readonly { schema: string; name: string 
     "include-timestamp": "true",
     "include-type-oids": "true",
     "actions": "insert,update,delete,truncate",
-    "add-tables": tables.map((t) => `${escape(t.schema)}.${escape(t.name)}`).join(","),
+    ...(tables === null ? {} : { "add-tables": tables.map((t) => `${escape(t.schema)}.${escape(t.name)}`).join(",") }),
   };
 }
 

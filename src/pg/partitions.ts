@@ -1,0 +1,46 @@
+/**
+ * Partitioned tables. Both plugins report a change under the partition that holds the row (a
+ * leaf), never under the partitioned table the config names, so the router maps leaves back to
+ * the nearest configured table above them; and a TRUNCATE is mirrored only when it covers every
+ * leaf of that table.
+ */
+import type { QualifiedName } from "./identifier.ts";
+import type { Sql } from "./session.ts";
+
+/** The partitioned tables among `tables` (relkind p). */
+export async function partitionedTables(sql: Sql, tables: readonly QualifiedName[]): Promise<QualifiedName[]> {
+  if (tables.length === 0) return [];
+  const rows = await sql<{ schema: string; name: string }[]>`
+    SELECT n.nspname AS schema, c.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN unnest(${tables.map((t) => t.schema)}::text[], ${tables.map((t) => t.name)}::text[]) AS t(schema, name)
+      ON n.nspname = t.schema AND c.relname = t.name
+    WHERE c.relkind = 'p'`;
+  return rows.map((r) => ({ schema: r.schema, name: r.name }));
+}
+
+/**
+ * The partitioned tables `name` is a partition of, nearest first (its parent, the parent's parent,
+ * up to the root); none when it is not a partition or does not exist.
+ */
+export async function partitionAncestors(sql: Sql, name: QualifiedName): Promise<QualifiedName[]> {
+  const rows = await sql<{ schema: string; name: string }[]>`
+    SELECT an.nspname AS schema, a.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL pg_partition_ancestors(c.oid) WITH ORDINALITY AS p(relid, ord)
+    JOIN pg_class a ON a.oid = p.relid JOIN pg_namespace an ON an.oid = a.relnamespace
+    WHERE n.nspname = ${name.schema} AND c.relname = ${name.name} AND p.relid <> c.oid
+    ORDER BY p.ord`;
+  return rows.map((r) => ({ schema: r.schema, name: r.name }));
+}
+
+/** The partitions that hold rows (leaves, at any depth) of the partitioned table `root`. */
+export async function leafPartitions(sql: Sql, root: QualifiedName): Promise<QualifiedName[]> {
+  const rows = await sql<{ schema: string; name: string }[]>`
+    SELECT n.nspname AS schema, c.relname AS name
+    FROM pg_partition_tree((SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                             WHERE n.nspname = ${root.schema} AND c.relname = ${root.name})) t
+    JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE t.isleaf`;
+  return rows.map((r) => ({ schema: r.schema, name: r.name }));
+}

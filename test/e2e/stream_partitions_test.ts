@@ -1,0 +1,150 @@
+/**
+ * Partitioned tables, both plugins. PostgreSQL reports each change under the partition that
+ * holds the row, so without mapping partitions to their table every streamed change of a
+ * partitioned table was dropped (the snapshot alone was right). Covered: partitions at two
+ * levels, one attached with its own column order, one created in another schema while
+ * streaming, a row moved between partitions, TRUNCATE of the table, and an unconfigured table
+ * written meanwhile; and a TRUNCATE of one partition, which stops the engine before anything
+ * after it is acknowledged. A partition configured by itself gets its own partitions' changes; a
+ * partition configured with its parent is refused (a change would reach one index only).
+ */
+import assert from "node:assert/strict";
+import { parseLsn } from "../../src/pg/lsn.ts";
+import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { waitForCatchUp } from "../helpers/stream.ts";
+
+const TABLE = { schema: "public", name: "m" };
+
+async function createPartitions(db: TestDatabase): Promise<void> {
+  await db.sql.unsafe(`
+    CREATE TABLE m (id int, region text, v text, n numeric, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+    CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu');
+    CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us') PARTITION BY RANGE (id);
+    CREATE TABLE m_us_low PARTITION OF m_us FOR VALUES FROM (MINVALUE) TO (500);
+    CREATE TABLE m_us_high PARTITION OF m_us FOR VALUES FROM (500) TO (MAXVALUE);
+    CREATE TABLE m_sa (n numeric, v text, region text NOT NULL, id int NOT NULL);
+    ALTER TABLE m ATTACH PARTITION m_sa FOR VALUES IN ('sa');
+    CREATE TABLE unrelated (id int PRIMARY KEY, v text);
+    INSERT INTO m SELECT g, (ARRAY['eu', 'us', 'sa'])[1 + g % 3], 'copied', g / 7.0 FROM generate_series(1, 900) g;`);
+}
+
+async function partitioned(db: TestDatabase, plugin: "pgoutput" | "wal2json", index: string) {
+  const { esUrl } = await services();
+  await createPartitions(db);
+  const slot = uniqueName("partitions");
+  const config = await writeConfig({
+    source: { url: db.url, slot, plugin },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { m: { index } },
+  });
+  return { slot, engine: startEngine(["run", "--config", config, "--progress", "log"]) };
+}
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream partitions (${plugin}): changes in every partition, new ones included, reach the table's index exactly`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    const index = `${indices.prefix}_m`;
+    const { slot, engine } = await partitioned(db, plugin, index);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      assertSameDocuments(await compareIndex(sql, TABLE, index));
+      await sql.unsafe(`
+        INSERT INTO m SELECT g, (ARRAY['eu', 'us', 'sa'])[1 + g % 3], 'streamed', g FROM generate_series(901, 1200) g;
+        UPDATE m SET v = 'updated', n = n + 0.5 WHERE id % 10 = 0;
+        DELETE FROM m WHERE id % 17 = 0;
+        UPDATE m SET region = 'eu' WHERE id IN (2, 5, 8);
+        UPDATE m SET id = id + 1000 WHERE id IN (3, 6);
+        INSERT INTO unrelated SELECT g, 'not replicated' FROM generate_series(1, 50) g;
+        CREATE SCHEMA elsewhere;
+        CREATE TABLE elsewhere.m_apac PARTITION OF m FOR VALUES IN ('apac');
+        INSERT INTO m SELECT g, 'apac', 'new partition', g FROM generate_series(2001, 2100) g;
+        UPDATE m SET v = 'moved to apac', region = 'apac' WHERE id = 1;`);
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, TABLE, index));
+
+      await sql`TRUNCATE m`;
+      await sql`INSERT INTO m VALUES (7, 'sa', 'after truncate', 1), (8, 'apac', 'after truncate', 2)`;
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, TABLE, index));
+      assert.equal((await allDocuments(index)).size, 2);
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+
+  Deno.test(`stream partitions (${plugin}): TRUNCATE of one partition stops the engine with what to do; the slot stays before it`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    const index = `${indices.prefix}_m`;
+    const { slot, engine } = await partitioned(db, plugin, index);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await sql`UPDATE m SET v = 'before' WHERE id = 4`;
+      await waitForCatchUp(sql, slot);
+      const [{ before }] = await sql<{ before: string }[]>`SELECT pg_current_wal_lsn()::text AS before`;
+      await sql`TRUNCATE m_us_low`;
+      const exited = await Promise.race([
+        engine.exited,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("the engine went on after the TRUNCATE")), 60_000)),
+      ]);
+      assert.notEqual(exited.code, 0);
+      assert.match(exited.output, /TRUNCATE of public\.m_us_low empties only part of public\.m/);
+      assert.match(exited.output, /pg_drop_replication_slot/);
+      const [{ confirmed }] = await sql<{ confirmed: string }[]>`
+        SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+      assert.ok(parseLsn(confirmed) <= parseLsn(before), `the slot passed the TRUNCATE: ${confirmed} > ${before}`);
+      // The rows that were in the partition are still documents: nothing was applied halfway.
+      assert.ok([...(await allDocuments(index)).values()].some((d) => (d.source as { region: string }).region === "us"));
+    } finally {
+      engine.kill("SIGKILL");
+      await engine.exited;
+    }
+  });
+}
+
+Deno.test("stream partitions: a partitioned partition configured alone gets its partitions' changes; one configured with its parent is refused", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  const index = `${indices.prefix}_m`;
+  await createPartitions(db);
+  const slot = uniqueName("partitions_us");
+  const usIndex = `${indices.prefix}_m_us`;
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { m_us: { index: usIndex } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql.unsafe(`
+      INSERT INTO m SELECT g, (ARRAY['eu', 'us', 'sa'])[1 + g % 3], 'streamed', g FROM generate_series(3001, 3300) g;
+      UPDATE m SET v = 'updated' WHERE id % 4 = 0;
+      UPDATE m SET id = id + 500 WHERE id IN (1, 4, 7);
+      UPDATE m SET region = 'eu' WHERE id IN (10, 13);
+      UPDATE m SET region = 'us' WHERE id IN (3, 6);
+      DELETE FROM m WHERE id % 9 = 0;`);
+    await waitForCatchUp(sql, slot);
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "m_us" }, usIndex));
+  } finally {
+    await stopEngine(engine);
+  }
+
+  const both = await writeConfig({
+    source: { url: db.url, slot: uniqueName("partitions_both") },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { m: { index }, m_us_low: { index: `${index}_low` } },
+  });
+  const refused = await runEngine(["run", "--config", both]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.output, /public\.m_us_low is a partition of public\.m, which is configured too/);
+});
