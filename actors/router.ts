@@ -66,6 +66,10 @@ interface RouterState {
    * table they are a partition of (its route key), or null, with when that was read from the catalog.
    */
   readonly partitions: Map<string, { readonly root: string | null; readonly checkedAt: number }>;
+  /** Configured tables by OID (route keys): a table renamed while streaming keeps its OID (pgoutput sends it). */
+  byOid: Map<number, string>;
+  /** OIDs already reported as renamed, so the warning comes once per name. */
+  readonly renamed: Set<string>;
   /** Partitions truncated so far in the current transaction, per partitioned table not yet wholly truncated. */
   readonly partialTruncates: Map<Route, QualifiedName[]>;
   readonly queue: Work[];
@@ -152,17 +156,39 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    * partitioned table (both plugins name the partition that holds the row). The catalog is asked
    * once per relation, not per change.
    */
-  function knownRoute(state: RouterState, schema: string, table: string): Route | null | undefined {
+  function knownRoute(state: RouterState, schema: string, table: string, relid?: number): Route | null | undefined {
     const key = routeKey(schema, table);
     const direct = state.routes.get(key);
     if (direct) return direct;
+    const byOid = relid === undefined ? undefined : state.byOid.get(relid);
+    if (byOid !== undefined) return renamedRoute(state, byOid, schema, table);
     const known = state.partitions.get(key);
     if (known === undefined || (known.root === null && Date.now() - known.checkedAt >= NOT_A_PARTITION_FOR_MS)) return undefined;
     return known.root === null ? null : state.routes.get(known.root) ?? null;
   }
 
-  async function routeOf(state: RouterState, schema: string, table: string): Promise<Route | null> {
-    const known = knownRoute(state, schema, table);
+  /**
+   * A configured table renamed while streaming (pgoutput names it anew, with the same OID): its
+   * changes keep going to its index; the config must follow before the next start, which would
+   * otherwise not find the table.
+   */
+  function renamedRoute(state: RouterState, key: string, schema: string, table: string): Route {
+    const route = state.routes.get(key)!;
+    const now = routeKey(schema, table);
+    if (!state.renamed.has(now)) {
+      state.renamed.add(now);
+      logger.warn("a replicated table was renamed while streaming: its changes still go to its index", {
+        table: route.table,
+        renamedTo: displayName({ schema, name: table }),
+        index: route.config.index,
+        fix: `name it ${JSON.stringify(displayName({ schema, name: table }))} in the config (same index) before the next start`,
+      });
+    }
+    return route;
+  }
+
+  async function routeOf(state: RouterState, schema: string, table: string, relid?: number): Promise<Route | null> {
+    const known = knownRoute(state, schema, table, relid);
     if (known !== undefined) return known;
     const ancestors = await partitionAncestors(state.sql!, { schema, name: table });
     const configured = ancestors.map((a) => routeKey(a.schema, a.name)).find((key) => state.routes.has(key)) ?? null;
@@ -177,16 +203,21 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    * cannot be mirrored, as documents do not record their partition: its commit stops the pipeline
    * (`partitionTruncateLeftOver`) before anything after it is acknowledged.
    */
-  async function truncatedRoutes(state: RouterState, tables: readonly { schema: string; table: string }[]): Promise<Route[]> {
+  async function truncatedRoutes(
+    state: RouterState,
+    tables: readonly { schema: string; table: string; relid?: number }[],
+  ): Promise<Route[]> {
     const routes = new Set<Route>();
     const partial = state.partialTruncates;
-    for (const { schema, table } of tables) {
-      const direct = state.routes.get(routeKey(schema, table));
+    for (const { schema, table, relid } of tables) {
+      const byOid = relid === undefined ? undefined : state.byOid.get(relid);
+      const direct = state.routes.get(routeKey(schema, table)) ??
+        (byOid === undefined ? undefined : renamedRoute(state, byOid, schema, table));
       if (direct) {
         routes.add(direct);
         continue;
       }
-      const root = await routeOf(state, schema, table);
+      const root = await routeOf(state, schema, table, relid);
       if (root) partial.set(root, [...(partial.get(root) ?? []), { schema, name: table }]);
     }
     for (const [root, truncated] of partial) {
@@ -305,8 +336,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           if (state.partialTruncates.size > 0) throw await partitionTruncateLeftOver(state);
           break;
         case "row": {
-          let route = knownRoute(state, event.schema, event.table);
-          if (route === undefined) route = await routeOf(state, event.schema, event.table);
+          let route = knownRoute(state, event.schema, event.table, event.relid);
+          if (route === undefined) route = await routeOf(state, event.schema, event.table, event.relid);
           if (route && event.new && !route.renderer.describes(event.new) && !route.redescribed.has(event.new.columns)) {
             // Changes before this one are rendered with the description they were decoded under.
             await flushGroups();
@@ -401,6 +432,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         sql: null,
         routes: new Map(),
         partitions: new Map(),
+        byOid: new Map(),
+        renamed: new Set(),
         partialTruncates: new Map(),
         queue: [],
         blocked: null,
@@ -431,6 +464,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           }
           state.sql = sql;
           state.routes = routes;
+          state.byOid = new Map(tables.map((t) => [t.oid, routeKey(t.name.schema, t.name.name)]));
           logger.info("router ready", { actor: ctx.path, tables: tables.length });
           await drain(state, ctx);
           return state;

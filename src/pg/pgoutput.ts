@@ -8,6 +8,7 @@ import { asciiCopy, SHORT_STRING } from "./ascii_text.ts";
 import type { Lsn } from "./lsn.ts";
 
 interface Relation {
+  readonly oid: number;
   readonly schema: string;
   readonly table: string;
   readonly columns: readonly string[];
@@ -143,7 +144,7 @@ export class PgoutputDecoder {
           types.push(r.uint32());
           r.int32(); // type modifier
         }
-        this.#relations.set(oid, { schema, table, columns, types });
+        this.#relations.set(oid, { oid, schema, table, columns, types });
         event = null;
         break;
       }
@@ -162,7 +163,15 @@ export class PgoutputDecoder {
         const relation = this.#relation(r.uint32());
         const kind = String.fromCharCode(r.byte());
         if (kind !== "N") throw new DecodeError("pgoutput", `insert without a new tuple (got ${JSON.stringify(kind)})`);
-        event = { kind: "row", op: "insert", schema: relation.schema, table: relation.table, new: tuple(r, relation), old: null };
+        event = {
+          kind: "row",
+          op: "insert",
+          schema: relation.schema,
+          table: relation.table,
+          relid: relation.oid,
+          new: tuple(r, relation),
+          old: null,
+        };
         break;
       }
       case "U": {
@@ -174,7 +183,15 @@ export class PgoutputDecoder {
           kind = String.fromCharCode(r.byte());
         }
         if (kind !== "N") throw new DecodeError("pgoutput", `update without a new tuple (got ${JSON.stringify(kind)})`);
-        event = { kind: "row", op: "update", schema: relation.schema, table: relation.table, new: tuple(r, relation), old };
+        event = {
+          kind: "row",
+          op: "update",
+          schema: relation.schema,
+          table: relation.table,
+          relid: relation.oid,
+          new: tuple(r, relation),
+          old,
+        };
         break;
       }
       case "D": {
@@ -183,7 +200,15 @@ export class PgoutputDecoder {
         if (kind !== "K" && kind !== "O") {
           throw new DecodeError("pgoutput", `delete without an old tuple (got ${JSON.stringify(kind)})`);
         }
-        event = { kind: "row", op: "delete", schema: relation.schema, table: relation.table, new: null, old: tuple(r, relation) };
+        event = {
+          kind: "row",
+          op: "delete",
+          schema: relation.schema,
+          table: relation.table,
+          relid: relation.oid,
+          new: null,
+          old: tuple(r, relation),
+        };
         break;
       }
       case "T": {
@@ -192,7 +217,7 @@ export class PgoutputDecoder {
         const tables = [];
         for (let i = 0; i < count; i++) {
           const relation = this.#relation(r.uint32());
-          tables.push({ schema: relation.schema, table: relation.table });
+          tables.push({ schema: relation.schema, table: relation.table, relid: relation.oid });
         }
         event = { kind: "truncate", tables };
         break;

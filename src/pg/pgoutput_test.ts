@@ -123,6 +123,7 @@ Deno.test("pgoutput: rows decode to exactly the values sent, with their relation
       op: "insert",
       schema: r.schema,
       table: r.table,
+      relid: r.oid,
       new: { columns: r.columns, types: r.columns.map((_, i) => typeOf(i)), values },
       old: null,
     });
@@ -130,7 +131,10 @@ Deno.test("pgoutput: rows decode to exactly the values sent, with their relation
     assert.deepEqual(updated?.kind === "row" && [updated.old?.values, updated.new?.values], [values, values]);
     const deleted = decoder.decode(del(r.oid, values));
     assert.deepEqual(deleted?.kind === "row" && [deleted.op, deleted.old?.values, deleted.new], ["delete", values, null]);
-    assert.deepEqual(decoder.decode(truncate([r.oid])), { kind: "truncate", tables: [{ schema: r.schema, table: r.table }] });
+    assert.deepEqual(decoder.decode(truncate([r.oid])), {
+      kind: "truncate",
+      tables: [{ schema: r.schema, table: r.table, relid: r.oid }],
+    });
     // 2026-11-24T10:00:00.123456Z as microseconds since 2000-01-01.
     const micros = BigInt(Date.UTC(2026, 10, 24, 10) - Date.UTC(2000, 0, 1)) * 1000n + 123_456n;
     assert.deepEqual(decoder.decode(commit(lsn, lsn + 1n, micros)), {

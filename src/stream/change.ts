@@ -27,12 +27,17 @@ export type ChangeEvent =
     readonly op: RowOp;
     readonly schema: string;
     readonly table: string;
+    /** The table's OID, when the plugin sends it (pgoutput): it outlives a rename, the name does not. */
+    readonly relid?: number;
     /** insert, update: the new row. */
     readonly new: RowImage | null;
     /** update, delete: the old key (or the whole old row with REPLICA IDENTITY FULL), when sent. */
     readonly old: RowImage | null;
   }
-  | { readonly kind: "truncate"; readonly tables: readonly { readonly schema: string; readonly table: string }[] }
+  | {
+    readonly kind: "truncate";
+    readonly tables: readonly { readonly schema: string; readonly table: string; readonly relid?: number }[];
+  }
   /** `endLsn`: acknowledging it tells PostgreSQL the transaction is done. */
   | {
     readonly kind: "commit";
