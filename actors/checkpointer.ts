@@ -12,7 +12,7 @@ import type { Behaviour } from "../supervision/actor.ts";
 interface CheckpointerState {
   tracker: CheckpointTracker | null;
   reader: Ref<WalReaderCommand> | null;
-  readonly sizes: Map<number, { events: number; bytes: number }>;
+  readonly sizes: Map<number, { events: number; rows: number; bytes: number }>;
 }
 
 export function checkpointer(): Behaviour<CheckpointerState, CheckpointerCommand> {
@@ -25,14 +25,20 @@ export function checkpointer(): Behaviour<CheckpointerState, CheckpointerCommand
         case "SegmentOpened":
           if (!state.tracker) throw new Error("segment opened before the reader started");
           state.tracker.open(msg.id, msg.position);
-          state.sizes.set(msg.id, { events: msg.events, bytes: msg.bytes });
+          state.sizes.set(msg.id, { events: msg.events, rows: msg.rows, bytes: msg.bytes });
           return state;
         case "SegmentAcked": {
           if (!state.tracker || !state.reader) throw new Error("segment acked before the reader started");
           const flushed = state.tracker.ack(msg.id);
-          const size = state.sizes.get(msg.id) ?? { events: 0, bytes: 0 };
+          const size = state.sizes.get(msg.id) ?? { events: 0, rows: 0, bytes: 0 };
           state.sizes.delete(msg.id);
-          ctx.send(state.reader, { type: "Progress", flushed, releasedEvents: size.events, releasedBytes: size.bytes });
+          ctx.send(state.reader, {
+            type: "Progress",
+            flushed,
+            releasedEvents: size.events,
+            releasedRows: size.rows,
+            releasedBytes: size.bytes,
+          });
           return state;
         }
         default:

@@ -1,10 +1,11 @@
 /**
  * The wal reader: one replication connection streaming the slot from its confirmed LSN. Frames
  * are decoded as they arrive and cut into segments (bounded by the sinks' batch size and
- * timeout, and cut sooner, after `lingerMs`, when nothing is in flight), which go to the router after being registered with the checkpointer. When more than
- * `maxInFlightEvents`/`maxInFlightBytes` are un-acked, the stream is paused (TCP holds
- * PostgreSQL back) while standby status updates keep the connection alive. The flushed LSN
- * sent to PostgreSQL is only ever the checkpointer's.
+ * timeout, and cut sooner, after `lingerMs`, when nothing is in flight), which go to the router
+ * after being registered with the checkpointer. When more than `maxInFlightEvents` row changes or
+ * `maxInFlightBytes` are un-acked, the stream is paused (TCP holds PostgreSQL back) while standby
+ * status updates keep the connection alive. The flushed LSN sent to PostgreSQL is only ever the
+ * checkpointer's.
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
@@ -51,7 +52,10 @@ interface Live {
   /** A cut is scheduled for the end of the current read: a commit arrived with nothing in flight. */
   cutScheduled: boolean;
   nextSegment: number;
+  /** Records (rows, BEGIN, COMMIT) not yet acknowledged: zero when nothing is in flight. */
   outstandingEvents: number;
+  /** Row changes among them: what maxInFlightEvents bounds. */
+  outstandingRows: number;
   outstandingBytes: number;
   paused: boolean;
   lastStatus: number;
@@ -72,7 +76,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   const segmentLingerMs = Math.min(segmentTimeoutMs, ...sinkConfigs.map((s) => s.batch.lingerMs));
 
   const publishInFlight = (live: Live) =>
-    gauges.inFlight.set(source.slot, { events: live.outstandingEvents, bytes: live.outstandingBytes });
+    gauges.inFlight.set(source.slot, { events: live.outstandingRows, bytes: live.outstandingBytes });
   const publishLag = (live: Live) =>
     gauges.oldestUnacked.set(source.slot, { commitTime: live.commits[live.commitsHead]?.commitTime ?? null });
 
@@ -93,23 +97,26 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       readAt: live.startedAt,
     };
     if (segment.position !== null && segment.position > live.queued) live.queued = segment.position;
+    const rows = live.rows;
     live.events = [];
     live.rows = 0;
     live.bytes = 0;
     live.position = null;
     live.outstandingEvents += segment.events.length;
+    live.outstandingRows += rows;
     live.outstandingBytes += segment.bytes;
     ctx.send(deps.checkpointer, {
       type: "SegmentOpened",
       id: segment.id,
       position: segment.position,
       events: segment.events.length,
+      rows,
       bytes: segment.bytes,
     });
     ctx.send(deps.router, { type: "Route", segment });
     publishInFlight(live);
     if (
-      !live.paused && (live.outstandingEvents >= source.maxInFlightEvents || live.outstandingBytes >= source.maxInFlightBytes)
+      !live.paused && (live.outstandingRows >= source.maxInFlightEvents || live.outstandingBytes >= source.maxInFlightBytes)
     ) {
       live.paused = true;
       live.stream.pause();
@@ -195,6 +202,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       cutScheduled: false,
       nextSegment: 0,
       outstandingEvents: 0,
+      outstandingRows: 0,
       outstandingBytes: 0,
       paused: false,
       lastStatus: 0,
@@ -306,9 +314,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           const live = state.live;
           if (!live) return state;
           live.outstandingEvents -= msg.releasedEvents;
+          live.outstandingRows -= msg.releasedRows;
           live.outstandingBytes -= msg.releasedBytes;
           if (
-            live.paused && live.outstandingEvents < source.maxInFlightEvents && live.outstandingBytes < source.maxInFlightBytes
+            live.paused && live.outstandingRows < source.maxInFlightEvents && live.outstandingBytes < source.maxInFlightBytes
           ) {
             live.paused = false;
             live.stream.resume();

@@ -32,6 +32,8 @@ export type CheckpointerCommand =
     readonly id: number;
     readonly position: Lsn | null;
     readonly events: number;
+    /** Row changes among `events`: what `maxInFlightEvents` bounds. */
+    readonly rows: number;
     readonly bytes: number;
   }
   | { readonly type: "SegmentAcked"; readonly id: number };
@@ -39,5 +41,11 @@ export type CheckpointerCommand =
 export type WalReaderCommand =
   | { readonly type: "Start" }
   /** Segments left the pipeline: memory to release, and maybe a new position to flush. */
-  | { readonly type: "Progress"; readonly flushed: Lsn | null; readonly releasedEvents: number; readonly releasedBytes: number }
+  | {
+    readonly type: "Progress";
+    readonly flushed: Lsn | null;
+    readonly releasedEvents: number;
+    readonly releasedRows: number;
+    readonly releasedBytes: number;
+  }
   | { readonly type: "Tick" };

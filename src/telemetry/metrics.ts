@@ -106,7 +106,7 @@ observe(METRIC_NAMES.lagSeconds, "Age of the oldest committed change not yet in 
   const now = Date.now();
   for (const [slot, s] of gauges.oldestUnacked) o(s.commitTime === null ? 0 : Math.max(0, (now - s.commitTime) / 1000), { slot });
 });
-observe(METRIC_NAMES.inFlightEvents, "Changes read from the slot and not yet acknowledged", "{event}", (o) => {
+observe(METRIC_NAMES.inFlightEvents, "Row changes read from the slot and not yet acknowledged", "{event}", (o) => {
   for (const [slot, s] of gauges.inFlight) o(s.events, { slot });
 });
 observe(METRIC_NAMES.inFlightBytes, "Bytes of changes read from the slot and not yet acknowledged", "By", (o) => {
