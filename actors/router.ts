@@ -68,7 +68,7 @@ interface RouterState {
   readonly partitions: Map<string, { readonly root: string | null; readonly checkedAt: number }>;
   /** Configured tables by OID (route keys): a table renamed while streaming keeps its OID (pgoutput sends it). */
   byOid: Map<number, string>;
-  /** OIDs already reported as renamed, so the warning comes once per name. */
+  /** New names of renamed tables already reported (route keys), so the warning comes once per name. */
   readonly renamed: Set<string>;
   /** Partitions truncated so far in the current transaction, per partitioned table not yet wholly truncated. */
   readonly partialTruncates: Map<Route, QualifiedName[]>;

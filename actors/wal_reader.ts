@@ -49,7 +49,7 @@ interface Live {
   bytes: number;
   position: Lsn | null;
   startedAt: number;
-  /** A cut is scheduled for the end of the current read: a commit arrived with nothing in flight. */
+  /** A cut is scheduled, `lingerMs` after the segment began: a commit arrived with nothing in flight. */
   cutScheduled: boolean;
   nextSegment: number;
   /** Records (rows, BEGIN, COMMIT) not yet acknowledged: zero when nothing is in flight. */
