@@ -157,14 +157,19 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    * once per relation, not per change.
    */
   function knownRoute(state: RouterState, schema: string, table: string, relid?: number): Route | null | undefined {
-    const key = routeKey(schema, table);
-    const direct = state.routes.get(key);
-    if (direct) return direct;
-    const byOid = relid === undefined ? undefined : state.byOid.get(relid);
-    if (byOid !== undefined) return renamedRoute(state, byOid, schema, table);
-    const known = state.partitions.get(key);
+    const configured = configuredRoute(state, schema, table, relid);
+    if (configured) return configured;
+    const known = state.partitions.get(routeKey(schema, table));
     if (known === undefined || (known.root === null && Date.now() - known.checkedAt >= NOT_A_PARTITION_FOR_MS)) return undefined;
     return known.root === null ? null : state.routes.get(known.root) ?? null;
+  }
+
+  /** The route of a configured table, by its name or, renamed since, by its OID. */
+  function configuredRoute(state: RouterState, schema: string, table: string, relid?: number): Route | undefined {
+    const direct = state.routes.get(routeKey(schema, table));
+    if (direct) return direct;
+    const byOid = relid === undefined ? undefined : state.byOid.get(relid);
+    return byOid === undefined ? undefined : renamedRoute(state, byOid, schema, table);
   }
 
   /**
@@ -210,9 +215,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     const routes = new Set<Route>();
     const partial = state.partialTruncates;
     for (const { schema, table, relid } of tables) {
-      const byOid = relid === undefined ? undefined : state.byOid.get(relid);
-      const direct = state.routes.get(routeKey(schema, table)) ??
-        (byOid === undefined ? undefined : renamedRoute(state, byOid, schema, table));
+      const direct = configuredRoute(state, schema, table, relid);
       if (direct) {
         routes.add(direct);
         continue;

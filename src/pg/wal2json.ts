@@ -8,10 +8,10 @@ import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage } from "
 import { type Lsn, parseLsn } from "./lsn.ts";
 import { scanCompactRecord } from "./wal2json_compact.ts";
 
-/** The plugin options the engine starts wal2json with. */
 /**
- * `tables: null` streams every table: a partitioned table's changes come under its partitions'
- * names, and a partition created later would not be in any list given now.
+ * The plugin options the engine starts wal2json with. `tables: null` streams every table: a
+ * partitioned table's changes come under its partitions' names, and a partition created later
+ * would not be in any list given now.
  */
 export function wal2jsonOptions(tables: readonly { schema: string; name: string }[] | null): Record<string, string> {
   // add-tables takes schema.table with `\` escaping of `,` `.` `\` `*` and white space inside names.
