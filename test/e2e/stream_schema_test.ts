@@ -44,6 +44,8 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     let output = "";
     try {
       await engine.waitFor(/"msg":"streaming from slot"/);
+      // The router describes the tables on its own: before an ALTER, so that it is seen as one.
+      await engine.waitFor(/"msg":"router ready"/);
       for (const stage of STAGES) {
         await sql.unsafe(stage.ddl);
         await sql.unsafe(`INSERT INTO items (id, a) VALUES (${stage.inserted}, '7')`);
@@ -118,6 +120,8 @@ Deno.test("stream: an index the operator made keeps its own mapping when the tab
   let output = "";
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
+    // The router describes the tables on its own: before an ALTER, so that it is seen as one.
+    await engine.waitFor(/"msg":"router ready"/);
     await sql.unsafe(`ALTER TABLE own ADD COLUMN b text DEFAULT 'b'`);
     await sql.unsafe(`INSERT INTO own (id) VALUES (2)`);
     await waitForCatchUp(sql, slot);
