@@ -71,8 +71,8 @@ export class TypeResolver {
     let pending = [...new Set(oids)].filter((oid) => !this.#rows.has(oid));
     while (pending.length > 0) {
       const rows = await this.#sql<TypeRow[]>`
-        SELECT oid::int AS oid, typname, typtype, typcategory, typelem::int AS typelem,
-               typbasetype::int AS typbasetype, typrelid::int AS typrelid,
+        SELECT oid, typname, typtype, typcategory, typelem,
+               typbasetype, typrelid,
                typsubscript = 'array_subscript_handler'::regproc AS is_array
         FROM pg_type WHERE oid = ANY(${pending}::oid[])`;
       const next = new Set<number>();
@@ -85,7 +85,7 @@ export class TypeResolver {
       }
       if (composites.length > 0) {
         const attributes = await this.#sql<{ attrelid: number; attname: string; atttypid: number }[]>`
-          SELECT attrelid::int AS attrelid, attname, atttypid::int AS atttypid FROM pg_attribute
+          SELECT attrelid, attname, atttypid FROM pg_attribute
           WHERE attrelid = ANY(${composites}::oid[]) AND attnum > 0 AND NOT attisdropped
           ORDER BY attrelid, attnum`;
         for (const a of attributes) {
@@ -137,7 +137,7 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
 
   for (const name of names) {
     const [rel] = await sql<{ oid: number; relkind: string; relreplident: string; pk: string[] | null; ri: string[] | null }[]>`
-      SELECT c.oid::int AS oid, c.relkind, c.relreplident,
+      SELECT c.oid, c.relkind, c.relreplident,
         (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
            CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
            JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -193,7 +193,7 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
   const tables: TableDescription[] = [];
   for (const table of found) {
     const columns = await sql<{ attname: string; atttypid: number; type_name: string }[]>`
-      SELECT attname, atttypid::int AS atttypid, format_type(atttypid, atttypmod) AS type_name
+      SELECT attname, atttypid, format_type(atttypid, atttypmod) AS type_name
       FROM pg_attribute WHERE attrelid = ${table.oid} AND attnum > 0 AND NOT attisdropped ORDER BY attnum`;
     const types = await resolver.resolve(columns.map((c) => c.atttypid));
     const key: RowKey = table.key
