@@ -13,10 +13,12 @@ import { OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import type { Lsn } from "../src/pg/lsn.ts";
 import { leafPartitions, partitionAncestors } from "../src/pg/partitions.ts";
+import { currentNames } from "../src/pg/table_identity.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
+import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -88,6 +90,9 @@ export interface RouterDeps {
 }
 
 const routeKey = (schema: string, table: string) => `${schema}\u0000${table}`;
+/** undefined_table, undefined_object (a row type): a table renamed or dropped since the router described it. */
+const isUndefinedRelation = (error: unknown) =>
+  error instanceof Error && ["42P01", "42704"].includes((error as { code?: string }).code ?? "");
 /** A relation found to be no partition of a configured table is asked about again after this (it may be attached since). */
 const NOT_A_PARTITION_FOR_MS = 60_000;
 
@@ -249,12 +254,49 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     );
   }
 
+  /**
+   * PostgreSQL renders what TypeScript cannot by the table's name (its row type). Changes made
+   * before a rename may be rendered after it: the table is then found again by its OID and
+   * rendered under its new name. A dropped table's type is gone with it: the pipeline stops.
+   */
+  async function render(state: RouterState, route: Route, changes: RowChange[]): Promise<BulkItem[]> {
+    try {
+      return await route.renderer.render(state.sql!, changes);
+    } catch (error) {
+      if (!isUndefinedRelation(error)) throw error;
+      const table = await describeNow(state, route);
+      const renamed: Route = { ...route, renderer: new TableRenderer(table) };
+      state.routes.set(routeKey(route.config.name.schema, route.config.name.name), renamed);
+      logger.info("rendering a renamed table's changes under its new name", {
+        table: route.table,
+        renamedTo: displayName(table.name),
+      });
+      return await renamed.renderer.render(state.sql!, changes);
+    }
+  }
+
+  /** The table as the catalog has it now, found by OID (it may have been renamed); dropped, the pipeline stops. */
+  async function describeNow(state: RouterState, route: Route): Promise<TableDescription> {
+    const oid = route.renderer.table.oid;
+    const now = (await currentNames(state.sql!, [oid])).get(oid);
+    if (!now) {
+      throw tableChangeError(
+        { kind: "dropped", oid, name: route.config.name },
+        config.source.plugin,
+        config.source.slot,
+        route.config.index,
+      )!;
+    }
+    const [table] = await describeTables(state.sql!, [now]);
+    return table;
+  }
+
   async function renderGroups(state: RouterState, groups: Map<Route, RowChange[]>, readAt: number): Promise<Routed[]> {
     const traced = changeSpans();
     const rendered = await Promise.all(
       [...groups].map(async ([route, changes]) => {
         const started = Date.now();
-        const items = await route.renderer.render(state.sql!, changes);
+        const items = await render(state, route, changes);
         if (!traced) return items.map((item) => ({ route, item, trace: null }));
         return traceChanges(traced, route, changes, items, readAt, started);
       }),
@@ -399,7 +441,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    */
   async function redescribe(state: RouterState, route: Route, image: RowImage, ctx: ActorContext<RouterCommand>): Promise<Route> {
     route.redescribed.add(image.columns);
-    const [table] = await describeTables(state.sql!, [route.config.name]);
+    const table = await describeNow(state, route);
     // The same columns: the row only left some out (wal2json omits unchanged TOAST values), or the key-only image.
     const same = (a: TableDescription, b: TableDescription) =>
       a.columns.length === b.columns.length &&
@@ -407,7 +449,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     if (same(route.renderer.table, table)) return route;
     const renderer = new TableRenderer(table);
     const next: Route = { ...route, renderer };
-    state.routes.set(routeKey(table.name.schema, table.name.name), next);
+    state.routes.set(routeKey(route.config.name.schema, route.config.name.name), next);
     // Ahead of every batch rendered with the new columns, in each sink's mailbox.
     for (const sink of route.config.sinks) {
       ctx.send(deps.sinks[sink], { type: "ExtendMapping", table, index: route.config.index });

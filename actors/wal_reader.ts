@@ -5,23 +5,27 @@
  * after being registered with the checkpointer. When more than `maxInFlightEvents` row changes or
  * `maxInFlightBytes` are un-acked, the stream is paused (TCP holds PostgreSQL back) while standby
  * status updates keep the connection alive. The flushed LSN sent to PostgreSQL is only ever the
- * checkpointer's.
+ * checkpointer's, and no further than the configured tables were last seen unrenamed and undropped
+ * (`src/stream/table_watch.ts`).
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import type { Config } from "../src/config/load.ts";
-import { OesophagusError } from "../src/errors.ts";
+import { errorMessage, OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
+import { currentNames, markPosition, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
 import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
-import { connect } from "../src/pg/session.ts";
+import { connect, type Sql } from "../src/pg/session.ts";
+import { isServerGone } from "../src/pg/connect_errors.ts";
 import { explainSlotError } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import { type ChangeEvent, DecodeError } from "../src/stream/change.ts";
+import { tableChangeError, tableChanges } from "../src/stream/table_watch.ts";
 import type { Lifecycle } from "../src/lifecycle.ts";
 import { setPhase } from "../src/telemetry/health.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -58,13 +62,37 @@ interface Live {
   outstandingRows: number;
   outstandingBytes: number;
   paused: boolean;
+  /** Reading stopped for good (SIGTERM, or a table change): acks do not resume the stream. */
+  draining: boolean;
   lastStatus: number;
+  /** Highest position read (a commit's end, a keepalive's): every commit before it is visible to a query sent after. */
+  received: Lsn;
+  /** Highest position the configured tables were found unchanged at: the slot is confirmed no further. */
+  verified: Lsn;
+  /** The configured tables, as last seen in the catalog. */
+  tables: readonly TableIdentity[];
+  /** On its own connection: the catalog is read between frames, never in their way. */
+  readonly watchSql: Sql;
+  watching: boolean;
+  lastWatchAt: number;
+  /** The watch logged a failed query and has not succeeded since. */
+  watchFailing: boolean;
+  /** A configured table changed: once everything before `bound` is read and in the sinks, the pipeline fails with `error`. */
+  stopping: { readonly bound: Lsn; readonly error: OesophagusError } | null;
   /** Commits read and not yet flushed, oldest first from `commitsHead`: their times give the lag in seconds. */
   commits: { endLsn: Lsn; commitTime: number | null }[];
   commitsHead: number;
 }
 
 type ReaderState = { live: Live | null };
+
+/**
+ * How often the configured tables' names are read while the stream is ahead of the last reading:
+ * mostly ahead of the sinks' acks, so confirming waits for no query.
+ */
+const TABLE_WATCH_MS = 20;
+/** An ack the last reading does not cover starts one at once, unless one started this recently. */
+const TABLE_WATCH_GAP_MS = 5;
 
 export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReaderCommand> {
   const { config } = deps;
@@ -80,12 +108,98 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   const publishLag = (live: Live) =>
     gauges.oldestUnacked.set(source.slot, { commitTime: live.commits[live.commitsHead]?.commitTime ?? null });
 
+  /** What the slot may be confirmed to: acked by the sinks, and before any unnoticed table change. */
+  const confirmable = (live: Live): Lsn => live.flushed < live.verified ? live.flushed : live.verified;
+
   const sendStatus = (live: Live) => {
     // Written = flushed: reporting more as written would stop the walsender's keepalives (it
     // pings only a client whose write position lags), and with them the idle slot's progress.
-    live.stream.write(statusUpdate(live.flushed, live.flushed));
+    const confirmed = confirmable(live);
+    live.stream.write(statusUpdate(confirmed, confirmed));
     live.lastStatus = Date.now();
   };
+
+  const indexByOid = new Map<number, string>();
+
+  /**
+   * Reads the configured tables' names. Everything read before the query was sent committed
+   * before it, so a rename or drop before that position shows here, and the slot may be
+   * confirmed up to it only when none does (see `src/stream/table_watch.ts`).
+   */
+  async function watchTables(live: Live, ctx: ActorContext<WalReaderCommand>): Promise<void> {
+    if (live.watching || live.stopping) return;
+    const sql = live.watchSql;
+    live.watching = true;
+    live.lastWatchAt = Date.now();
+    const readBefore = live.received;
+    try {
+      const names = await currentNames(sql, live.tables.map((t) => t.oid));
+      if (ctx.scope.closed) return;
+      const changes = tableChanges(live.tables, names);
+      for (const change of changes) {
+        const error = tableChangeError(change, source.plugin, source.slot, indexByOid.get(change.oid)!);
+        if (!error) continue;
+        const bound = await markPosition(sql);
+        live.stopping = { bound, error };
+        logger.error("a replicated table changed under the stream: stopping once what was read before it is indexed", {
+          actor: ctx.path,
+          code: error.code,
+          reason: error.message,
+          confirmed: formatLsn(confirmable(live)),
+        });
+        return;
+      }
+      // Renames the stream follows (pgoutput): compared with the new names from now on.
+      if (changes.length > 0) live.tables = live.tables.map((t) => ({ oid: t.oid, name: names.get(t.oid)! }));
+      live.watchFailing = false;
+      if (readBefore > live.verified) {
+        const before = confirmable(live);
+        live.verified = readBefore;
+        if (confirmable(live) > before) sendStatus(live);
+      }
+    } catch (error) {
+      if (ctx.scope.closed) return;
+      if (isServerGone(error)) {
+        // A server shutting down waits for its walsender's client to confirm all it sent, which
+        // the slot cannot be without this reading: end the stream instead (the slot stays where
+        // it was confirmed), and resume from there once the server is back.
+        live.stream.close();
+        ctx.fail(
+          new OesophagusError("source_unreachable", `the source cannot be queried: ${errorMessage(error)}`, {
+            retriable: true,
+            cause: error,
+          }),
+        );
+        return;
+      }
+      // The slot waits meanwhile; say it once.
+      if (!live.watchFailing) {
+        logger.warn("cannot read the replicated tables' names: the slot is not confirmed further until it can", {
+          actor: ctx.path,
+          error: errorMessage(error),
+        });
+      }
+      live.watchFailing = true;
+    } finally {
+      live.watching = false;
+    }
+  }
+
+  /** Stop reading, then fail once the stream passed the change's position and everything read is in the sinks. */
+  function finishStopping(live: Live, ctx: ActorContext<WalReaderCommand>) {
+    const stop = live.stopping!;
+    if (live.received < stop.bound || live.inTransaction) return;
+    if (!live.draining) {
+      live.draining = true;
+      live.paused = true;
+      live.stream.pause();
+      cut(live, ctx);
+    }
+    if (live.outstandingEvents > 0) return;
+    sendStatus(live);
+    live.stream.close();
+    ctx.fail(stop.error);
+  }
 
   const cut = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
     if (live.events.length === 0 && live.position === null) return;
@@ -145,6 +259,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     const sql = connect(source.url, { max: 1, applicationName: "oesophagus wal reader" });
     let startLsn: Lsn;
     let partitioned: QualifiedName[] = [];
+    let tables: TableIdentity[];
     try {
       const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
       if (!slot) {
@@ -158,6 +273,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         );
       }
       startLsn = slot.confirmedFlushLsn ?? (0n as Lsn);
+      tables = await tableIdentities(sql, config.tables.map((t) => t.name));
       if (source.plugin === "wal2json") {
         partitioned = await partitionedTables(sql, config.tables.map((t) => t.name));
       }
@@ -188,6 +304,13 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       throw explainSlotError(error, source.slot, source.plugin);
     }
     ctx.scope.own(stream, (s) => s.close());
+    for (const table of tables) {
+      indexByOid.set(table.oid, config.tables.find((t) => displayName(t.name) === displayName(table.name))!.index);
+    }
+    const watchSql = ctx.scope.own(
+      connect(source.url, { max: 1, applicationName: "oesophagus table watch" }),
+      (s) => s.end({ timeout: 1 }),
+    );
     const decoder = source.plugin === "pgoutput" ? new PgoutputDecoder() : new Wal2jsonDecoder();
     const live: Live = {
       stream,
@@ -205,9 +328,18 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       outstandingRows: 0,
       outstandingBytes: 0,
       paused: false,
+      draining: false,
       lastStatus: 0,
       commits: [],
       commitsHead: 0,
+      received: startLsn,
+      verified: startLsn,
+      tables,
+      watchSql,
+      watching: false,
+      lastWatchAt: 0,
+      watchFailing: false,
+      stopping: null,
     };
     ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());
     // A restart starts with nothing in flight: no stale figures from the incarnation before.
@@ -220,6 +352,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       try {
         const frame = parseFrame(bytes);
         if (frame.kind === "keepalive") {
+          if (frame.walEnd > live.received) live.received = frame.walEnd;
           // Between transactions everything before the server's sent position has been read, so
           // that position can be flushed once the segment being filled (and all before it) is
           // acked: idle or filtered traffic still moves the slot.
@@ -253,6 +386,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         else if (event.kind === "commit") {
           live.inTransaction = false;
           live.position = event.endLsn;
+          if (event.endLsn > live.received) live.received = event.endLsn;
           live.commits.push({ endLsn: event.endLsn, commitTime: event.commitTime });
           if (live.commitsHead === live.commits.length - 1) publishLag(live);
           if (live.outstandingEvents === 0) cutWhenIdle(live, ctx);
@@ -277,16 +411,29 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     });
     const tick = setInterval(() => ctx.send(ctx.self, { type: "Tick" }), Math.max(10, Math.min(segmentTimeoutMs, 100)));
     ctx.scope.own(tick, clearInterval);
+    const watch = setInterval(() => {
+      if (ctx.scope.closed) return;
+      if (live.stopping) finishStopping(live, ctx);
+      else if (live.received > live.verified) void watchTables(live, ctx);
+    }, TABLE_WATCH_MS);
+    ctx.scope.own(watch, clearInterval);
     // SIGTERM: stop reading, let what was read reach the sinks, flush its position, return.
     const unregister = deps.lifecycle.register(async (deadline) => {
       live.stream.pause();
       live.paused = true;
+      live.draining = true;
       cut(live, ctx);
-      while (live.outstandingEvents > 0 && Date.now() < deadline && !ctx.scope.closed) {
+      while ((live.outstandingEvents > 0 || live.watching) && Date.now() < deadline && !ctx.scope.closed) {
         await new Promise((r) => setTimeout(r, 20));
       }
+      // The last reading of the tables' names, so the slot is confirmed up to everything acked.
+      if (!ctx.scope.closed && live.flushed > live.verified) await watchTables(live, ctx);
       if (!ctx.scope.closed) sendStatus(live);
-      logger.info("wal reader drained", { actor: ctx.path, flushed: formatLsn(live.flushed), unacked: live.outstandingEvents });
+      logger.info("wal reader drained", {
+        actor: ctx.path,
+        flushed: formatLsn(confirmable(live)),
+        unacked: live.outstandingEvents,
+      });
     });
     ctx.scope.own(unregister, (f) => f());
     logger.info("streaming from slot", {
@@ -317,7 +464,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           live.outstandingRows -= msg.releasedRows;
           live.outstandingBytes -= msg.releasedBytes;
           if (
-            live.paused && live.outstandingRows < source.maxInFlightEvents && live.outstandingBytes < source.maxInFlightBytes
+            live.paused && !live.draining && live.outstandingRows < source.maxInFlightEvents &&
+            live.outstandingBytes < source.maxInFlightBytes
           ) {
             live.paused = false;
             live.stream.resume();
@@ -326,6 +474,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           if (live.outstandingEvents === 0 && live.events.length > 0 && !live.inTransaction) cutWhenIdle(live, ctx);
           if (msg.flushed !== null && msg.flushed > live.flushed) {
             live.flushed = msg.flushed;
+            if (live.flushed > live.verified && Date.now() - live.lastWatchAt >= TABLE_WATCH_GAP_MS) void watchTables(live, ctx);
             sendStatus(live);
             while (live.commitsHead < live.commits.length && live.commits[live.commitsHead].endLsn <= live.flushed) {
               live.commitsHead++;

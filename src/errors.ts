@@ -15,6 +15,8 @@ export type ErrorCode =
   | "slot_missing"
   | "wal_malformed"
   | "partition_truncated"
+  | "table_renamed"
+  | "table_dropped"
   | "snapshot_failed"
   | "sink_unreachable"
   | "sink_rejected"

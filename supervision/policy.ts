@@ -35,6 +35,8 @@ const FATAL_CODES = new Set([
   "slot_plugin_mismatch",
   "slot_missing",
   "partition_truncated",
+  "table_renamed",
+  "table_dropped",
   "sink_misconfigured",
 ]);
 

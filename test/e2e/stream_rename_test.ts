@@ -1,8 +1,9 @@
 /**
  * A table renamed while the engine streams it (pgoutput, which sends table OIDs): changes after
- * the rename still reach the table's index instead of being dropped as an unknown table's, the
- * engine says what to change in the config, and with the new name configured it resumes exactly.
- * (wal2json names tables only and filters by name: see the README.)
+ * the rename still reach the table's index instead of being dropped as an unknown table's (also
+ * after a column is added to it), the engine says what to change in the config, and with the new
+ * name configured it resumes exactly.
+ * (wal2json names tables only and filters by name: it stops instead, see stream_table_watch_test.ts.)
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
@@ -38,6 +39,9 @@ Deno.test("stream rename (pgoutput): changes after ALTER TABLE RENAME keep reach
     await sql`UPDATE goods SET v = 'after the rename' WHERE id BETWEEN 5 AND 20`;
     await sql`DELETE FROM goods WHERE id > 90`;
     await sql`INSERT INTO goods SELECT g, 'new' FROM generate_series(101, 150) g`;
+    // A new shape after the rename: the table is described again by its OID, not by the old name.
+    await sql`ALTER TABLE goods ADD COLUMN w int`;
+    await sql`UPDATE goods SET w = id`;
     await waitForCatchUp(sql, slot);
     assertSameDocuments(await compareIndex(sql, { schema: "public", name: "goods" }, index));
   } finally {

@@ -1,0 +1,77 @@
+/**
+ * What a configured table renamed or dropped while streaming means for the stream. Neither
+ * plugin writes DDL to the stream, so the wal reader compares the configured tables' OIDs with
+ * their present names before it acknowledges a position (see the wal reader): a change found
+ * there happened before that position, and the slot is never confirmed past it unnoticed.
+ *
+ * - pgoutput sends a table's OID with its changes, and the router follows a rename by it.
+ * - wal2json names tables only, and its table filter is by name: after a rename the table's
+ *   changes come under a name the engine does not stream. Going on would lose them.
+ * - A dropped table has no more changes; a table created under its name is a new relation, which
+ *   pgoutput's publication does not hold and which no snapshot copied. Going on would leave the
+ *   index silently apart from the source.
+ *
+ * The last two stop the pipeline once everything read before the change is in the sinks, with
+ * the slot before the change and the steps to go on.
+ */
+import { OesophagusError } from "../errors.ts";
+import { displayName, type QualifiedName } from "../pg/identifier.ts";
+import type { TableIdentity } from "../pg/table_identity.ts";
+
+export type TableChange =
+  | { readonly kind: "renamed"; readonly oid: number; readonly from: QualifiedName; readonly to: QualifiedName }
+  | { readonly kind: "dropped"; readonly oid: number; readonly name: QualifiedName };
+
+/** How the configured tables' names differ from what the catalog says now. */
+export function tableChanges(expected: readonly TableIdentity[], current: ReadonlyMap<number, QualifiedName>): TableChange[] {
+  const changes: TableChange[] = [];
+  for (const { oid, name } of expected) {
+    const now = current.get(oid);
+    if (!now) changes.push({ kind: "dropped", oid, name });
+    else if (now.schema !== name.schema || now.name !== name.name) changes.push({ kind: "renamed", oid, from: name, to: now });
+  }
+  return changes;
+}
+
+const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
+
+/**
+ * The error that stops the pipeline for `change` to the table with index `index`, or null when
+ * the stream follows it (a rename, with pgoutput).
+ */
+export function tableChangeError(
+  change: TableChange,
+  plugin: "pgoutput" | "wal2json",
+  slot: string,
+  index: string,
+): OesophagusError | null {
+  switch (change.kind) {
+    case "renamed": {
+      if (plugin === "pgoutput") return null;
+      const from = displayName(change.from);
+      const to = displayName(change.to);
+      return new OesophagusError(
+        "table_renamed",
+        `table ${from} was renamed to ${to} while streaming: wal2json reports and filters tables by name, so its changes under the new name would be missed; everything before the rename is in its index and the slot stands before it`,
+        {
+          fix: `name the table ${JSON.stringify(to)} in the config with "index": ${
+            JSON.stringify(index)
+          } (its documents stay where they are) and start the engine again: it copies the table anew into that index and streams on from before the rename`,
+        },
+      );
+    }
+    case "dropped": {
+      const name = displayName(change.name);
+      return new OesophagusError(
+        "table_dropped",
+        `table ${name} was dropped while streaming; its documents stay in index ${index}`,
+        {
+          fix:
+            `take the table out of the config and start the engine again (delete the index ${index} if its documents should go); if a new table was made under its name, have it copied anew instead: delete the index ${index}, run DELETE FROM oesophagus.snapshot_table WHERE slot = ${
+              sqlLiteral(slot)
+            } AND table_name = ${sqlLiteral(name)}; and start the engine again`,
+        },
+      );
+    }
+  }
+}

@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { tableChangeError, tableChanges } from "./table_watch.ts";
+
+const items = { oid: 16_400, name: { schema: "public", name: "items" } };
+const orders = { oid: 3_000_000_000, name: { schema: "shop", name: "orders" } };
+
+Deno.test("table watch: unchanged tables are no change", () => {
+  assert.deepEqual(tableChanges([items, orders], new Map([[items.oid, items.name], [orders.oid, orders.name]])), []);
+});
+
+Deno.test("table watch: a new name or schema is a rename, a missing OID a drop", () => {
+  const changes = tableChanges(
+    [items, orders],
+    new Map([[orders.oid, { schema: "archive", name: "orders" }]]),
+  );
+  assert.deepEqual(changes, [
+    { kind: "dropped", oid: items.oid, name: items.name },
+    { kind: "renamed", oid: orders.oid, from: orders.name, to: { schema: "archive", name: "orders" } },
+  ]);
+});
+
+Deno.test("table watch: pgoutput follows a rename, wal2json stops with the name and index to configure", () => {
+  const renamed = { kind: "renamed", oid: items.oid, from: items.name, to: { schema: "public", name: "goods" } } as const;
+  assert.equal(tableChangeError(renamed, "pgoutput", "s", "idx_items"), null);
+  const error = tableChangeError(renamed, "wal2json", "s", "idx_items");
+  assert.equal(error?.code, "table_renamed");
+  assert.equal(error?.retriable, false);
+  assert.match(error!.message, /public\.items was renamed to public\.goods/);
+  assert.match(error!.fix!, /"public\.goods" in the config with "index": "idx_items"/);
+});
+
+Deno.test("table watch: a drop stops either plugin, and the fix's SQL quotes the names", () => {
+  const dropped = { kind: "dropped", oid: 1, name: { schema: "public", name: "it's" } } as const;
+  for (const plugin of ["pgoutput", "wal2json"] as const) {
+    const error = tableChangeError(dropped, plugin, "slot_a", "idx");
+    assert.equal(error?.code, "table_dropped");
+    assert.match(error!.message, /was dropped while streaming; its documents stay in index idx/);
+    assert.match(error!.fix!, /WHERE slot = 'slot_a' AND table_name = 'public\."it''s"'/);
+  }
+});
