@@ -19,7 +19,6 @@ import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
-import { isServerGone } from "../src/pg/connect_errors.ts";
 import { explainSlotError } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
@@ -75,8 +74,6 @@ interface Live {
   readonly watchSql: Sql;
   watching: boolean;
   lastWatchAt: number;
-  /** The watch logged a failed query and has not succeeded since. */
-  watchFailing: boolean;
   /** A configured table changed: once everything before `bound` is read and in the sinks, the pipeline fails with `error`. */
   stopping: { readonly bound: Lsn; readonly error: OesophagusError } | null;
   /** Commits read and not yet flushed, oldest first from `commitsHead`: their times give the lag in seconds. */
@@ -151,7 +148,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       }
       // Renames the stream follows (pgoutput): compared with the new names from now on.
       if (changes.length > 0) live.tables = live.tables.map((t) => ({ oid: t.oid, name: names.get(t.oid)! }));
-      live.watchFailing = false;
       if (readBefore > live.verified) {
         const before = confirmable(live);
         live.verified = readBefore;
@@ -159,27 +155,17 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       }
     } catch (error) {
       if (ctx.scope.closed) return;
-      if (isServerGone(error)) {
-        // A server shutting down waits for its walsender's client to confirm all it sent, which
-        // the slot cannot be without this reading: end the stream instead (the slot stays where
-        // it was confirmed), and resume from there once the server is back.
-        live.stream.close();
-        ctx.fail(
-          new OesophagusError("source_unreachable", `the source cannot be queried: ${errorMessage(error)}`, {
-            retriable: true,
-            cause: error,
-          }),
-        );
-        return;
-      }
-      // The slot waits meanwhile; say it once.
-      if (!live.watchFailing) {
-        logger.warn("cannot read the replicated tables' names: the slot is not confirmed further until it can", {
-          actor: ctx.path,
-          error: errorMessage(error),
-        });
-      }
-      live.watchFailing = true;
+      // Without a reading the slot cannot be confirmed further, and a server shutting down waits
+      // for its walsender's client to confirm all it sent (fast shutdown) while it refuses
+      // queries: end the stream instead (the slot stays where it was confirmed), and resume from
+      // there through the supervisor's restart, once the server answers again.
+      live.stream.close();
+      ctx.fail(
+        new OesophagusError("source_unreachable", `the replicated tables' names cannot be read: ${errorMessage(error)}`, {
+          retriable: true,
+          cause: error,
+        }),
+      );
     } finally {
       live.watching = false;
     }
@@ -338,7 +324,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       watchSql,
       watching: false,
       lastWatchAt: 0,
-      watchFailing: false,
       stopping: null,
     };
     ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());

@@ -28,14 +28,6 @@ export function isUnreachable(error: unknown): boolean {
   return UNREACHABLE_CODES.has((error as { code?: string })?.code ?? "");
 }
 
-/** admin_shutdown, crash_shutdown, cannot_connect_now: the server is stopping (or not yet up). */
-const SHUTDOWN_CODES = new Set(["57P01", "57P02", "57P03"]);
-
-/** The server is shutting down or cannot be reached: no query will be answered until it is back. */
-export function isServerGone(error: unknown): boolean {
-  return isUnreachable(error) || SHUTDOWN_CODES.has((error as { code?: string })?.code ?? "");
-}
-
 export function explainConnectionError(error: unknown, url: string): OesophagusError {
   if (error instanceof OesophagusError) return error;
   const message = (error as Error)?.message ?? String(error);

@@ -116,6 +116,17 @@ export async function stopEngine(engine: EngineProcess): Promise<string> {
   return output;
 }
 
+/** The engine's exit, which must come on its own with a non-zero code (a fatal error) within a minute. Returns what it printed. */
+export async function stopsOnItsOwn(engine: EngineProcess, what = "the change"): Promise<string> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const exited = await Promise.race([
+    engine.exited,
+    new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error(`the engine went on after ${what}`)), 60_000)),
+  ]).finally(() => clearTimeout(timer));
+  if (exited.code === 0) throw new Error(`the engine exited 0 after ${what}; output:\n${exited.output.slice(-3000)}`);
+  return exited.output;
+}
+
 /** Runs the engine to its end and returns exit code and output; one that does not end in time is killed and fails the test. */
 export async function runEngine(args: readonly string[], env: Record<string, string> = {}, timeoutMs = 120_000) {
   const engine = startEngine(args, env);

@@ -19,3 +19,16 @@ export async function waitForCatchUp(sql: postgres.Sql, slot: string, timeoutMs 
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The slot's confirmed LSN now. */
+export async function confirmedLsn(sql: postgres.Sql, slot: string): Promise<bigint> {
+  const [{ confirmed }] = await sql<{ confirmed: string }[]>`
+    SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
+  return parseLsn(confirmed);
+}
+
+/** The server's WAL position now: after every commit made so far. */
+export async function currentWalLsn(sql: postgres.Sql): Promise<bigint> {
+  const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT pg_current_wal_lsn()::text AS lsn`;
+  return parseLsn(lsn);
+}
