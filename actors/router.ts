@@ -7,7 +7,7 @@
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
-import type { Config, TableConfig } from "../src/config/load.ts";
+import { type Config, type TableConfig, tableConfigNamed } from "../src/config/load.ts";
 import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
@@ -265,14 +265,20 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     } catch (error) {
       if (!isUndefinedRelation(error)) throw error;
       const table = await describeNow(state, route);
-      const renamed: Route = { ...route, renderer: new TableRenderer(table) };
-      state.routes.set(routeKey(route.config.name.schema, route.config.name.name), renamed);
+      const renamed = withRenderer(state, route, new TableRenderer(table));
       logger.info("rendering a renamed table's changes under its new name", {
         table: route.table,
         renamedTo: displayName(table.name),
       });
       return await renamed.renderer.render(state.sql!, changes);
     }
+  }
+
+  /** `route` rendering with `renderer` from now on, under the configured name (however the table is named now). */
+  function withRenderer(state: RouterState, route: Route, renderer: TableRenderer): Route {
+    const next: Route = { ...route, renderer };
+    state.routes.set(routeKey(route.config.name.schema, route.config.name.name), next);
+    return next;
   }
 
   /** The table as the catalog has it now, found by OID (it may have been renamed); dropped, the pipeline stops. */
@@ -448,8 +454,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       a.columns.every((c, i) => c.name === b.columns[i].name && c.typeOid === b.columns[i].typeOid);
     if (same(route.renderer.table, table)) return route;
     const renderer = new TableRenderer(table);
-    const next: Route = { ...route, renderer };
-    state.routes.set(routeKey(route.config.name.schema, route.config.name.name), next);
+    const next = withRenderer(state, route, renderer);
     // Ahead of every batch rendered with the new columns, in each sink's mailbox.
     for (const sink of route.config.sinks) {
       ctx.send(deps.sinks[sink], { type: "ExtendMapping", table, index: route.config.index });
@@ -499,7 +504,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           const tables = await describeTables(sql, config.tables.map((t) => t.name));
           const routes = new Map<string, Route>();
           for (const table of tables) {
-            const tableConfig = config.tables.find((t) => displayName(t.name) === displayName(table.name))!;
+            const tableConfig = tableConfigNamed(config, displayName(table.name));
             routes.set(routeKey(table.name.schema, table.name.name), {
               config: tableConfig,
               table: displayName(table.name),

@@ -7,7 +7,7 @@
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
-import type { Config } from "../src/config/load.ts";
+import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
 import { explainConnectionError, isUnreachable } from "../src/pg/connect_errors.ts";
@@ -51,7 +51,7 @@ export interface SnapshotDeps {
 export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorState, SnapshotCommand> {
   const { config } = deps;
   const source = config.source;
-  const tableConfig = (name: string) => config.tables.find((t) => displayName(t.name) === name)!;
+  const tableConfig = (name: string) => tableConfigNamed(config, name);
 
   async function start(ctx: ActorContext<SnapshotCommand>): Promise<CoordinatorState> {
     const sql = ctx.scope.own(

@@ -10,7 +10,7 @@
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
-import type { Config } from "../src/config/load.ts";
+import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { errorMessage, OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
@@ -68,8 +68,8 @@ interface Live {
   received: Lsn;
   /** Highest position the configured tables were found unchanged at: the slot is confirmed no further. */
   verified: Lsn;
-  /** The configured tables, as last seen in the catalog. */
-  tables: readonly TableIdentity[];
+  /** The configured tables, as last seen in the catalog, with their indices. */
+  tables: readonly (TableIdentity & { readonly index: string })[];
   /** On its own connection: the catalog is read between frames, never in their way. */
   readonly watchSql: Sql;
   watching: boolean;
@@ -116,8 +116,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     live.lastStatus = Date.now();
   };
 
-  const indexByOid = new Map<number, string>();
-
   /**
    * Reads the configured tables' names. Everything read before the query was sent committed
    * before it, so a rename or drop before that position shows here, and the slot may be
@@ -134,7 +132,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       if (ctx.scope.closed) return;
       const changes = tableChanges(live.tables, names);
       for (const change of changes) {
-        const error = tableChangeError(change, source.plugin, source.slot, indexByOid.get(change.oid)!);
+        const { index } = live.tables.find((t) => t.oid === change.oid)!;
+        const error = tableChangeError(change, source.plugin, source.slot, index);
         if (!error) continue;
         const bound = await markPosition(sql);
         live.stopping = { bound, error };
@@ -147,7 +146,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         return;
       }
       // Renames the stream follows (pgoutput): compared with the new names from now on.
-      if (changes.length > 0) live.tables = live.tables.map((t) => ({ oid: t.oid, name: names.get(t.oid)! }));
+      if (changes.length > 0) live.tables = live.tables.map((t) => ({ ...t, name: names.get(t.oid)! }));
       if (readBefore > live.verified) {
         const before = confirmable(live);
         live.verified = readBefore;
@@ -290,9 +289,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       throw explainSlotError(error, source.slot, source.plugin);
     }
     ctx.scope.own(stream, (s) => s.close());
-    for (const table of tables) {
-      indexByOid.set(table.oid, config.tables.find((t) => displayName(t.name) === displayName(table.name))!.index);
-    }
     const watchSql = ctx.scope.own(
       connect(source.url, { max: 1, applicationName: "oesophagus table watch" }),
       (s) => s.end({ timeout: 1 }),
@@ -320,7 +316,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       commitsHead: 0,
       received: startLsn,
       verified: startLsn,
-      tables,
+      tables: tables.map((t) => ({ ...t, index: tableConfigNamed(config, displayName(t.name)).index })),
       watchSql,
       watching: false,
       lastWatchAt: 0,

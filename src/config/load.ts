@@ -39,6 +39,13 @@ export interface Config {
 }
 
 /** `tables."public.users".snapshot` — keys that are not plain words are quoted. */
+/** The configured table named `name` (as `displayName` prints it), which the caller knows to be configured. */
+export function tableConfigNamed(config: Config, name: string): TableConfig {
+  const table = config.tables.find((t) => displayName(t.name) === name);
+  if (!table) throw new Error(`${name} is not a configured table`);
+  return table;
+}
+
 export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((segment, i) => {
     const text = String(segment);

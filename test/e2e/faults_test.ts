@@ -6,7 +6,6 @@
  * running.
  */
 import assert from "node:assert/strict";
-import { parseLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
@@ -14,7 +13,7 @@ import { type EngineProcess, metricsUrl, runEngine, startEngine, stopEngine, wri
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { serviceControl } from "../helpers/service_control.ts";
 import { services, uniqueName } from "../helpers/services.ts";
-import { waitForCatchUp } from "../helpers/stream.ts";
+import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 import { startWorkload, type Workload } from "../helpers/workload.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -206,16 +205,14 @@ Deno.test("faults: an index blocked for writes waits alone: the other table's it
         await tx`INSERT INTO open VALUES (${i}, 'goes on')`;
       }
     });
-    const [{ written }] = await sql<{ written: string }[]>`SELECT pg_current_wal_lsn()::text AS written`;
+    const written = await currentWalLsn(sql);
     for (let tries = 0; (await allDocuments(openIndex)).size < 50; tries++) {
       assert.ok(tries < 200, "the open index's items did not arrive while the other index was blocked");
       await sleep(100);
     }
     assert.equal((await allDocuments(blockedIndex)).size, 0);
     await engine.waitFor(/"msg":"bulk request retried"/);
-    const [{ confirmed }] = await sql<{ confirmed: string }[]>`
-      SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
-    assert.ok(parseLsn(confirmed) < parseLsn(written), "the slot moved past changes the blocked index does not have");
+    assert.ok((await confirmedLsn(sql, slot)) < written, "the slot moved past changes the blocked index does not have");
 
     assert.equal((await block(false)).status, 200);
     await waitForCatchUp(sql, slot);
@@ -266,7 +263,7 @@ for (const bound of ["maxInFlightEvents", "maxInFlightBytes"] as const) {
       await engine.waitFor(/"msg":"streaming from slot"/);
       proxy.mode = "stall";
       await sql`UPDATE items SET n = 1, t = repeat('x', 200) || id`;
-      const [{ written }] = await sql<{ written: string }[]>`SELECT pg_current_wal_lsn()::text AS written`;
+      const written = await currentWalLsn(sql);
       const inFlight = async () => ({
         events: await gauge(metrics, "oesophagus_inflight_events", slot),
         bytes: await gauge(metrics, "oesophagus_inflight_bytes", slot),
@@ -282,9 +279,7 @@ for (const bound of ["maxInFlightEvents", "maxInFlightBytes"] as const) {
       const held = await inFlight();
       const slack = bound === "maxInFlightEvents" ? 20 : 20 * 400;
       assert.ok(held[reached()] <= limit + slack, `${bound} ${limit}, yet ${JSON.stringify(held)} in flight`);
-      const [{ confirmed }] = await sql<{ confirmed: string }[]>`
-        SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
-      assert.ok(parseLsn(confirmed) < parseLsn(written), "the slot moved past changes Elasticsearch does not have");
+      assert.ok((await confirmedLsn(sql, slot)) < written, "the slot moved past changes Elasticsearch does not have");
 
       proxy.mode = "pass";
       await waitForCatchUp(sql, slot, 120_000);

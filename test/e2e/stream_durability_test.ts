@@ -6,14 +6,14 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { parseLsn } from "../../src/pg/lsn.ts";
+import { formatLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, writeConfig } from "../helpers/engine.ts";
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { services, uniqueName } from "../helpers/services.ts";
-import { waitForCatchUp } from "../helpers/stream.ts";
+import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 
 Deno.test("stream: with Elasticsearch down the slot does not move past unindexed changes; after a kill -9 they still arrive", async () => {
   const { esUrl } = await services();
@@ -38,13 +38,11 @@ Deno.test("stream: with Elasticsearch down the slot does not move past unindexed
     proxy.mode = "down";
     await sql`UPDATE notes SET body = 'written while Elasticsearch was down' WHERE id <= 10`;
     await sql`DELETE FROM notes WHERE id > 90`;
-    const [{ written }] = await sql<{ written: string }[]>`SELECT pg_current_wal_lsn()::text AS written`;
+    const written = await currentWalLsn(sql);
     await first.waitFor(/"msg":"bulk request retried"/, 30_000);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const [{ confirmed }] = await sql<
-      { confirmed: string }[]
-    >`SELECT confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ${slot}`;
-    assert.ok(parseLsn(confirmed) < parseLsn(written), `the slot moved to ${confirmed}, past unindexed changes at ${written}`);
+    const confirmed = await confirmedLsn(sql, slot);
+    assert.ok(confirmed < written, `the slot moved to ${formatLsn(confirmed)}, past unindexed changes at ${formatLsn(written)}`);
   } finally {
     first.kill("SIGKILL");
     await first.exited;
