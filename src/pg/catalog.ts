@@ -171,7 +171,8 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
     found.push({ name, oid: rel.oid, replident: rel.relreplident, key: rel.pk, identityKey: rel.ri });
   }
   // A partition's changes reach the nearest configured table above it only: configured twice, one index would miss them.
-  for (const table of found) {
+  // (A single table, as the router describes one again while streaming, has nothing above it to clash with.)
+  for (const table of found.length > 1 ? found : []) {
     const configuredAbove = (await partitionAncestors(sql, table.name)).find((a) =>
       found.some((f) => f.name.schema === a.schema && f.name.name === a.name)
     );
