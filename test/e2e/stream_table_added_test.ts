@@ -1,0 +1,79 @@
+/**
+ * A table added to the config of a pipeline that already streams: at the next start the engine
+ * copies that table alone (its rows written all along, also during its copy) and streams on from
+ * the slot for the others, whose documents are not copied again.
+ */
+import assert from "node:assert/strict";
+import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
+import { createTestDatabase } from "../helpers/database.ts";
+import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { waitForCatchUp } from "../helpers/stream.ts";
+import { startWorkload } from "../helpers/workload.ts";
+
+const kept = { schema: "public", name: "kept" };
+const items = { schema: "public", name: "items" };
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): a table added to the config is copied at the next start; the others are not copied again`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    const { esUrl } = await services();
+    await sql`CREATE TABLE kept (id int PRIMARY KEY, v text)`;
+    await sql`INSERT INTO kept SELECT g, 'copied' FROM generate_series(1, 200) g`;
+    await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
+    await sql`INSERT INTO items SELECT g, 0, 'first' FROM generate_series(1, 5000) g`;
+    const slot = uniqueName("added");
+    const configWith = (tables: Record<string, unknown>) =>
+      writeConfig({
+        source: { url: db.url, slot, plugin },
+        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+        tables,
+      });
+    const keptIndex = `${indices.prefix}_kept`;
+    const itemsIndex = `${indices.prefix}_items`;
+    // `items` changes from the start: before it is configured, while the engine is stopped, and
+    // while it is copied.
+    const workload = startWorkload(sql, { pauseMs: 5 });
+    try {
+      const first = startEngine(["run", "--config", await configWith({ kept: { index: keptIndex } }), "--progress", "log"]);
+      try {
+        await first.waitFor(/"msg":"streaming from slot"/);
+        await sql`UPDATE kept SET v = 'streamed' WHERE id <= 20`;
+        await waitForCatchUp(sql, slot);
+      } finally {
+        await stopEngine(first);
+      }
+      const copiedOnce = await allDocuments(keptIndex);
+      await sql`UPDATE kept SET v = 'while stopped' WHERE id BETWEEN 21 AND 40`;
+      await sql`DELETE FROM kept WHERE id > 190`;
+
+      const both = await configWith({ kept: { index: keptIndex }, items: { index: itemsIndex } });
+      const second = startEngine(["run", "--config", both, "--progress", "log"]);
+      try {
+        await second.waitFor(/"msg":"streaming from slot"/);
+        await sql`UPDATE kept SET v = 'after the restart' WHERE id BETWEEN 41 AND 60`;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const committed = await workload.stop();
+        assert.ok(committed > 20, `the workload committed only ${committed} transactions`);
+        await waitForCatchUp(sql, slot);
+        assertSameDocuments(await compareIndex(sql, items, itemsIndex));
+        assertSameDocuments(await compareIndex(sql, kept, keptIndex));
+      } finally {
+        await stopEngine(second);
+      }
+      // Rows of `kept` no change touched keep the version of the first copy: copied again, they
+      // would carry the second start's snapshot LSN.
+      const now = await allDocuments(keptIndex);
+      const untouched = [...now.values()].filter((doc) => Number(doc.id) > 60);
+      assert.equal(untouched.length, 130);
+      for (const doc of untouched) {
+        assert.equal(doc.version, copiedOnce.get(doc.id)?.version, `document ${doc.id} of kept was copied again`);
+      }
+    } finally {
+      await workload.stop();
+    }
+  });
+}
