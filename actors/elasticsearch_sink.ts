@@ -223,7 +223,11 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
             () => truncateIndex(state.client, msg.index, msg.version, bulkOptions(ctx)),
           ).then(
             (deleted) => {
-              logger.info("index truncated", { actor: ctx.path, index: msg.index, deleted });
+              logger.info(msg.reason === "sweep" ? "index swept" : "index truncated", {
+                actor: ctx.path,
+                index: msg.index,
+                deleted,
+              });
               ctx.send(msg.replyTo, { type: "BatchAcked", batchId: msg.requestId, sink: name });
             },
             (error) => ctx.fail(error),

@@ -21,7 +21,13 @@ import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { SnapshotCommand, SnapshotHandle, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
 import { planTable } from "../src/snapshot/plan.ts";
 import type { SnapshotProgress } from "../src/snapshot/progress.ts";
-import { ensureEngineSchema, loadProgress, savePlan, type TableProgress } from "../src/snapshot/progress_store.ts";
+import {
+  ensureEngineSchema,
+  forgetUnconfigured,
+  loadProgress,
+  savePlan,
+  type TableProgress,
+} from "../src/snapshot/progress_store.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { type ActorContext, actorName, type Behaviour, spawnActor } from "../supervision/actor.ts";
 import { tableSnapshot } from "./table_snapshot.ts";
@@ -36,6 +42,10 @@ type CoordinatorState =
     readonly tables: readonly TableDescription[];
     readonly progress: Map<string, TableProgress>;
     readonly waiting: Set<string>;
+    /** The slot streamed before this start: a table copied now was added to the config since. */
+    readonly slotExisted: boolean;
+    /** `sink\0index` of the indices made by this start: empty, nothing to sweep after their copy. */
+    readonly created: Set<string>;
   }
   | { readonly phase: "copying"; readonly replication: Sql | null; readonly remaining: Set<string> }
   | { readonly phase: "finishing"; readonly waiting: Set<string> }
@@ -72,6 +82,16 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
     const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
+    if (slot !== null) {
+      // Before the slot can move past their changes (streaming starts after this), not after.
+      const forgotten = await forgetUnconfigured(sql, source.slot, config.tables.map((t) => displayName(t.name)));
+      if (forgotten.length > 0) {
+        logger.info("tables no longer configured: their copies are forgotten, configured again they are copied anew", {
+          actor: ctx.path,
+          tables: forgotten,
+        });
+      }
+    }
     const progress = await loadProgress(sql, source.slot);
 
     let replication: Sql | null = null;
@@ -134,7 +154,17 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         ctx.send(deps.sinks[sink], { type: "PrepareTable", table, index, bulkLoad, replyTo: ctx.self });
       }
     }
-    return { phase: "preparing", sql, replication, snapshot, tables, progress, waiting };
+    return {
+      phase: "preparing",
+      sql,
+      replication,
+      snapshot,
+      tables,
+      progress,
+      waiting,
+      slotExisted: slot !== null,
+      created: new Set(),
+    };
   }
 
   async function copy(
@@ -150,8 +180,9 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         if (progress?.completed) continue;
         if (!progress) {
           const plan = await planTable(state.sql, state.snapshot.name, table, settings.snapshot.chunkRows);
-          progress = await savePlan(state.sql, source.slot, name, plan.rowsTotal, plan.boundaries);
+          progress = await savePlan(state.sql, source.slot, name, plan.rowsTotal, plan.boundaries, state.slotExisted);
         }
+        const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];
         const spec: TableSnapshotSpec = {
           table,
           tableName: name,
@@ -162,6 +193,9 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           rowsDone: progress.chunks.reduce((sum, c) => sum + (c.rows ?? 0), 0),
           snapshot: state.snapshot,
           sinks: settings.sinks.map((sink) => ({ name: sink, ref: deps.sinks[sink] })),
+          sweepBelow: progress.sweep && settings.sinks.some((sink) => !state.created.has(`${sink}\u0000${settings.index}`))
+            ? versions.reduce((a, b) => (b < a ? b : a))
+            : null,
         };
         remaining.add(name);
         spawnActor(
@@ -219,6 +253,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         case "TablePrepared":
           if (state.phase !== "preparing") return state;
           state.waiting.delete(`${msg.sink}\u0000${msg.index}`);
+          if (msg.created) state.created.add(`${msg.sink}\u0000${msg.index}`);
           return state.waiting.size === 0 ? await copy(state, ctx) : state;
         case "BulkLoadEnded":
           if (state.phase !== "finishing") return state;

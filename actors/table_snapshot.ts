@@ -4,6 +4,7 @@
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
+import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { ChunkReaderCommand, SnapshotCommand, TableSnapshotCommand, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
 import type { SnapshotProgress } from "../src/snapshot/progress.ts";
@@ -19,6 +20,8 @@ interface TableState {
   readonly queue: Chunk[];
   /** Readers copying a chunk right now. */
   readonly busy: Set<number>;
+  /** Sinks still sweeping the index after the copy. */
+  readonly sweeping: Set<string>;
 }
 
 export interface TableSnapshotDeps {
@@ -56,7 +59,7 @@ export function tableSnapshot(deps: TableSnapshotDeps): Behaviour<TableState, Ta
           ),
       );
       ctx.send(ctx.self, { type: "Start" });
-      return { sql, readers, queue: [...spec.pendingChunks], busy: new Set() };
+      return { sql, readers, queue: [...spec.pendingChunks], busy: new Set(), sweeping: new Set() };
     },
 
     async handle(state, msg, ctx) {
@@ -70,19 +73,55 @@ export function tableSnapshot(deps: TableSnapshotDeps): Behaviour<TableState, Ta
             version: spec.snapshot.version,
           });
           state.readers.forEach((_, reader) => assign(state, reader, ctx.send));
-          if (state.busy.size === 0) await finish(state, ctx.send, ctx.path);
+          if (state.busy.size === 0) await copied(state, ctx.self, ctx.send, ctx.path);
           return state;
         case "ChunkCopied":
           await markChunkDone(state.sql, msg.chunk.id, spec.snapshot.version, msg.rows);
           state.busy.delete(msg.reader);
           assign(state, msg.reader, ctx.send);
-          if (state.busy.size === 0) await finish(state, ctx.send, ctx.path);
+          if (state.busy.size === 0) await copied(state, ctx.self, ctx.send, ctx.path);
+          return state;
+        case "BatchAcked":
+          state.sweeping.delete(msg.sink);
+          if (state.sweeping.size === 0) await finish(state, ctx.send, ctx.path);
           return state;
         default:
           return assertNever(msg);
       }
     },
   };
+
+  /**
+   * Every chunk is in every sink. A table added to the config while the slot streamed may have
+   * had rows deleted meanwhile whose documents the copy did not overwrite; the stream has those
+   * deletes no more. Each sink removes what is older than the copy, as for a TRUNCATE at the
+   * version just below it (a delete is refused for a newer document), before the table counts
+   * as done: a crash until then sweeps again.
+   */
+  async function copied(
+    state: TableState,
+    self: Ref<TableSnapshotCommand>,
+    send: <T>(to: Ref<T>, msg: T) => void,
+    path: string,
+  ) {
+    if (spec.sweepBelow === null) return await finish(state, send, path);
+    logger.info("table copied into an index it may have older documents in: removing those of rows gone since", {
+      actor: path,
+      index: spec.index,
+      olderThan: formatLsn(spec.sweepBelow),
+    });
+    for (const sink of spec.sinks) {
+      state.sweeping.add(sink.name);
+      send(sink.ref, {
+        type: "Truncate",
+        index: spec.index,
+        version: (spec.sweepBelow - 1n) as Lsn,
+        reason: "sweep",
+        requestId: `sweep ${spec.tableName}`,
+        replyTo: self,
+      });
+    }
+  }
 
   async function finish(state: TableState, send: <T>(to: Ref<T>, msg: T) => void, path: string) {
     await markTableDone(state.sql, deps.slot, spec.tableName);

@@ -38,11 +38,15 @@ export type SinkCommand =
     /** The change events the batch carries (trace and span ids): its `sink.flush` span links to them. */
     readonly links?: ChangeLinks;
   }
-  /** Remove every document of the index older than `version` (a TRUNCATE committed at it). */
+  /**
+   * Remove every document of the index not newer than `version`: a TRUNCATE committed at it, or a
+   * sweep after a copy (documents older than the copy, whose rows are gone).
+   */
   | {
     readonly type: "Truncate";
     readonly index: string;
     readonly version: Lsn;
+    readonly reason?: "sweep";
     readonly requestId: string;
     readonly replyTo: Ref<BatchAcked>;
   }

@@ -20,7 +20,9 @@ export type SnapshotCommand =
 
 export type TableSnapshotCommand =
   | { readonly type: "Start" }
-  | { readonly type: "ChunkCopied"; readonly reader: number; readonly chunk: Chunk; readonly rows: number };
+  | { readonly type: "ChunkCopied"; readonly reader: number; readonly chunk: Chunk; readonly rows: number }
+  /** A sink removed the documents the copy did not write (see `sweepBelow`). */
+  | BatchAcked;
 
 export type ChunkReaderCommand =
   | { readonly type: "CopyChunk"; readonly chunk: Chunk }
@@ -41,4 +43,10 @@ export interface TableSnapshotSpec {
   readonly rowsDone: number;
   readonly snapshot: SnapshotHandle;
   readonly sinks: readonly { readonly name: string; readonly ref: Ref<SinkCommand> }[];
+  /**
+   * Once every chunk is copied, every document of the index older than this (the oldest version
+   * of the copy's chunks) is removed: its row was not in the copy. Null for a table copied at the
+   * slot's own start, whose stream has every change since.
+   */
+  readonly sweepBelow: Lsn | null;
 }

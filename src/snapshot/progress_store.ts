@@ -25,6 +25,12 @@ export interface TableProgress {
   readonly table: string;
   readonly rowsTotal: number;
   readonly completed: boolean;
+  /**
+   * Copied while the slot already streamed (a table added to the config later, or again): its
+   * index may hold documents of rows deleted meanwhile, which the copy does not overwrite, so they
+   * are removed once it is done.
+   */
+  readonly sweep: boolean;
   readonly chunks: readonly Chunk[];
 }
 
@@ -52,7 +58,8 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
         done_at timestamptz,
         UNIQUE (slot, table_name, chunk_no),
         FOREIGN KEY (slot, table_name) REFERENCES ${ENGINE_SCHEMA}.snapshot_table ON DELETE CASCADE
-      );`);
+      );
+      ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN IF NOT EXISTS sweep boolean NOT NULL DEFAULT false;`);
   } catch (error) {
     throw new OesophagusError(
       "source_misconfigured",
@@ -66,8 +73,8 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
 }
 
 export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, TableProgress>> {
-  const tables = await sql<{ table_name: string; rows_total: string; completed: boolean }[]>`
-    SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed
+  const tables = await sql<{ table_name: string; rows_total: string; completed: boolean; sweep: boolean }[]>`
+    SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
     {
@@ -87,6 +94,7 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       table: t.table_name,
       rowsTotal: Number(t.rows_total),
       completed: t.completed,
+      sweep: t.sweep,
       chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
         id: c.id,
         no: c.chunk_no,
@@ -107,11 +115,13 @@ export async function savePlan(
   table: string,
   rowsTotal: number,
   boundaries: readonly string[],
+  sweep: boolean,
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
-    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total) VALUES (${slot}, ${table}, ${rowsTotal})`;
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep)
+             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep})`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`
@@ -124,6 +134,7 @@ export async function savePlan(
     table,
     rowsTotal,
     completed: false,
+    sweep,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,
@@ -144,6 +155,18 @@ export async function markChunkDone(sql: Sql, chunkId: string, version: Lsn, row
 
 export async function markTableDone(sql: Sql, slot: string, table: string): Promise<void> {
   await sql`UPDATE oesophagus.snapshot_table SET completed_at = now() WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
+/**
+ * Forgets the copies of tables no longer configured, and returns their names. The slot moves past
+ * their changes from now on, so such a copy no longer says anything about the table: configured
+ * again, it must be copied anew, not taken for done.
+ */
+export async function forgetUnconfigured(sql: Sql, slot: string, configured: readonly string[]): Promise<string[]> {
+  const rows = await sql<{ table_name: string }[]>`
+    DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND NOT (table_name = ANY(${configured}::text[]))
+    RETURNING table_name`;
+  return rows.map((r) => r.table_name);
 }
 
 /** Forgets everything recorded for a slot (the slot itself is dropped separately). */

@@ -1,7 +1,8 @@
 /**
  * A table added to the config of a pipeline that already streams: at the next start the engine
  * copies that table alone (its rows written all along, also during its copy) and streams on from
- * the slot for the others, whose documents are not copied again.
+ * the slot for the others, whose documents are not copied again. A table taken out of the config
+ * and put back is copied anew: the slot went past its changes meanwhile, deletes included.
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
@@ -75,5 +76,59 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     } finally {
       await workload.stop();
     }
+  });
+}
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): a table taken out of the config and put back is copied anew, deletes made meanwhile included`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    const { esUrl } = await services();
+    await sql`CREATE TABLE kept (id int PRIMARY KEY, v text)`;
+    await sql`INSERT INTO kept SELECT g, 'copied' FROM generate_series(1, 100) g`;
+    await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
+    await sql`INSERT INTO items SELECT g, 0, 'first' FROM generate_series(1, 300) g`;
+    const slot = uniqueName("readded");
+    const keptIndex = `${indices.prefix}_kept`;
+    const itemsIndex = `${indices.prefix}_items`;
+    const configWith = (tables: Record<string, unknown>) =>
+      writeConfig({
+        source: { url: db.url, slot, plugin },
+        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+        tables,
+      });
+    const both = await configWith({ kept: { index: keptIndex }, items: { index: itemsIndex } });
+    const runWhile = async (config: string, write: () => Promise<void>) => {
+      const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+      try {
+        await engine.waitFor(/"msg":"streaming from slot"/);
+        await write();
+        await waitForCatchUp(sql, slot);
+      } catch (error) {
+        await stopEngine(engine).catch(() => {});
+        throw error;
+      }
+      return await stopEngine(engine);
+    };
+    await runWhile(both, async () => {
+      await sql`UPDATE items SET n = 1, t = 'streamed' WHERE id <= 30`;
+    });
+    // Out of the config: the slot goes past these changes.
+    const out = await runWhile(await configWith({ kept: { index: keptIndex } }), async () => {
+      await sql`UPDATE items SET n = 2, t = 'while out' WHERE id BETWEEN 20 AND 60`;
+      await sql`DELETE FROM items WHERE id > 250`;
+      await sql`INSERT INTO items SELECT g, 3, 'inserted while out' FROM generate_series(1001, 1020) g`;
+      await sql`UPDATE items SET id = id + 5000 WHERE id BETWEEN 100 AND 110`;
+      await sql`UPDATE kept SET v = 'streamed' WHERE id <= 10`;
+    });
+    const back = await runWhile(both, async () => {
+      await sql`UPDATE items SET t = 'after the return' WHERE id % 7 = 0`;
+      await sql`DELETE FROM items WHERE id BETWEEN 200 AND 210`;
+    });
+    assertSameDocuments(await compareIndex(sql, items, itemsIndex));
+    assertSameDocuments(await compareIndex(sql, kept, keptIndex));
+    assert.match(out, /"msg":"tables no longer configured[^\n]*"tables":\["public\.items"\]/);
+    assert.match(back, /"msg":"index swept"[^\n]*"deleted":/);
   });
 }
