@@ -59,7 +59,14 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
         UNIQUE (slot, table_name, chunk_no),
         FOREIGN KEY (slot, table_name) REFERENCES ${ENGINE_SCHEMA}.snapshot_table ON DELETE CASCADE
       );
-      ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN IF NOT EXISTS sweep boolean NOT NULL DEFAULT false;`);
+      -- Added in a later version. Asked first: ALTER TABLE takes an exclusive lock and wants the
+      -- table's owner even when the column is there.
+      DO $$ BEGIN
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
+                       AND attname = 'sweep' AND NOT attisdropped) THEN
+          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN sweep boolean NOT NULL DEFAULT false;
+        END IF;
+      END $$;`);
   } catch (error) {
     throw new OesophagusError(
       "source_misconfigured",
