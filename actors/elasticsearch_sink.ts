@@ -15,7 +15,7 @@ import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts"
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
 import { deadLetter, type Refusal, writeDeadLetters } from "../src/sinks/elasticsearch/dead_letter.ts";
-import { addMissingFields, endBulkLoad, ensureIndex } from "../src/sinks/elasticsearch/index.ts";
+import { addMissingFields, endBulkLoad, ensureIndex, indexUuid } from "../src/sinks/elasticsearch/index.ts";
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -167,11 +167,20 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
             "index creation",
             ctx.scope.signal,
             ctx.path,
-            () => ensureIndex(state.client, name, msg.index, msg.table, { bulkLoad: msg.bulkLoad }),
+            async () => {
+              const prepared = await ensureIndex(state.client, name, msg.index, msg.table, { bulkLoad: msg.bulkLoad });
+              return { ...prepared, uuid: await indexUuid(state.client, name, msg.index) };
+            },
           );
           if (prepared.created) logger.info("index created", { actor: ctx.path, index: msg.index });
           reportFields(ctx, msg.index, prepared);
-          ctx.send(msg.replyTo, { type: "TablePrepared", sink: name, index: msg.index, created: prepared.created });
+          ctx.send(msg.replyTo, {
+            type: "TablePrepared",
+            sink: name,
+            index: msg.index,
+            created: prepared.created,
+            uuid: prepared.uuid,
+          });
           return state;
         }
         case "ExtendMapping": {

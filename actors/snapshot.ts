@@ -22,9 +22,12 @@ import type { SnapshotCommand, SnapshotHandle, TableSnapshotSpec } from "../src/
 import { planTable } from "../src/snapshot/plan.ts";
 import type { SnapshotProgress } from "../src/snapshot/progress.ts";
 import {
+  type CopyTargets,
   ensureEngineSchema,
+  forgetTable,
   forgetUnconfigured,
   loadProgress,
+  recordTargets,
   savePlan,
   type TableProgress,
 } from "../src/snapshot/progress_store.ts";
@@ -46,6 +49,8 @@ type CoordinatorState =
     readonly slotExisted: boolean;
     /** `sink\0index` of the indices made by this start: empty, nothing to sweep after their copy. */
     readonly created: Set<string>;
+    /** `sink\0index` -> the index's UUID (TablePrepared). */
+    readonly uuids: Map<string, string>;
   }
   | { readonly phase: "copying"; readonly replication: Sql | null; readonly remaining: Set<string> }
   | { readonly phase: "finishing"; readonly waiting: Set<string> }
@@ -96,8 +101,6 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
 
     let replication: Sql | null = null;
     let snapshot: SnapshotHandle | null = null;
-    const openReplication = () =>
-      ctx.scope.own(connectReplication(source.url, "oesophagus snapshot export"), (s) => s.end({ timeout: 1 }));
 
     if (slot === null) {
       if (progress.size > 0) {
@@ -110,7 +113,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           },
         );
       }
-      replication = openReplication();
+      replication = openReplication(ctx);
       const exported = await createSlotWithSnapshot(replication, source.slot, source.plugin, { temporary: false });
       snapshot = { name: exported.snapshotName, version: exported.consistentPoint };
       logger.info("replication slot created", {
@@ -130,19 +133,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         );
       }
       const unfinished = tables.filter((t) => !progress.get(displayName(t.name))?.completed);
-      if (unfinished.length > 0) {
-        // Resuming: the slot still stands at its consistent point, so a fresh snapshot from a
-        // temporary slot (at a later LSN) covers everything the stream will replay before it.
-        replication = openReplication();
-        const temporary = `oesophagus_snapshot_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-        const exported = await createSlotWithSnapshot(replication, temporary, "pgoutput", { temporary: true });
-        snapshot = { name: exported.snapshotName, version: exported.consistentPoint };
-        logger.info("snapshot resumed", {
-          actor: ctx.path,
-          tables: unfinished.map((t) => displayName(t.name)),
-          version: formatLsn(exported.consistentPoint),
-        });
-      }
+      if (unfinished.length > 0) ({ replication, snapshot } = await laterSnapshot(ctx, unfinished));
     }
 
     const waiting = new Set<string>();
@@ -164,13 +155,84 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       waiting,
       slotExisted: slot !== null,
       created: new Set(),
+      uuids: new Map(),
     };
+  }
+
+  /** The connection that exports the snapshot: it must stay open, and idle, until every table is copied. */
+  function openReplication(ctx: ActorContext<SnapshotCommand>): Sql {
+    return ctx.scope.own(connectReplication(source.url, "oesophagus snapshot export"), (s) => s.end({ timeout: 1 }));
+  }
+
+  /**
+   * A snapshot for tables to copy while the slot stands where it was (a copy resumed, or a table
+   * added): a temporary slot's, at a later LSN, covers everything the stream will replay before it.
+   */
+  async function laterSnapshot(
+    ctx: ActorContext<SnapshotCommand>,
+    tables: readonly TableDescription[],
+  ): Promise<{ replication: Sql; snapshot: SnapshotHandle }> {
+    const replication = openReplication(ctx);
+    const temporary = `oesophagus_snapshot_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const exported = await createSlotWithSnapshot(replication, temporary, "pgoutput", { temporary: true });
+    logger.info("snapshot resumed", {
+      actor: ctx.path,
+      tables: tables.map((t) => displayName(t.name)),
+      version: formatLsn(exported.consistentPoint),
+    });
+    return { replication, snapshot: { name: exported.snapshotName, version: exported.consistentPoint } };
+  }
+
+  /** The table's targets as prepared: sink -> index -> UUID. */
+  function targetsOf(state: Extract<CoordinatorState, { phase: "preparing" }>, name: string): CopyTargets {
+    const { index, sinks } = tableConfig(name);
+    return Object.fromEntries(sinks.map((sink) => [sink, { [index]: state.uuids.get(`${sink}\u0000${index}`)! }]));
+  }
+
+  /**
+   * A finished copy that is not in one of its table's indices now (the index was made anew since:
+   * deleted by hand, another cluster, another index or sink in the config) is forgotten, so the
+   * table is copied again; streaming into such an index alone would leave out every row that does
+   * not change. A copy recorded by an older engine version is taken as it is.
+   */
+  async function checkCopies(state: Extract<CoordinatorState, { phase: "preparing" }>, ctx: ActorContext<SnapshotCommand>) {
+    for (const table of state.tables) {
+      const name = displayName(table.name);
+      const progress = state.progress.get(name);
+      if (!progress?.completed) continue;
+      const now = targetsOf(state, name);
+      if (progress.targets === null) {
+        await recordTargets(state.sql, source.slot, name, now);
+        continue;
+      }
+      const missing = Object.entries(now).flatMap(([sink, indices]) =>
+        Object.entries(indices).filter(([index, uuid]) => progress.targets![sink]?.[index] !== uuid).map(([index]) => ({
+          sink,
+          index,
+        }))
+      );
+      if (missing.length === 0) continue;
+      await forgetTable(state.sql, source.slot, name);
+      state.progress.delete(name);
+      logger.warn("a copied table's index was made anew since its copy: copying the table again", {
+        actor: ctx.path,
+        table: name,
+        indices: missing,
+      });
+    }
   }
 
   async function copy(
     state: Extract<CoordinatorState, { phase: "preparing" }>,
     ctx: ActorContext<SnapshotCommand>,
   ): Promise<CoordinatorState> {
+    if (state.slotExisted) {
+      await checkCopies(state, ctx);
+      const uncopied = state.tables.filter((t) => !state.progress.get(displayName(t.name))?.completed);
+      if (uncopied.length > 0 && state.snapshot === null) {
+        state = { ...state, ...await laterSnapshot(ctx, uncopied) };
+      }
+    }
     const remaining = new Set<string>();
     if (state.snapshot) {
       for (const table of state.tables) {
@@ -193,6 +255,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           rowsDone: progress.chunks.reduce((sum, c) => sum + (c.rows ?? 0), 0),
           snapshot: state.snapshot,
           sinks: settings.sinks.map((sink) => ({ name: sink, ref: deps.sinks[sink] })),
+          targets: targetsOf(state, name),
           sweepBelow: progress.sweep && settings.sinks.some((sink) => !state.created.has(`${sink}\u0000${settings.index}`))
             ? versions.reduce((a, b) => (b < a ? b : a))
             : null,
@@ -254,6 +317,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           if (state.phase !== "preparing") return state;
           state.waiting.delete(`${msg.sink}\u0000${msg.index}`);
           if (msg.created) state.created.add(`${msg.sink}\u0000${msg.index}`);
+          state.uuids.set(`${msg.sink}\u0000${msg.index}`, msg.uuid);
           return state.waiting.size === 0 ? await copy(state, ctx) : state;
         case "BulkLoadEnded":
           if (state.phase !== "finishing") return state;

@@ -124,7 +124,7 @@ export function tableSnapshot(deps: TableSnapshotDeps): Behaviour<TableState, Ta
   }
 
   async function finish(state: TableState, send: <T>(to: Ref<T>, msg: T) => void, path: string) {
-    await markTableDone(state.sql, deps.slot, spec.tableName);
+    await markTableDone(state.sql, deps.slot, spec.tableName, spec.targets);
     deps.progress.tableCopied(spec.tableName);
     logger.info("table snapshot done", { actor: path });
     send(deps.parent, { type: "TableCopied", table: spec.tableName });

@@ -58,6 +58,11 @@ export interface TablePrepared {
   readonly sink: string;
   readonly index: string;
   readonly created: boolean;
+  /**
+   * Which index this is: Elasticsearch's UUID of it (of each, comma-separated, for an alias over
+   * several). A copy recorded for another UUID is not in it.
+   */
+  readonly uuid: string;
 }
 
 export interface BulkLoadEnded {

@@ -2,7 +2,7 @@
 import type { Ref } from "nact";
 import type { TableDescription } from "../pg/catalog.ts";
 import type { Lsn } from "../pg/lsn.ts";
-import type { Chunk } from "../snapshot/progress_store.ts";
+import type { Chunk, CopyTargets } from "../snapshot/progress_store.ts";
 import type { BulkBatch } from "../snapshot/row_batcher.ts";
 import type { BatchAcked, BulkLoadEnded, SinkCommand, TablePrepared } from "./sink.ts";
 
@@ -49,4 +49,6 @@ export interface TableSnapshotSpec {
    * slot's own start, whose stream has every change since.
    */
   readonly sweepBelow: Lsn | null;
+  /** Where the copy goes, recorded with it once done. */
+  readonly targets: CopyTargets;
 }

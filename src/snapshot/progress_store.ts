@@ -21,6 +21,12 @@ export interface Chunk {
   readonly rows: number | null;
 }
 
+/**
+ * Where a copy went: sink -> index -> the index's UUID then. An index made anew since (deleted by
+ * hand, a new cluster, another index or sink in the config) has not got the copy.
+ */
+export type CopyTargets = Readonly<Record<string, Readonly<Record<string, string>>>>;
+
 export interface TableProgress {
   readonly table: string;
   readonly rowsTotal: number;
@@ -31,6 +37,8 @@ export interface TableProgress {
    * are removed once it is done.
    */
   readonly sweep: boolean;
+  /** What the finished copy went into; null while copying, and for copies older engine versions recorded. */
+  readonly targets: CopyTargets | null;
   readonly chunks: readonly Chunk[];
 }
 
@@ -66,6 +74,10 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
                        AND attname = 'sweep' AND NOT attisdropped) THEN
           ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN sweep boolean NOT NULL DEFAULT false;
         END IF;
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
+                       AND attname = 'targets' AND NOT attisdropped) THEN
+          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN targets jsonb;
+        END IF;
       END $$;`);
   } catch (error) {
     throw new OesophagusError(
@@ -80,8 +92,9 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
 }
 
 export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, TableProgress>> {
-  const tables = await sql<{ table_name: string; rows_total: string; completed: boolean; sweep: boolean }[]>`
-    SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep
+  const tables = await sql<
+    { table_name: string; rows_total: string; completed: boolean; sweep: boolean; targets: string | null }[]
+  >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
     {
@@ -102,6 +115,7 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       rowsTotal: Number(t.rows_total),
       completed: t.completed,
       sweep: t.sweep,
+      targets: t.targets === null ? null : JSON.parse(t.targets),
       chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
         id: c.id,
         no: c.chunk_no,
@@ -142,6 +156,7 @@ export async function savePlan(
     rowsTotal,
     completed: false,
     sweep,
+    targets: null,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,
@@ -160,8 +175,34 @@ export async function markChunkDone(sql: Sql, chunkId: string, version: Lsn, row
             WHERE id = ${chunkId}::bigint`;
 }
 
-export async function markTableDone(sql: Sql, slot: string, table: string): Promise<void> {
-  await sql`UPDATE oesophagus.snapshot_table SET completed_at = now() WHERE slot = ${slot} AND table_name = ${table}`;
+/**
+ * The copy is in every target: `targets` as in TableProgress. (Sent as text: a jsonb parameter
+ * would have postgres.js serialise the JSON once more, into a string.)
+ */
+export async function markTableDone(
+  sql: Sql,
+  slot: string,
+  table: string,
+  targets: CopyTargets,
+): Promise<void> {
+  await sql`UPDATE oesophagus.snapshot_table SET completed_at = now(), targets = ${JSON.stringify(targets)}::text::jsonb
+            WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
+/** Records where a finished copy of an older engine version went (it did not say). */
+export async function recordTargets(
+  sql: Sql,
+  slot: string,
+  table: string,
+  targets: CopyTargets,
+): Promise<void> {
+  await sql`UPDATE oesophagus.snapshot_table SET targets = ${JSON.stringify(targets)}::text::jsonb
+            WHERE slot = ${slot} AND table_name = ${table} AND targets IS NULL`;
+}
+
+/** Forgets one table's copy: it is not in one of its targets any more, so it is made again. */
+export async function forgetTable(sql: Sql, slot: string, table: string): Promise<void> {
+  await sql`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
 }
 
 /**

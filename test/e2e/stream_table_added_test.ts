@@ -2,12 +2,13 @@
  * A table added to the config of a pipeline that already streams: at the next start the engine
  * copies that table alone (its rows written all along, also during its copy) and streams on from
  * the slot for the others, whose documents are not copied again. A table taken out of the config
- * and put back is copied anew: the slot went past its changes meanwhile, deletes included.
+ * and put back is copied anew: the slot went past its changes meanwhile, deletes included. So is a
+ * table whose index is not the one its copy went into (deleted by hand, or another index named).
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
-import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
@@ -130,5 +131,55 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     assertSameDocuments(await compareIndex(sql, kept, keptIndex));
     assert.match(out, /"msg":"tables no longer configured[^\n]*"tables":\["public\.items"\]/);
     assert.match(back, /"msg":"index swept"[^\n]*"deleted":/);
+  });
+}
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): a copied table whose index was deleted, or that names another index, is copied again`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    const { esUrl } = await services();
+    await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
+    await sql`INSERT INTO items SELECT g, 0, 'first' FROM generate_series(1, 300) g`;
+    const slot = uniqueName("remade");
+    const configFor = (index: string) =>
+      writeConfig({
+        source: { url: db.url, slot, plugin },
+        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+        tables: { items: { index } },
+      });
+    const runWhile = async (config: string, write: () => Promise<void>) => {
+      const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+      try {
+        await engine.waitFor(/"msg":"streaming from slot"/);
+        await write();
+        await waitForCatchUp(sql, slot);
+      } catch (error) {
+        await stopEngine(engine).catch(() => {});
+        throw error;
+      }
+      return await stopEngine(engine);
+    };
+    const first = `${indices.prefix}_items`;
+    await runWhile(await configFor(first), async () => {
+      await sql`UPDATE items SET n = 1 WHERE id <= 30`;
+    });
+    // Deleted by hand while the engine is stopped: streaming into a new empty index alone would
+    // leave out every row that does not change again.
+    assert.equal((await esRequest("DELETE", `/${first}`)).status, 200);
+    await sql`UPDATE items SET n = 2 WHERE id BETWEEN 20 AND 40`;
+    const remade = await runWhile(await configFor(first), async () => {
+      await sql`UPDATE items SET t = 'after the restart' WHERE id % 9 = 0`;
+    });
+    assertSameDocuments(await compareIndex(sql, items, first));
+    assert.match(remade, /"msg":"a copied table's index was made anew since its copy[^\n]*"table":"public\.items"/);
+    // Another index named for the table: it gets the copy too, and the stream from then on.
+    const second = `${indices.prefix}_items_v2`;
+    await sql`DELETE FROM items WHERE id > 280`;
+    await runWhile(await configFor(second), async () => {
+      await sql`UPDATE items SET n = 3 WHERE id <= 10`;
+    });
+    assertSameDocuments(await compareIndex(sql, items, second));
   });
 }

@@ -108,6 +108,19 @@ export async function addMissingFields(
 }
 
 /**
+ * The identity of the index (or of the indices behind an alias) the name stands for now: a copy
+ * made into it is not in an index made under the same name later, nor in another cluster's.
+ */
+export async function indexUuid(client: Client, sinkName: string, index: string): Promise<string> {
+  try {
+    const settings = await client.indices.getSettings({ index, name: "index.uuid", flat_settings: true });
+    return Object.values(settings).map((s) => String(s.settings?.["index.uuid"])).sort().join(",");
+  } catch (error) {
+    throw classifyRequestError(error, sinkName);
+  }
+}
+
+/**
  * Turns refreshes back on after a copy, if the engine turned them off (refresh_interval -1); an
  * index whose settings the operator chose is left alone. Idempotent, so it runs after every
  * snapshot, also one resumed after a crash.
