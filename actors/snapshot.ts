@@ -190,19 +190,20 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
   }
 
   /**
-   * A finished copy that is not in one of its table's indices now (the index was made anew since:
-   * deleted by hand, another cluster, another index or sink in the config) is forgotten, so the
-   * table is copied again; streaming into such an index alone would leave out every row that does
-   * not change. A copy recorded by an older engine version is taken as it is.
+   * A copy, finished or not, that is not in one of its table's indices now (the index was made
+   * anew since: deleted by hand, another cluster, another index or sink in the config) is
+   * forgotten, so the table is copied again from the start; streaming into such an index alone
+   * would leave out every row that does not change. A finished copy recorded by an older engine
+   * version is taken as it is.
    */
   async function checkCopies(state: Extract<CoordinatorState, { phase: "preparing" }>, ctx: ActorContext<SnapshotCommand>) {
     for (const table of state.tables) {
       const name = displayName(table.name);
       const progress = state.progress.get(name);
-      if (!progress?.completed) continue;
+      if (!progress) continue;
       const now = targetsOf(state, name);
       if (progress.targets === null) {
-        await recordTargets(state.sql, source.slot, name, now);
+        if (progress.completed) await recordTargets(state.sql, source.slot, name, now);
         continue;
       }
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
@@ -214,7 +215,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       if (missing.length === 0) continue;
       await forgetTable(state.sql, source.slot, name);
       state.progress.delete(name);
-      logger.warn("a copied table's index was made anew since its copy: copying the table again", {
+      logger.warn("a table's index was made anew since its copy: copying the table again", {
         actor: ctx.path,
         table: name,
         indices: missing,
@@ -242,7 +243,10 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         if (progress?.completed) continue;
         if (!progress) {
           const plan = await planTable(state.sql, state.snapshot.name, table, settings.snapshot.chunkRows);
-          progress = await savePlan(state.sql, source.slot, name, plan.rowsTotal, plan.boundaries, state.slotExisted);
+          progress = await savePlan(state.sql, source.slot, name, plan, {
+            sweep: state.slotExisted,
+            targets: targetsOf(state, name),
+          });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];
         const spec: TableSnapshotSpec = {

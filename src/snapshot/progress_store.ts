@@ -37,7 +37,7 @@ export interface TableProgress {
    * are removed once it is done.
    */
   readonly sweep: boolean;
-  /** What the finished copy went into; null while copying, and for copies older engine versions recorded. */
+  /** What the copy goes into; null for copies older engine versions planned. */
   readonly targets: CopyTargets | null;
   readonly chunks: readonly Chunk[];
 }
@@ -134,15 +134,14 @@ export async function savePlan(
   sql: Sql,
   slot: string,
   table: string,
-  rowsTotal: number,
-  boundaries: readonly string[],
-  sweep: boolean,
+  { rowsTotal, boundaries }: { readonly rowsTotal: number; readonly boundaries: readonly string[] },
+  { sweep, targets }: { readonly sweep: boolean; readonly targets: CopyTargets },
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
-    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep)
-             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep})`;
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets)
+             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb)`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`
@@ -156,7 +155,7 @@ export async function savePlan(
     rowsTotal,
     completed: false,
     sweep,
-    targets: null,
+    targets,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,

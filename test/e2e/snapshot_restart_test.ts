@@ -75,3 +75,33 @@ Deno.test("snapshot: after kill -9 mid-copy, a restart finishes only the unfinis
     }
   }
 });
+
+Deno.test("snapshot: an index deleted while a killed copy waits is copied again whole, not just its unfinished chunks", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql.unsafe(`
+    CREATE TABLE orders (id bigint PRIMARY KEY, customer text, total numeric(12, 2));
+    INSERT INTO orders SELECT g, 'customer ' || (g % 997), (g % 100000) / 100.0 FROM generate_series(1, 100000) g;`);
+  const index = `${indices.prefix}_orders`;
+  const config = await writeConfig({
+    source: { url: db.url, slot: "remade" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: 1_000 } } },
+    tables: { orders: { index, snapshot: { concurrency: 1, chunkRows: 5_000 } } },
+  });
+  const first = startEngine(["run", "--config", config, "--snapshot-only", "--progress", "log"]);
+  const doneChunks = async () =>
+    (await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM oesophagus.snapshot_chunk WHERE done_version IS NOT NULL`
+      .catch(() => [{ n: 0 }]))[0].n;
+  for (let i = 0; i < 600 && await doneChunks() < 3; i++) await new Promise((r) => setTimeout(r, 50));
+  first.child.kill("SIGKILL");
+  const killed = await first.exited;
+  assert.equal(killed.signal, "SIGKILL", `the engine had finished before it could be killed:\n${killed.output}`);
+  assert.ok(await doneChunks() < 20, "every chunk was done at the kill");
+  assert.equal((await esRequest("DELETE", `/${index}`)).status, 200);
+
+  const second = await runEngine(["run", "--config", config, "--snapshot-only", "--progress", "log"]);
+  assert.equal(second.code, 0, second.output);
+  assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "orders" }, index));
+  assert.match(second.output, /"msg":"a table's index was made anew since its copy[^\n]*"table":"public\.orders"/);
+});

@@ -173,7 +173,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       await sql`UPDATE items SET t = 'after the restart' WHERE id % 9 = 0`;
     });
     assertSameDocuments(await compareIndex(sql, items, first));
-    assert.match(remade, /"msg":"a copied table's index was made anew since its copy[^\n]*"table":"public\.items"/);
+    assert.match(remade, /"msg":"a table's index was made anew since its copy[^\n]*"table":"public\.items"/);
     // Another index named for the table: it gets the copy too, and the stream from then on.
     const second = `${indices.prefix}_items_v2`;
     await sql`DELETE FROM items WHERE id > 280`;
