@@ -6,6 +6,7 @@
  * table whose index is not the one its copy went into (deleted by hand, or another index named).
  */
 import assert from "node:assert/strict";
+import type postgres from "postgres";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { allDocuments, esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
@@ -17,23 +18,40 @@ import { startWorkload } from "../helpers/workload.ts";
 const kept = { schema: "public", name: "kept" };
 const items = { schema: "public", name: "items" };
 
+async function configFor(url: string, slot: string, plugin: "pgoutput" | "wal2json", tables: Record<string, unknown>) {
+  const { esUrl } = await services();
+  return await writeConfig({
+    source: { url, slot, plugin },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables,
+  });
+}
+
+/** Runs the engine with `config` while `write` changes rows, until the slot caught up; returns what it printed. */
+async function streamWhile(sql: postgres.Sql, slot: string, config: string, write: () => Promise<void>): Promise<string> {
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await write();
+    await waitForCatchUp(sql, slot);
+  } catch (error) {
+    await stopEngine(engine).catch(() => {});
+    throw error;
+  }
+  return await stopEngine(engine);
+}
+
 for (const plugin of ["pgoutput", "wal2json"] as const) {
   Deno.test(`stream (${plugin}): a table added to the config is copied at the next start; the others are not copied again`, async () => {
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
-    const { esUrl } = await services();
     await sql`CREATE TABLE kept (id int PRIMARY KEY, v text)`;
     await sql`INSERT INTO kept SELECT g, 'copied' FROM generate_series(1, 200) g`;
     await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
     await sql`INSERT INTO items SELECT g, 0, 'first' FROM generate_series(1, 5000) g`;
     const slot = uniqueName("added");
-    const configWith = (tables: Record<string, unknown>) =>
-      writeConfig({
-        source: { url: db.url, slot, plugin },
-        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-        tables,
-      });
+    const configWith = (tables: Record<string, unknown>) => configFor(db.url, slot, plugin, tables);
     const keptIndex = `${indices.prefix}_kept`;
     const itemsIndex = `${indices.prefix}_items`;
     // `items` changes from the start: before it is configured, while the engine is stopped, and
@@ -85,7 +103,6 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
-    const { esUrl } = await services();
     await sql`CREATE TABLE kept (id int PRIMARY KEY, v text)`;
     await sql`INSERT INTO kept SELECT g, 'copied' FROM generate_series(1, 100) g`;
     await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
@@ -93,37 +110,20 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     const slot = uniqueName("readded");
     const keptIndex = `${indices.prefix}_kept`;
     const itemsIndex = `${indices.prefix}_items`;
-    const configWith = (tables: Record<string, unknown>) =>
-      writeConfig({
-        source: { url: db.url, slot, plugin },
-        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-        tables,
-      });
+    const configWith = (tables: Record<string, unknown>) => configFor(db.url, slot, plugin, tables);
     const both = await configWith({ kept: { index: keptIndex }, items: { index: itemsIndex } });
-    const runWhile = async (config: string, write: () => Promise<void>) => {
-      const engine = startEngine(["run", "--config", config, "--progress", "log"]);
-      try {
-        await engine.waitFor(/"msg":"streaming from slot"/);
-        await write();
-        await waitForCatchUp(sql, slot);
-      } catch (error) {
-        await stopEngine(engine).catch(() => {});
-        throw error;
-      }
-      return await stopEngine(engine);
-    };
-    await runWhile(both, async () => {
+    await streamWhile(sql, slot, both, async () => {
       await sql`UPDATE items SET n = 1, t = 'streamed' WHERE id <= 30`;
     });
     // Out of the config: the slot goes past these changes.
-    const out = await runWhile(await configWith({ kept: { index: keptIndex } }), async () => {
+    const out = await streamWhile(sql, slot, await configWith({ kept: { index: keptIndex } }), async () => {
       await sql`UPDATE items SET n = 2, t = 'while out' WHERE id BETWEEN 20 AND 60`;
       await sql`DELETE FROM items WHERE id > 250`;
       await sql`INSERT INTO items SELECT g, 3, 'inserted while out' FROM generate_series(1001, 1020) g`;
       await sql`UPDATE items SET id = id + 5000 WHERE id BETWEEN 100 AND 110`;
       await sql`UPDATE kept SET v = 'streamed' WHERE id <= 10`;
     });
-    const back = await runWhile(both, async () => {
+    const back = await streamWhile(sql, slot, both, async () => {
       await sql`UPDATE items SET t = 'after the return' WHERE id % 7 = 0`;
       await sql`DELETE FROM items WHERE id BETWEEN 200 AND 210`;
     });
@@ -139,37 +139,19 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
-    const { esUrl } = await services();
     await sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
     await sql`INSERT INTO items SELECT g, 0, 'first' FROM generate_series(1, 300) g`;
     const slot = uniqueName("remade");
-    const configFor = (index: string) =>
-      writeConfig({
-        source: { url: db.url, slot, plugin },
-        sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-        tables: { items: { index } },
-      });
-    const runWhile = async (config: string, write: () => Promise<void>) => {
-      const engine = startEngine(["run", "--config", config, "--progress", "log"]);
-      try {
-        await engine.waitFor(/"msg":"streaming from slot"/);
-        await write();
-        await waitForCatchUp(sql, slot);
-      } catch (error) {
-        await stopEngine(engine).catch(() => {});
-        throw error;
-      }
-      return await stopEngine(engine);
-    };
+    const itemsInto = (index: string) => configFor(db.url, slot, plugin, { items: { index } });
     const first = `${indices.prefix}_items`;
-    await runWhile(await configFor(first), async () => {
+    await streamWhile(sql, slot, await itemsInto(first), async () => {
       await sql`UPDATE items SET n = 1 WHERE id <= 30`;
     });
     // Deleted by hand while the engine is stopped: streaming into a new empty index alone would
     // leave out every row that does not change again.
     assert.equal((await esRequest("DELETE", `/${first}`)).status, 200);
     await sql`UPDATE items SET n = 2 WHERE id BETWEEN 20 AND 40`;
-    const remade = await runWhile(await configFor(first), async () => {
+    const remade = await streamWhile(sql, slot, await itemsInto(first), async () => {
       await sql`UPDATE items SET t = 'after the restart' WHERE id % 9 = 0`;
     });
     assertSameDocuments(await compareIndex(sql, items, first));
@@ -177,7 +159,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     // Another index named for the table: it gets the copy too, and the stream from then on.
     const second = `${indices.prefix}_items_v2`;
     await sql`DELETE FROM items WHERE id > 280`;
-    await runWhile(await configFor(second), async () => {
+    await streamWhile(sql, slot, await itemsInto(second), async () => {
       await sql`UPDATE items SET n = 3 WHERE id <= 10`;
     });
     assertSameDocuments(await compareIndex(sql, items, second));
