@@ -10,35 +10,54 @@ import { OesophagusError } from "../../errors.ts";
 import { type BulkOptions, writeBulk } from "./bulk.ts";
 import { actionLine } from "./bulk_body.ts";
 
+/**
+ * Whether a document is newer than `version`, so a delete at it would be refused: skipped rather
+ * than sent (a sweep after a copy would otherwise send one for every document the copy wrote).
+ * The client parses `_version` into a JS number; only a safe integer is exact, anything else is
+ * left for Elasticsearch to decide.
+ */
+function newer(documentVersion: number | undefined, version: Lsn): boolean {
+  return Number.isSafeInteger(documentVersion) && BigInt(documentVersion!) > version;
+}
+
 export async function truncateIndex(client: Client, index: string, version: Lsn, options: BulkOptions): Promise<number> {
   await client.indices.refresh({ index }, { signal: options.signal });
   let deleted = 0;
-  let page = await client.search({ index, scroll: "2m", size: 5_000, _source: false, sort: ["_doc"], query: { match_all: {} } }, {
-    signal: options.signal,
-  });
+  let page = await client.search({
+    index,
+    scroll: "2m",
+    size: 5_000,
+    _source: false,
+    version: true,
+    sort: ["_doc"],
+    query: { match_all: {} },
+  }, { signal: options.signal });
   try {
     for (;;) {
-      const hits = page.hits.hits;
-      if (hits.length === 0) return deleted;
-      const lines = hits.map((hit) => actionLine("delete", index, JSON.stringify(hit._id), version));
-      const encoder = new TextEncoder();
-      const offsets = new Uint32Array(lines.length);
-      let at = 0;
-      lines.forEach((line, i) => {
-        offsets[i] = at;
-        at += encoder.encode(line).length;
-      });
-      const refusals = await writeBulk(client, { body: encoder.encode(lines.join("")), offsets, docs: lines.length }, options);
-      if (refusals.length > 0) {
-        // A delete has no document to set aside: a refusal here means the index is not what we think.
-        throw new OesophagusError(
-          "sink_rejected",
-          `sink ${options.sinkName}: Elasticsearch refused ${refusals.length} deletes of a TRUNCATE of ${index}: ${
-            refusals[0].reason
-          }`,
-        );
+      if (page.hits.hits.length === 0) return deleted;
+      const hits = page.hits.hits.filter((hit) => !newer(hit._version, version));
+      if (hits.length > 0) {
+        const lines = hits.map((hit) => actionLine("delete", index, JSON.stringify(hit._id), version));
+        const encoder = new TextEncoder();
+        const offsets = new Uint32Array(lines.length);
+        let at = 0;
+        lines.forEach((line, i) => {
+          offsets[i] = at;
+          at += encoder.encode(line).length;
+        });
+        const body = encoder.encode(lines.join(""));
+        const refusals = await writeBulk(client, { body, offsets, docs: lines.length }, options);
+        if (refusals.length > 0) {
+          // A delete has no document to set aside: a refusal here means the index is not what we think.
+          throw new OesophagusError(
+            "sink_rejected",
+            `sink ${options.sinkName}: Elasticsearch refused ${refusals.length} deletes of a TRUNCATE of ${index}: ${
+              refusals[0].reason
+            }`,
+          );
+        }
+        deleted += hits.length;
       }
-      deleted += hits.length;
       page = await client.scroll({ scroll_id: page._scroll_id!, scroll: "2m" }, { signal: options.signal });
     }
   } finally {
