@@ -183,6 +183,11 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     return { replication, snapshot: { name: exported.snapshotName, version: exported.consistentPoint } };
   }
 
+  /** What the table's `_id`s are made from, as the progress store keeps it. */
+  function idKeyOf(table: TableDescription): string {
+    return JSON.stringify(table.key.columns);
+  }
+
   /** The table's targets as prepared: sink -> index -> UUID. */
   function targetsOf(state: Extract<CoordinatorState, { phase: "preparing" }>, name: string): CopyTargets {
     const { index, sinks } = tableConfig(name);
@@ -191,10 +196,11 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
 
   /**
    * A copy, finished or not, that is not in one of its table's indices now (the index was made
-   * anew since: deleted by hand, another cluster, another index or sink in the config) is
-   * forgotten, so the table is copied again from the start; streaming into such an index alone
-   * would leave out every row that does not change. A finished copy recorded by an older engine
-   * version is taken as it is.
+   * anew since: deleted by hand, another cluster, another index or sink in the config), or whose
+   * `_id`s were made from another key than the table has now, is forgotten, so the table is
+   * copied again from the start (and, the slot having streamed, swept); streaming alone would
+   * leave out every row that does not change, or keep documents under the old `_id`s. A finished
+   * copy recorded by an older engine version is taken as it is.
    */
   async function checkCopies(state: Extract<CoordinatorState, { phase: "preparing" }>, ctx: ActorContext<SnapshotCommand>) {
     for (const table of state.tables) {
@@ -202,8 +208,9 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       const progress = state.progress.get(name);
       if (!progress) continue;
       const now = targetsOf(state, name);
-      if (progress.targets === null) {
-        if (progress.completed) await recordTargets(state.sql, source.slot, name, now);
+      const idKey = idKeyOf(table);
+      if (progress.targets === null || progress.idKey === null) {
+        if (progress.completed) await recordTargets(state.sql, source.slot, name, { targets: now, idKey });
         continue;
       }
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
@@ -212,14 +219,22 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           index,
         }))
       );
-      if (missing.length === 0) continue;
+      if (missing.length === 0 && progress.idKey === idKey) continue;
       await forgetTable(state.sql, source.slot, name);
       state.progress.delete(name);
-      logger.warn("a table's index was made anew since its copy: copying the table again", {
-        actor: ctx.path,
-        table: name,
-        indices: missing,
-      });
+      if (missing.length > 0) {
+        logger.warn("a table's index was made anew since its copy: copying the table again", {
+          actor: ctx.path,
+          table: name,
+          indices: missing,
+        });
+      } else {
+        logger.warn("a table's key changed since its copy, and with it the documents' _id: copying the table again", {
+          actor: ctx.path,
+          table: name,
+          key: table.key.columns,
+        });
+      }
     }
   }
 
@@ -246,6 +261,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           progress = await savePlan(state.sql, source.slot, name, plan, {
             sweep: state.slotExisted,
             targets: targetsOf(state, name),
+            idKey: idKeyOf(table),
           });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];

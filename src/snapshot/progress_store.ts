@@ -39,6 +39,11 @@ export interface TableProgress {
   readonly sweep: boolean;
   /** What the copy goes into; null for copies older engine versions planned. */
   readonly targets: CopyTargets | null;
+  /**
+   * The key columns the copy's `_id`s were made from (JSON of the column list, `null` for whole-row
+   * identity); null for copies older engine versions planned. Another key means other `_id`s.
+   */
+  readonly idKey: string | null;
   readonly chunks: readonly Chunk[];
 }
 
@@ -78,6 +83,10 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
                        AND attname = 'targets' AND NOT attisdropped) THEN
           ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN targets jsonb;
         END IF;
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
+                       AND attname = 'id_key' AND NOT attisdropped) THEN
+          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN id_key text;
+        END IF;
       END $$;`);
   } catch (error) {
     throw new OesophagusError(
@@ -93,8 +102,15 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
 
 export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, TableProgress>> {
   const tables = await sql<
-    { table_name: string; rows_total: string; completed: boolean; sweep: boolean; targets: string | null }[]
-  >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text
+    {
+      table_name: string;
+      rows_total: string;
+      completed: boolean;
+      sweep: boolean;
+      targets: string | null;
+      id_key: string | null;
+    }[]
+  >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text, id_key
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
     {
@@ -116,6 +132,7 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       completed: t.completed,
       sweep: t.sweep,
       targets: t.targets === null ? null : JSON.parse(t.targets),
+      idKey: t.id_key,
       chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
         id: c.id,
         no: c.chunk_no,
@@ -135,13 +152,13 @@ export async function savePlan(
   slot: string,
   table: string,
   { rowsTotal, boundaries }: { readonly rowsTotal: number; readonly boundaries: readonly string[] },
-  { sweep, targets }: { readonly sweep: boolean; readonly targets: CopyTargets },
+  { sweep, targets, idKey }: { readonly sweep: boolean; readonly targets: CopyTargets; readonly idKey: string },
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
-    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets)
-             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb)`;
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key)
+             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey})`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`
@@ -156,6 +173,7 @@ export async function savePlan(
     completed: false,
     sweep,
     targets,
+    idKey,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,
@@ -188,15 +206,16 @@ export async function markTableDone(
             WHERE slot = ${slot} AND table_name = ${table}`;
 }
 
-/** Records where a finished copy of an older engine version went (it did not say). */
+/** Records where a finished copy of an older engine version went, and its key (it did not say). */
 export async function recordTargets(
   sql: Sql,
   slot: string,
   table: string,
-  targets: CopyTargets,
+  { targets, idKey }: { readonly targets: CopyTargets; readonly idKey: string },
 ): Promise<void> {
-  await sql`UPDATE oesophagus.snapshot_table SET targets = ${JSON.stringify(targets)}::text::jsonb
-            WHERE slot = ${slot} AND table_name = ${table} AND targets IS NULL`;
+  await sql`UPDATE oesophagus.snapshot_table
+            SET targets = COALESCE(targets, ${JSON.stringify(targets)}::text::jsonb), id_key = COALESCE(id_key, ${idKey})
+            WHERE slot = ${slot} AND table_name = ${table}`;
 }
 
 /** Forgets one table's copy: it is not in one of its targets any more, so it is made again. */

@@ -167,3 +167,27 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     assertSameDocuments(await compareIndex(sql, items, second));
   });
 }
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): a table whose primary key changed while the engine was stopped is copied again under its new _ids`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql`CREATE TABLE items (id int, n int, t text, PRIMARY KEY (id))`;
+    await sql`INSERT INTO items SELECT g, g % 3, 'first' FROM generate_series(1, 300) g`;
+    const slot = uniqueName("rekeyed");
+    const index = `${indices.prefix}_items`;
+    const config = await configFor(db.url, slot, plugin, { items: { index } });
+    await streamWhile(sql, slot, config, async () => {
+      await sql`UPDATE items SET t = 'streamed' WHERE id <= 30`;
+    });
+    // Every document's _id was the id; with the new key it is [id, n].
+    await sql`ALTER TABLE items DROP CONSTRAINT items_pkey, ADD PRIMARY KEY (id, n)`;
+    await sql`UPDATE items SET t = 'while stopped' WHERE id BETWEEN 20 AND 40`;
+    const output = await streamWhile(sql, slot, config, async () => {
+      await sql`UPDATE items SET t = 'after the restart' WHERE id % 11 = 0`;
+    });
+    assertSameDocuments(await compareIndex(sql, items, index));
+    assert.match(output, /"msg":"a table's key changed since its copy[^\n]*"table":"public\.items"/);
+  });
+}
