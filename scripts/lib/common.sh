@@ -17,13 +17,15 @@ log() { printf '[oesophagus] %s\n' "$*" >&2; }
 die() { printf '[oesophagus] error: %s\n' "$*" >&2; exit 1; }
 
 # A TCP port nobody listens on, starting from $1.
+# Any TCP socket on the port counts, not only a listening one: ports from 32768 up are also handed
+# out to outgoing connections, and one of those on the port makes a server's bind fail.
+port_in_use() { ss -Htan "sport = :$1" | grep -q .; }
+
 free_port() {
   local port=$1
-  while ss -Hltn "sport = :$port" | grep -q .; do port=$((port + 1)); done
+  while port_in_use "$port"; do port=$((port + 1)); done
   echo "$port"
 }
-
-port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
 
 # Runs a command as the given service user when we are root, as ourselves otherwise.
 as_user() {
