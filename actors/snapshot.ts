@@ -256,11 +256,12 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         const settings = tableConfig(name);
         let progress = state.progress.get(name);
         if (progress?.completed) continue;
+        const targets = targetsOf(state, name);
         if (!progress) {
           const plan = await planTable(state.sql, state.snapshot.name, table, settings.snapshot.chunkRows);
           progress = await savePlan(state.sql, source.slot, name, plan, {
             sweep: state.slotExisted,
-            targets: targetsOf(state, name),
+            targets,
             idKey: idKeyOf(table),
           });
         }
@@ -275,7 +276,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           rowsDone: progress.chunks.reduce((sum, c) => sum + (c.rows ?? 0), 0),
           snapshot: state.snapshot,
           sinks: settings.sinks.map((sink) => ({ name: sink, ref: deps.sinks[sink] })),
-          targets: targetsOf(state, name),
+          targets,
           sweepBelow: progress.sweep && settings.sinks.some((sink) => !state.created.has(`${sink}\u0000${settings.index}`))
             ? versions.reduce((a, b) => (b < a ? b : a))
             : null,

@@ -38,7 +38,6 @@ export interface Config {
   readonly tables: readonly TableConfig[];
 }
 
-/** `tables."public.users".snapshot` — keys that are not plain words are quoted. */
 /** The configured table named `name` (as `displayName` prints it), which the caller knows to be configured. */
 export function tableConfigNamed(config: Config, name: string): TableConfig {
   const table = config.tables.find((t) => displayName(t.name) === name);
@@ -46,6 +45,7 @@ export function tableConfigNamed(config: Config, name: string): TableConfig {
   return table;
 }
 
+/** `tables."public.users".snapshot` — keys that are not plain words are quoted. */
 export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((segment, i) => {
     const text = String(segment);
