@@ -45,6 +45,8 @@ interface PipelineState {
 }
 
 export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineCommand> {
+  // Outlives restarts: the walsender of a stream given up on may still hold the slot at the next start.
+  const abandonedWalsenders = new Set<number>();
   return {
     init(ctx) {
       const sinks: Record<string, Ref<SinkCommand>> = {};
@@ -60,7 +62,7 @@ export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineC
       spawnActor(
         ctx.self,
         "snapshot",
-        snapshotCoordinator({ config: deps.config, sinks, parent: ctx.self, progress: deps.progress }),
+        snapshotCoordinator({ config: deps.config, sinks, parent: ctx.self, progress: deps.progress, abandonedWalsenders }),
       );
       setPhase("snapshot");
       return { sinks, streaming: false };
@@ -80,7 +82,13 @@ export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineC
           spawnActor(
             ctx.self,
             "wal-reader",
-            walReader({ config: deps.config, lifecycle: deps.lifecycle, router: routes, checkpointer: checkpoints }),
+            walReader({
+              config: deps.config,
+              lifecycle: deps.lifecycle,
+              router: routes,
+              checkpointer: checkpoints,
+              abandonedWalsenders,
+            }),
           );
           return { ...state, streaming: true };
         }

@@ -61,6 +61,8 @@ export interface SnapshotDeps {
   readonly sinks: Readonly<Record<string, Ref<SinkCommand>>>;
   readonly parent: Ref<PipelineCommand>;
   readonly progress: SnapshotProgress;
+  /** Walsenders of streams given up on as silent: ended when found holding the slot. */
+  readonly abandonedWalsenders: Set<number>;
 }
 
 export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorState, SnapshotCommand> {
@@ -86,7 +88,10 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     }
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
-    const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
+    const slot = await waitForIdleSlot(sql, source.slot, {
+      signal: ctx.scope.signal,
+      abandoned: deps.abandonedWalsenders,
+    });
     if (slot !== null) {
       // Before the slot can move past their changes (streaming starts after this), not after.
       const forgotten = await forgetUnconfigured(sql, source.slot, config.tables.map((t) => displayName(t.name)));

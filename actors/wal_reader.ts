@@ -6,7 +6,10 @@
  * `maxInFlightBytes` are un-acked, the stream is paused (TCP holds PostgreSQL back) while standby
  * status updates keep the connection alive. The flushed LSN sent to PostgreSQL is only ever the
  * checkpointer's, and no further than the configured tables were last seen unrenamed and undropped
- * (`src/stream/table_watch.ts`).
+ * (`src/stream/table_watch.ts`). A stream that sends nothing for `receiveTimeoutMs` while being read
+ * is taken for lost (a connection cut without a FIN or RST never ends by itself), as PostgreSQL's
+ * own `wal_receiver_timeout` does for a standby: after half of it the server is asked for a reply,
+ * which a live walsender sends even while it decodes a long transaction.
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
@@ -37,6 +40,8 @@ export interface WalReaderDeps {
   readonly lifecycle: Lifecycle;
   readonly router: Ref<RouterCommand>;
   readonly checkpointer: Ref<CheckpointerCommand>;
+  /** Where the walsender of a stream given up on is left for the next start to end. */
+  readonly abandonedWalsenders: Set<number>;
 }
 
 /** The live stream and its bookkeeping; mutated by the stream's callbacks and the handlers alike. */
@@ -76,6 +81,15 @@ interface Live {
   lastWatchAt: number;
   /** A configured table changed: once everything before `bound` is read and in the sinks, the pipeline fails with `error`. */
   stopping: { readonly bound: Lsn; readonly error: OesophagusError } | null;
+  /** Frames received so far; a tick that finds the count moved sets `heardAt`. */
+  frames: number;
+  framesAtTick: number;
+  /** When a frame last arrived, to a tick's precision (or reading last resumed). */
+  heardAt: number;
+  /** When the server was last asked for a reply (0: not since `heardAt`). */
+  pingedAt: number;
+  /** The walsender serving this stream, once known: ended at the next start if this stream is given up. */
+  walsenderPid: number | null;
   /** Commits read and not yet flushed, oldest first from `commitsHead`: their times give the lag in seconds. */
   commits: { endLsn: Lsn; commitTime: number | null }[];
   commitsHead: number;
@@ -108,12 +122,45 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   /** What the slot may be confirmed to: acked by the sinks, and before any unnoticed table change. */
   const confirmable = (live: Live): Lsn => live.flushed < live.verified ? live.flushed : live.verified;
 
-  const sendStatus = (live: Live) => {
+  const sendStatus = (live: Live, replyRequested = false) => {
     // Written = flushed: reporting more as written would stop the walsender's keepalives (it
     // pings only a client whose write position lags), and with them the idle slot's progress.
     const confirmed = confirmable(live);
-    live.stream.write(statusUpdate(confirmed, confirmed));
+    live.stream.write(statusUpdate(confirmed, confirmed, Date.now(), replyRequested));
     live.lastStatus = Date.now();
+  };
+
+  /** Asks for a reply after half the receive timeout in silence; gives the stream up after all of it. */
+  const checkSilence = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
+    const now = Date.now();
+    if (live.frames !== live.framesAtTick) {
+      live.framesAtTick = live.frames;
+      live.heardAt = now;
+      live.pingedAt = 0;
+    }
+    // Paused, the reader reads nothing by design: silence is measured from the resume.
+    if (live.paused) return;
+    const silentMs = now - live.heardAt;
+    if (silentMs >= source.receiveTimeoutMs) {
+      if (live.walsenderPid !== null) deps.abandonedWalsenders.add(live.walsenderPid);
+      live.stream.close();
+      ctx.fail(
+        new OesophagusError(
+          "source_unreachable",
+          `the replication stream sent nothing for ${
+            Math.round(silentMs / 1000)
+          } s, not even a reply when asked: taken for lost, it is opened again`,
+          {
+            retriable: true,
+            fix:
+              "a network path that drops connections silently (a firewall or NAT idle timeout) or an overloaded server; source.receiveTimeoutMs sets how long the engine waits",
+          },
+        ),
+      );
+    } else if (silentMs >= source.receiveTimeoutMs / 2 && live.pingedAt === 0) {
+      live.pingedAt = now;
+      sendStatus(live, true);
+    }
   };
 
   /**
@@ -246,7 +293,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     let partitioned: QualifiedName[] = [];
     let tables: TableIdentity[];
     try {
-      const slot = await waitForIdleSlot(sql, source.slot, ctx.scope.signal);
+      const slot = await waitForIdleSlot(sql, source.slot, {
+        signal: ctx.scope.signal,
+        abandoned: deps.abandonedWalsenders,
+      });
       if (!slot) {
         throw new OesophagusError(
           "slot_missing",
@@ -314,6 +364,11 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       lastStatus: 0,
       commits: [],
       commitsHead: 0,
+      frames: 0,
+      framesAtTick: 0,
+      heardAt: Date.now(),
+      pingedAt: 0,
+      walsenderPid: null,
       received: startLsn,
       verified: startLsn,
       tables: tables.map((t) => ({ ...t, index: tableConfigNamed(config, displayName(t.name)).index })),
@@ -323,6 +378,11 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       stopping: null,
     };
     ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());
+    // The slot is ours from START_REPLICATION on: its active PID is this stream's walsender.
+    watchSql<{ pid: number | null }[]>`SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = ${source.slot}`.then(
+      ([row]) => live.walsenderPid = row?.pid ?? null,
+      () => {},
+    );
     // A restart starts with nothing in flight: no stale figures from the incarnation before.
     publishInFlight(live);
     publishLag(live);
@@ -330,6 +390,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
 
     const onFrame = (bytes: Uint8Array) => {
       if (ctx.scope.closed) return;
+      live.frames++;
       try {
         const frame = parseFrame(bytes);
         if (frame.kind === "keepalive") {
@@ -449,6 +510,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
             live.outstandingBytes < source.maxInFlightBytes
           ) {
             live.paused = false;
+            live.heardAt = Date.now();
             live.stream.resume();
           }
           // The pipeline emptied while committed changes wait for a fuller batch.
@@ -474,6 +536,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           if (!live) return state;
           if (live.events.length > 0 && Date.now() - live.startedAt >= segmentTimeoutMs) cut(live, ctx);
           if (Date.now() - live.lastStatus >= source.statusIntervalMs) sendStatus(live);
+          checkSilence(live, ctx);
           return state;
         }
         default:

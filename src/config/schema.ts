@@ -118,6 +118,10 @@ export const sourceSchema = z.strictObject({
   statusIntervalMs: positiveInt(60_000).default(10_000).describe(
     "Standby status updates are sent at least this often, also while reading is paused.",
   ),
+  receiveTimeoutMs: z.int({ error: "must be a whole number of milliseconds" }).min(1_000, { error: "must be at least 1000" })
+    .max(3_600_000, { error: "must be at most 3600000" }).default(60_000).describe(
+      "A replication stream silent this long while being read is taken for lost and opened again (after half of it the server is asked for a reply); a walsender left behind on the lost connection is ended.",
+    ),
 });
 
 export const supervisionSchema = z.strictObject({

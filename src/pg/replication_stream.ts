@@ -40,7 +40,7 @@ export function parseFrame(frame: Uint8Array): ReplicationFrame {
 }
 
 /** Standby status update: written, flushed and applied up to `flushed` (the checkpoint), sent now. */
-export function statusUpdate(received: Lsn, flushed: Lsn, now = Date.now()): Uint8Array {
+export function statusUpdate(received: Lsn, flushed: Lsn, now = Date.now(), replyRequested = false): Uint8Array {
   const frame = new Uint8Array(34);
   const view = new DataView(frame.buffer);
   frame[0] = 0x72; // 'r'
@@ -48,7 +48,7 @@ export function statusUpdate(received: Lsn, flushed: Lsn, now = Date.now()): Uin
   view.setBigUint64(9, flushed);
   view.setBigUint64(17, flushed);
   view.setBigInt64(25, BigInt(now) * 1000n - PG_EPOCH_OFFSET_US);
-  frame[33] = 0;
+  frame[33] = replyRequested ? 1 : 0;
   return frame;
 }
 

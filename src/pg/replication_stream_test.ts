@@ -39,6 +39,7 @@ Deno.test("statusUpdate() reports the flushed LSN and PostgreSQL-epoch microseco
   assert.equal(view.getBigUint64(17), parseLsn("1/10"));
   assert.equal(view.getBigInt64(25), 1_000_000n);
   assert.equal(frame[33], 0);
+  assert.equal(statusUpdate(parseLsn("1/20"), parseLsn("1/10"), Date.now(), true)[33], 1);
 });
 
 Deno.test("startReplicationCommand() quotes the slot and every option value", () => {

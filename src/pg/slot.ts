@@ -11,6 +11,8 @@ export interface SlotInfo {
   readonly plugin: string;
   readonly database: string;
   readonly active: boolean;
+  /** The walsender streaming the slot now, if any. */
+  readonly activePid: number | null;
   readonly temporary: boolean;
   readonly confirmedFlushLsn: Lsn | null;
   readonly restartLsn: Lsn | null;
@@ -18,14 +20,23 @@ export interface SlotInfo {
 
 export async function inspectSlot(sql: Sql, slot: string): Promise<SlotInfo | null> {
   const [row] = await sql<
-    { plugin: string; database: string; active: boolean; temporary: boolean; confirmed: string | null; restart: string | null }[]
-  >`SELECT plugin, database, active, temporary, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart
+    {
+      plugin: string;
+      database: string;
+      active: boolean;
+      active_pid: number | null;
+      temporary: boolean;
+      confirmed: string | null;
+      restart: string | null;
+    }[]
+  >`SELECT plugin, database, active, active_pid, temporary, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart
     FROM pg_replication_slots WHERE slot_name = ${slot} AND slot_type = 'logical'`;
   if (!row) return null;
   return {
     plugin: row.plugin,
     database: row.database,
     active: row.active,
+    activePid: row.active_pid,
     temporary: row.temporary,
     confirmedFlushLsn: row.confirmed ? parseLsn(row.confirmed) : null,
     restartLsn: row.restart ? parseLsn(row.restart) : null,

@@ -1,7 +1,8 @@
 /**
  * Outages and broken connections under a steady workload: Elasticsearch stopped for a minute,
  * PostgreSQL restarted (`-m fast`) and crashed (`-m immediate`), and both connections stalled for 30 s, cut and reset by
- * the fault proxy, and Elasticsearch stalled while the wal reader reads up to its in-flight bounds. After each, the index
+ * the fault proxy, PostgreSQL's connections gone silent for good, and Elasticsearch stalled while the wal reader reads up
+ * to its in-flight bounds. After each, the index
  * ends with 0 missing, 0 extra and 0 different documents, deletes made during the fault included, and the engine is still
  * running.
  */
@@ -29,6 +30,7 @@ async function setUp(
   db: TestDatabase,
   prefix: string,
   urls: { pg?: string; es?: string } = {},
+  source: Record<string, unknown> = {},
 ): Promise<Setup> {
   const { esUrl } = await services();
   await db.sql`CREATE TABLE items (id int PRIMARY KEY, n int, t text)`;
@@ -36,7 +38,7 @@ async function setUp(
   const slot = uniqueName("fault");
   const index = `${prefix}_items`;
   const config = await writeConfig({
-    source: { url: urls.pg ?? db.url, slot, statusIntervalMs: 1_000 },
+    source: { url: urls.pg ?? db.url, slot, statusIntervalMs: 1_000, ...source },
     supervision: { maxRestarts: 20, withinMs: 60_000, backoffMinMs: 200, backoffMaxMs: 2_000 },
     sinks: { search: { type: "elasticsearch", url: urls.es ?? esUrl, requestTimeoutMs: 5_000, batch: { timeoutMs: 20 } } },
     tables: { items: { index } },
@@ -145,6 +147,35 @@ for (const target of ["PostgreSQL", "Elasticsearch"] as const) {
     }
   });
 }
+
+// Without a receive timeout the engine would wait forever: the proxy keeps both ends open and swallows what they send.
+Deno.test("faults: PostgreSQL's connections gone silent for good are given up after receiveTimeoutMs; nothing is lost", async () => {
+  const { pgUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await using proxy = FaultProxy.start(pgUrl);
+  const setup = await setUp(db, indices.prefix, { pg: proxy.url(db.url) }, { receiveTimeoutMs: 4_000 });
+  const engine = startEngine(["run", "--config", setup.config, "--progress", "log"]);
+  let workload: Workload | undefined;
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    workload = startWorkload(db.sql);
+    await sleep(2_000);
+    const [{ pid }] = await db.sql<{ pid: number }[]>`
+      SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = ${setup.slot}`;
+    assert.ok(proxy.strand() > 0, "the engine does not go through the proxy");
+    await engine.waitFor(/replication stream sent nothing for \d+ s/, 30_000);
+    // The stranded walsender would hold the slot until wal_sender_timeout (60 s here); the engine ends it instead.
+    const ended = await engine.waitFor(/ended the walsender left behind[^\n]*/, 30_000);
+    assert.match(ended, new RegExp(`"pid":${pid},"ended":true`));
+    await finish(setup, workload, engine);
+  } finally {
+    proxy.mode = "pass";
+    await workload?.stop();
+    engine.kill("SIGKILL");
+    await engine.exited;
+  }
+});
 
 Deno.test("faults: timeouts set on the database for applications do not cut the engine's snapshot or stream", async () => {
   const { esUrl } = await services();

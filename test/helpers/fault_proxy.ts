@@ -4,6 +4,8 @@
  * - `down`: every connection is closed and new ones are refused (the service looks down);
  * - `stall`: connections stay open but no byte moves either way, new ones included, until `pass`;
  * - `cut()`: the open connections are closed (FIN); new ones pass;
+ * - `strand()`: the open connections stay open but never carry a byte again, as behind a firewall
+ *   that forgot them (no FIN, no RST, what is sent is lost); new ones pass;
  * - `reset()`: the open connections stop being read for a moment, then are closed with the
  *   peer's bytes unread, which makes the kernel answer with a TCP RST instead of a FIN.
  */
@@ -18,6 +20,7 @@ export class FaultProxy implements AsyncDisposable {
   readonly #listener: Deno.TcpListener;
   readonly #target: { hostname: string; port: number };
   readonly #links = new Set<Link>();
+  readonly #stranded = new WeakSet<Link>();
   #mode: ProxyMode = "pass";
   /** Resolves when traffic may flow again; replaced while stalled. */
   #flowing: Promise<void> = Promise.resolve();
@@ -68,6 +71,12 @@ export class FaultProxy implements AsyncDisposable {
     for (const link of this.#links) this.#close(link);
   }
 
+  /** Number of connections stranded so far (still open: only `down` or dispose closes them). */
+  strand(): number {
+    for (const link of this.#links) this.#stranded.add(link);
+    return this.#links.size;
+  }
+
   async reset(holdMs = 1_500): Promise<void> {
     const links = [...this.#links];
     const previous = this.#mode;
@@ -100,6 +109,8 @@ export class FaultProxy implements AsyncDisposable {
         // Bytes read just before a stall are held, not dropped: a stall delays, it never corrupts.
         await this.#flowing;
         if (!this.#links.has(link)) return;
+        // Left open and unread from now on: neither end hears of it.
+        if (this.#stranded.has(link)) return;
         let written = 0;
         while (written < read) written += await to.write(buffer.subarray(written, read));
       }
