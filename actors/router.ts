@@ -21,6 +21,7 @@ import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
+import { copyVersions } from "../src/snapshot/progress_store.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
 import { type ChangeSpan, type ChangeSpans, linksTo } from "../src/telemetry/change_spans.ts";
@@ -34,6 +35,13 @@ interface Route {
   readonly renderer: TableRenderer;
   /** Row shapes (decoder column arrays) the table was described again for: once each, whatever the catalog says. */
   readonly redescribed: WeakSet<readonly string[]>;
+  /**
+   * Where the table's copy stands (`copyVersions`): changes committed before it are in the copy
+   * already. They are dropped rather than written again: replayed from a slot older than the copy,
+   * they would bring back, for a moment, documents of rows deleted before it, and for good those of
+   * a table dropped and made anew under the name (its old rows' changes have no later delete).
+   */
+  readonly copiedAt: Lsn;
 }
 
 interface Routed {
@@ -95,6 +103,8 @@ const isUndefinedRelation = (error: unknown) =>
   error instanceof Error && ["42P01", "42704"].includes((error as { code?: string }).code ?? "");
 /** A relation found to be no partition of a configured table is asked about again after this (it may be attached since). */
 const NOT_A_PARTITION_FOR_MS = 60_000;
+/** Whether the change being processed committed before the table's copy, and so is in it. */
+const inCopy = (state: RouterState, route: Route) => state.version !== null && state.version < route.copiedAt;
 
 export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> {
   const { config } = deps;
@@ -222,11 +232,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     for (const { schema, table, relid } of tables) {
       const direct = configuredRoute(state, schema, table, relid);
       if (direct) {
-        routes.add(direct);
+        if (!inCopy(state, direct)) routes.add(direct);
         continue;
       }
       const root = await routeOf(state, schema, table, relid);
-      if (root) partial.set(root, [...(partial.get(root) ?? []), { schema, name: table }]);
+      if (root && !inCopy(state, root)) partial.set(root, [...(partial.get(root) ?? []), { schema, name: table }]);
     }
     for (const [root, truncated] of partial) {
       const leaves = await leafPartitions(state.sql!, root.config.name);
@@ -289,7 +299,6 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       throw tableChangeError(
         { kind: "dropped", oid, name: route.config.name },
         config.source.plugin,
-        config.source.slot,
         route.config.index,
       )!;
     }
@@ -389,6 +398,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         case "row": {
           let route = knownRoute(state, event.schema, event.table, event.relid);
           if (route === undefined) route = await routeOf(state, event.schema, event.table, event.relid);
+          if (route && inCopy(state, route)) break;
           if (route && event.new && !route.renderer.describes(event.new) && !route.redescribed.has(event.new.columns)) {
             // Changes before this one are rendered with the description they were decoded under.
             await flushGroups();
@@ -502,6 +512,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
             (s) => s.end({ timeout: 1 }),
           );
           const tables = await describeTables(sql, config.tables.map((t) => t.name));
+          const copied = await copyVersions(sql, config.source.slot);
           const routes = new Map<string, Route>();
           for (const table of tables) {
             const tableConfig = tableConfigNamed(config, displayName(table.name));
@@ -510,6 +521,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
               table: displayName(table.name),
               renderer: new TableRenderer(table),
               redescribed: new WeakSet(),
+              copiedAt: copied.get(displayName(table.name)) ?? (0n as Lsn),
             });
           }
           state.sql = sql;

@@ -201,11 +201,12 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
 
   /**
    * A copy, finished or not, that is not in one of its table's indices now (the index was made
-   * anew since: deleted by hand, another cluster, another index or sink in the config), or whose
-   * `_id`s were made from another key than the table has now, is forgotten, so the table is
-   * copied again from the start (and, the slot having streamed, swept); streaming alone would
-   * leave out every row that does not change, or keep documents under the old `_id`s. A finished
-   * copy recorded by an older engine version is taken as it is.
+   * anew since: deleted by hand, another cluster, another index or sink in the config), whose
+   * `_id`s were made from another key than the table has now, or that is of a table dropped since
+   * (another OID under the name) is forgotten, so the table is copied again from the start (and,
+   * the slot having streamed, swept); streaming alone would leave out every row that does not
+   * change, or keep documents under the old `_id`s. A finished copy recorded by an older engine
+   * version is taken as it is.
    */
   async function checkCopies(state: Extract<CoordinatorState, { phase: "preparing" }>, ctx: ActorContext<SnapshotCommand>) {
     for (const table of state.tables) {
@@ -214,20 +215,26 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       if (!progress) continue;
       const now = targetsOf(state, name);
       const idKey = idKeyOf(table);
-      if (progress.targets === null || progress.idKey === null) {
-        if (progress.completed) await recordTargets(state.sql, source.slot, name, { targets: now, idKey });
-        continue;
+      if (progress.targets === null || progress.idKey === null || progress.tableOid === null) {
+        if (progress.completed) await recordTargets(state.sql, source.slot, name, { targets: now, idKey, tableOid: table.oid });
+        if (progress.targets === null || progress.idKey === null) continue;
       }
+      const remade = progress.tableOid !== null && progress.tableOid !== table.oid;
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
         Object.entries(indices).filter(([index, uuid]) => progress.targets![sink]?.[index] !== uuid).map(([index]) => ({
           sink,
           index,
         }))
       );
-      if (missing.length === 0 && progress.idKey === idKey) continue;
+      if (missing.length === 0 && progress.idKey === idKey && !remade) continue;
       await forgetTable(state.sql, source.slot, name);
       state.progress.delete(name);
-      if (missing.length > 0) {
+      if (remade) {
+        logger.warn("a table was dropped and made anew under its name since its copy: copying it again", {
+          actor: ctx.path,
+          table: name,
+        });
+      } else if (missing.length > 0) {
         logger.warn("a table's index was made anew since its copy: copying the table again", {
           actor: ctx.path,
           table: name,
@@ -268,6 +275,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
             sweep: state.slotExisted,
             targets,
             idKey: idKeyOf(table),
+            tableOid: table.oid,
           });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];

@@ -180,7 +180,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       const changes = tableChanges(live.tables, names);
       for (const change of changes) {
         const { index } = live.tables.find((t) => t.oid === change.oid)!;
-        const error = tableChangeError(change, source.plugin, source.slot, index);
+        const error = tableChangeError(change, source.plugin, index);
         if (!error) continue;
         const bound = await markPosition(sql);
         live.stopping = { bound, error };

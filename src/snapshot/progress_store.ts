@@ -44,6 +44,11 @@ export interface TableProgress {
    * identity); null for copies older engine versions planned. Another key means other `_id`s.
    */
   readonly idKey: string | null;
+  /**
+   * The table's OID when it was copied; null for copies older engine versions planned. Another
+   * OID is a table dropped and made anew under the name: the copy is not of it.
+   */
+  readonly tableOid: number | null;
   readonly chunks: readonly Chunk[];
 }
 
@@ -87,6 +92,10 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
                        AND attname = 'id_key' AND NOT attisdropped) THEN
           ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN id_key text;
         END IF;
+        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
+                       AND attname = 'table_oid' AND NOT attisdropped) THEN
+          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN table_oid oid;
+        END IF;
       END $$;`);
   } catch (error) {
     throw new OesophagusError(
@@ -109,8 +118,10 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       sweep: boolean;
       targets: string | null;
       id_key: string | null;
+      table_oid: string | null;
     }[]
-  >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text, id_key
+  >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text, id_key,
+      table_oid::text
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
     {
@@ -133,6 +144,7 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       sweep: t.sweep,
       targets: t.targets === null ? null : JSON.parse(t.targets),
       idKey: t.id_key,
+      tableOid: t.table_oid === null ? null : Number(t.table_oid),
       chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
         id: c.id,
         no: c.chunk_no,
@@ -152,13 +164,14 @@ export async function savePlan(
   slot: string,
   table: string,
   { rowsTotal, boundaries }: { readonly rowsTotal: number; readonly boundaries: readonly string[] },
-  { sweep, targets, idKey }: { readonly sweep: boolean; readonly targets: CopyTargets; readonly idKey: string },
+  { sweep, targets, idKey, tableOid }: { readonly sweep: boolean } & CopyIdentity,
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
-    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key)
-             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey})`;
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key, table_oid)
+             VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey},
+                     ${tableOid}::oid)`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`
@@ -174,6 +187,7 @@ export async function savePlan(
     sweep,
     targets,
     idKey,
+    tableOid,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,
@@ -206,16 +220,36 @@ export async function markTableDone(
             WHERE slot = ${slot} AND table_name = ${table}`;
 }
 
-/** Records where a finished copy of an older engine version went, and its key (it did not say). */
+/** What a copy is of and where it went, as recorded with it. */
+export interface CopyIdentity {
+  readonly targets: CopyTargets;
+  readonly idKey: string;
+  readonly tableOid: number;
+}
+
+/** Records what a finished copy of an older engine version did not say (what it did say stays). */
 export async function recordTargets(
   sql: Sql,
   slot: string,
   table: string,
-  { targets, idKey }: { readonly targets: CopyTargets; readonly idKey: string },
+  { targets, idKey, tableOid }: CopyIdentity,
 ): Promise<void> {
   await sql`UPDATE oesophagus.snapshot_table
-            SET targets = COALESCE(targets, ${JSON.stringify(targets)}::text::jsonb), id_key = COALESCE(id_key, ${idKey})
+            SET targets = COALESCE(targets, ${JSON.stringify(targets)}::text::jsonb), id_key = COALESCE(id_key, ${idKey}),
+                table_oid = COALESCE(table_oid, ${tableOid}::oid)
             WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
+/**
+ * The position each table's copy stands at: the oldest snapshot its chunks were read in (a copy
+ * resumed after a crash reads later chunks in a later snapshot). Every transaction committed
+ * before it is in the copy.
+ */
+export async function copyVersions(sql: Sql, slot: string): Promise<Map<string, Lsn>> {
+  const rows = await sql<{ table_name: string; version: string }[]>`
+    SELECT table_name, min(done_version)::text AS version FROM oesophagus.snapshot_chunk
+    WHERE slot = ${slot} AND done_version IS NOT NULL GROUP BY table_name`;
+  return new Map(rows.map((r) => [r.table_name, parseLsn(r.version)]));
 }
 
 /** Forgets one table's copy: it is not in one of its targets any more, so it is made again. */

@@ -33,8 +33,6 @@ export function tableChanges(expected: readonly TableIdentity[], current: Readon
   return changes;
 }
 
-const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
-
 /**
  * The error that stops the pipeline for `change` to the table with index `index`, or null when
  * the stream follows it (a rename, with pgoutput).
@@ -42,7 +40,6 @@ const sqlLiteral = (text: string) => `'${text.replaceAll("'", "''")}'`;
 export function tableChangeError(
   change: TableChange,
   plugin: "pgoutput" | "wal2json",
-  slot: string,
   index: string,
 ): OesophagusError | null {
   switch (change.kind) {
@@ -67,9 +64,7 @@ export function tableChangeError(
         `table ${name} was dropped while streaming; its documents stay in index ${index}`,
         {
           fix:
-            `take the table out of the config and start the engine again (delete the index ${index} if its documents should go); if a new table was made under its name, have it copied anew instead: delete the index ${index}, run DELETE FROM oesophagus.snapshot_table WHERE slot = ${
-              sqlLiteral(slot)
-            } AND table_name = ${sqlLiteral(name)}; and start the engine again`,
+            `take the table out of the config and start the engine again (delete the index ${index} if its documents should go); a table made anew as ${name} is copied again whole when the engine starts, and the old table's documents are swept from ${index}`,
         },
       );
     }

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
-import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
@@ -58,6 +58,61 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       assertSameDocuments(await compareIndex(sql, { schema: "public", name: "kept" }, kept));
     } finally {
       await stopEngine(rest);
+    }
+  });
+}
+
+// With its index kept, the new table's OID tells it from the copied one. With the index deleted too (what the operator was
+// once told to do), no tombstone stops the old table's replayed changes: the copy's version must.
+for (const [plugin, deleteIndex] of [["pgoutput", false], ["wal2json", false], ["pgoutput", true], ["wal2json", true]] as const) {
+  const what = deleteIndex ? "and its index deleted " : "";
+  Deno.test(`stream table watch (${plugin}): a table dropped and made anew ${what}while the engine was stopped is copied again; the old table's changes stay out`, async () => {
+    const { esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql`CREATE TABLE remade (id int PRIMARY KEY, v text)`;
+    await sql`CREATE TABLE kept (id int PRIMARY KEY, v text)`;
+    await sql`INSERT INTO remade SELECT g, 'old table' FROM generate_series(1, 50) g`;
+    await sql`INSERT INTO kept SELECT g, 'copied' FROM generate_series(1, 50) g`;
+    const slot = uniqueName("watch_remade");
+    const remade = `${indices.prefix}_remade`;
+    const kept = `${indices.prefix}_kept`;
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+      tables: { remade: { index: remade }, kept: { index: kept } },
+    });
+
+    const first = startEngine(["run", "--config", config]);
+    try {
+      await first.waitFor(/"msg":"streaming from slot"/);
+      await waitForCatchUp(sql, slot);
+    } finally {
+      await stopEngine(first);
+    }
+    // While the engine is stopped, the slot keeps these: the old table's last changes come again at the next start,
+    // after the new table's copy, and ids 1-10 and 46-50 have no row in the new table.
+    await sql`UPDATE remade SET v = 'last words' WHERE id <= 10`;
+    await sql`DELETE FROM remade WHERE id > 45`;
+    await sql`DROP TABLE remade`;
+    await sql`CREATE TABLE remade (id int PRIMARY KEY, v text, extra int)`;
+    await sql`INSERT INTO remade SELECT g, 'new table', g * 2 FROM generate_series(20, 70) g`;
+    await sql`UPDATE kept SET v = 'while stopped' WHERE id <= 10`;
+    if (deleteIndex) await esRequest("DELETE", `/${remade}`);
+
+    const second = startEngine(["run", "--config", config]);
+    try {
+      const line = await second.waitFor(/"msg":"a table was dropped and made anew under its name since its copy[^\n]*/);
+      assert.match(line, /"table":"public\.remade"/);
+      await second.waitFor(/"msg":"streaming from slot"/);
+      await sql`UPDATE remade SET v = 'streamed' WHERE id BETWEEN 30 AND 35`;
+      await sql`DELETE FROM remade WHERE id > 65`;
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "remade" }, remade));
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "kept" }, kept));
+    } finally {
+      await stopEngine(second);
     }
   });
 }
