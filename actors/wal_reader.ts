@@ -22,7 +22,7 @@ import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
-import { explainSlotError } from "../src/pg/slot.ts";
+import { explainSlotError, walsenderBusy } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
@@ -90,6 +90,8 @@ interface Live {
   pingedAt: number;
   /** The walsender serving this stream, once known: ended at the next start if this stream is given up. */
   walsenderPid: number | null;
+  /** A look at the walsender from another connection is under way (the stream has been silent too long). */
+  probing: boolean;
   /** Commits read and not yet flushed, oldest first from `commitsHead`: their times give the lag in seconds. */
   commits: { endLsn: Lsn; commitTime: number | null }[];
   commitsHead: number;
@@ -104,6 +106,8 @@ type ReaderState = { live: Live | null };
 const TABLE_WATCH_MS = 20;
 /** An ack the last reading does not cover starts one at once, unless one started this recently. */
 const TABLE_WATCH_GAP_MS = 5;
+/** How long a look at a silent stream's walsender may take; no answer counts as a lost server. */
+const SILENCE_PROBE_MS = 10_000;
 
 export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReaderCommand> {
   const { config } = deps;
@@ -142,26 +146,63 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     if (live.paused) return;
     const silentMs = now - live.heardAt;
     if (silentMs >= source.receiveTimeoutMs) {
-      if (live.walsenderPid !== null) deps.abandonedWalsenders.add(live.walsenderPid);
-      live.stream.close();
-      ctx.fail(
-        new OesophagusError(
-          "source_unreachable",
-          `the replication stream sent nothing for ${
-            Math.round(silentMs / 1000)
-          } s, not even a reply when asked: taken for lost, it is opened again`,
-          {
-            retriable: true,
-            fix:
-              "a network path that drops connections silently (a firewall or NAT idle timeout) or an overloaded server; source.receiveTimeoutMs sets how long the engine waits",
-          },
-        ),
-      );
+      if (!live.probing) void giveUpUnlessBusy(live, ctx, silentMs);
     } else if (silentMs >= source.receiveTimeoutMs / 2 && live.pingedAt === 0) {
       live.pingedAt = now;
       sendStatus(live, true);
     }
   };
+
+  /**
+   * A walsender at work (replaying a long filtered transaction) is waited for, another timeout at
+   * a time; one that is idle, blocked writing to us or gone, or a server that does not answer on a
+   * new connection within `SILENCE_PROBE_MS`, means the stream is lost.
+   */
+  async function giveUpUnlessBusy(live: Live, ctx: ActorContext<WalReaderCommand>, silentMs: number) {
+    live.probing = true;
+    const pid = live.walsenderPid;
+    let busy = false;
+    if (pid !== null) {
+      const sql = connect(source.url, { max: 1, applicationName: "oesophagus stream probe" });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      try {
+        busy = await Promise.race([
+          walsenderBusy(sql, pid).catch(() => false),
+          new Promise<boolean>((resolve) => timer = setTimeout(() => resolve(false), SILENCE_PROBE_MS)),
+        ]);
+      } finally {
+        clearTimeout(timer);
+        void sql.end({ timeout: 1 });
+      }
+    }
+    live.probing = false;
+    if (ctx.scope.closed) return;
+    if (busy) {
+      logger.info("the replication stream is silent while its walsender works (a long transaction): waiting on", {
+        actor: ctx.path,
+        silentS: Math.round(silentMs / 1000),
+        pid,
+      });
+      live.heardAt = Date.now();
+      live.pingedAt = 0;
+      return;
+    }
+    if (pid !== null) deps.abandonedWalsenders.add(pid);
+    live.stream.close();
+    ctx.fail(
+      new OesophagusError(
+        "source_unreachable",
+        `the replication stream sent nothing for ${
+          Math.round(silentMs / 1000)
+        } s, not even a reply when asked, and its walsender is not at work: taken for lost, it is opened again`,
+        {
+          retriable: true,
+          fix:
+            "a network path that drops connections silently (a firewall or NAT idle timeout) or an overloaded server; source.receiveTimeoutMs sets how long the engine waits",
+        },
+      ),
+    );
+  }
 
   /**
    * Reads the configured tables' names. Everything read before the query was sent committed
@@ -369,6 +410,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       heardAt: Date.now(),
       pingedAt: 0,
       walsenderPid: null,
+      probing: false,
       received: startLsn,
       verified: startLsn,
       tables: tables.map((t) => ({ ...t, index: tableConfigNamed(config, displayName(t.name)).index })),

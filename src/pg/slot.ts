@@ -151,3 +151,16 @@ export async function ensurePublication(sql: Sql, publication: string, tables: r
     );
   }
 }
+
+/**
+ * Whether a walsender that has sent nothing for a while is at work, seen from another connection:
+ * replaying a large transaction whose changes the plugin filters out (wal2json's table filter)
+ * sends nothing and answers no ping until it is done. Waiting for WAL, or blocked writing to its
+ * client, it is not: its client would have heard from it. False when it is gone.
+ */
+export async function walsenderBusy(sql: Sql, pid: number): Promise<boolean> {
+  const [row] = await sql<{ wait_event: string | null }[]>`
+    SELECT wait_event FROM pg_stat_activity WHERE pid = ${pid} AND backend_type = 'walsender'`;
+  if (!row) return false;
+  return !["WalSenderMain", "WalSenderWaitForWAL", "WalSenderWriteData"].includes(row.wait_event ?? "");
+}

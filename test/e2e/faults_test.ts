@@ -177,6 +177,38 @@ Deno.test("faults: PostgreSQL's connections gone silent for good are given up af
   }
 });
 
+// wal2json's table filter drops the big transaction's changes while PostgreSQL replays it: nothing is sent for seconds,
+// and pings go unanswered, yet the stream is not lost.
+Deno.test("faults: a stream silent while its walsender replays a long filtered transaction is waited for, not reopened", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, n int)`;
+  await db.sql`CREATE TABLE other (id int PRIMARY KEY, n int)`;
+  await db.sql`INSERT INTO items SELECT g, 0 FROM generate_series(1, 100) g`;
+  const slot = uniqueName("fault_busy");
+  const index = `${indices.prefix}_items`;
+  const config = await writeConfig({
+    source: { url: db.url, slot, plugin: "wal2json", receiveTimeoutMs: 1_000, statusIntervalMs: 200 },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { items: { index } },
+  });
+  const engine = startEngine(["run", "--config", config]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await db.sql`INSERT INTO other SELECT g, 0 FROM generate_series(1, 3000000) g`;
+    await db.sql`UPDATE items SET n = 1 WHERE id <= 10`;
+    await waitForCatchUp(db.sql, slot, 180_000);
+    assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
+    const output = await stopEngine(engine);
+    assert.match(output, /"msg":"the replication stream is silent while its walsender works/);
+    assert.doesNotMatch(output, /replication stream sent nothing for/);
+  } finally {
+    engine.kill("SIGKILL");
+    await engine.exited;
+  }
+});
+
 Deno.test("faults: timeouts set on the database for applications do not cut the engine's snapshot or stream", async () => {
   const { esUrl } = await services();
   await using db = await createTestDatabase();
