@@ -13,13 +13,13 @@ import { OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import type { Lsn } from "../src/pg/lsn.ts";
 import { leafPartitions, partitionAncestors } from "../src/pg/partitions.ts";
-import { currentNames } from "../src/pg/table_identity.ts";
+import { currentIdentities } from "../src/pg/table_identity.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
-import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
+import { type BulkItem, KeylessChange, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { copyVersions } from "../src/snapshot/progress_store.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -273,6 +273,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     try {
       return await route.renderer.render(state.sql!, changes);
     } catch (error) {
+      if (error instanceof KeylessChange) throw await keyChanged(state, route, error);
       if (!isUndefinedRelation(error)) throw error;
       const table = await describeNow(state, route);
       const renamed = withRenderer(state, route, new TableRenderer(table));
@@ -282,6 +283,21 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       });
       return await renamed.renderer.render(state.sql!, changes);
     }
+  }
+
+  /**
+   * A change without a value for the table's key, read before the wal reader's watch saw the key
+   * change: the same stop as the watch's (the restart copies the table under its new `_id`s).
+   */
+  async function keyChanged(state: RouterState, route: Route, error: KeylessChange): Promise<Error> {
+    const table = await describeNow(state, route);
+    const [from, to] = [route.renderer.table.key.columns, table.key.columns].map((columns) => JSON.stringify(columns));
+    if (from === to) return error;
+    return tableChangeError(
+      { kind: "rekeyed", oid: table.oid, name: table.name, from, to },
+      config.source.plugin,
+      route.config.index,
+    )!;
   }
 
   /** `route` rendering with `renderer` from now on, under the configured name (however the table is named now). */
@@ -294,7 +310,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   /** The table as the catalog has it now, found by OID (it may have been renamed); dropped, the pipeline stops. */
   async function describeNow(state: RouterState, route: Route): Promise<TableDescription> {
     const oid = route.renderer.table.oid;
-    const now = (await currentNames(state.sql!, [oid])).get(oid);
+    const now = (await currentIdentities(state.sql!, [oid])).get(oid)?.name;
     if (!now) {
       throw tableChangeError(
         { kind: "dropped", oid, name: route.config.name },

@@ -17,7 +17,7 @@ import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { errorMessage, OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
-import { currentNames, markPosition, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
+import { currentIdentities, markPosition, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
 import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
@@ -216,9 +216,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     live.lastWatchAt = Date.now();
     const readBefore = live.received;
     try {
-      const names = await currentNames(sql, live.tables.map((t) => t.oid));
+      const now = await currentIdentities(sql, live.tables.map((t) => t.oid));
       if (ctx.scope.closed) return;
-      const changes = tableChanges(live.tables, names);
+      const changes = tableChanges(live.tables, now);
       for (const change of changes) {
         const { index } = live.tables.find((t) => t.oid === change.oid)!;
         const error = tableChangeError(change, source.plugin, index);
@@ -234,7 +234,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         return;
       }
       // Renames the stream follows (pgoutput): compared with the new names from now on.
-      if (changes.length > 0) live.tables = live.tables.map((t) => ({ ...t, name: names.get(t.oid)! }));
+      if (changes.length > 0) live.tables = live.tables.map((t) => ({ ...t, name: now.get(t.oid)!.name }));
       if (readBefore > live.verified) {
         const before = confirmable(live);
         live.verified = readBefore;

@@ -17,6 +17,7 @@ export type ErrorCode =
   | "partition_truncated"
   | "table_renamed"
   | "table_dropped"
+  | "table_key_changed"
   | "snapshot_failed"
   | "sink_unreachable"
   | "sink_rejected"

@@ -127,6 +127,17 @@ export class TypeResolver {
 const IDENTITY: Record<string, TableDescription["replicaIdentity"]> = { d: "default", f: "full", i: "index", n: "nothing" };
 
 /**
+ * What identifies a table's rows, from its primary key columns, `relreplident` and replica
+ * identity index columns: the key `_id`s are made from. The one rule for describing a table and for
+ * noticing, while streaming, that its key changed.
+ */
+export function rowKeyOf(pk: readonly string[] | null, replident: string, identityKey: readonly string[] | null): RowKey {
+  if (pk) return { source: "primary_key", columns: pk };
+  if (replident === "i" && identityKey) return { source: "replica_identity_index", columns: identityKey };
+  return { source: "replica_identity_full", columns: null };
+}
+
+/**
  * Describes every table, collecting every problem (missing table, no key) before failing,
  * so one run of the engine tells the operator everything to fix.
  */
@@ -197,11 +208,7 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
       SELECT attname, atttypid, format_type(atttypid, atttypmod) AS type_name
       FROM pg_attribute WHERE attrelid = ${table.oid} AND attnum > 0 AND NOT attisdropped ORDER BY attnum`;
     const types = await resolver.resolve(columns.map((c) => c.atttypid));
-    const key: RowKey = table.key
-      ? { source: "primary_key", columns: table.key }
-      : table.replident === "i" && table.identityKey
-      ? { source: "replica_identity_index", columns: table.identityKey }
-      : { source: "replica_identity_full", columns: null };
+    const key = rowKeyOf(table.key, table.replident, table.identityKey);
     tables.push({
       name: table.name,
       oid: table.oid,

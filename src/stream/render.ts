@@ -22,6 +22,17 @@ export interface RowChange {
   readonly version: Lsn;
 }
 
+/**
+ * A change whose image has no value for the key the renderer was made with: the table's key
+ * changed since it was described (the plugins then send the new key's columns as the old image).
+ */
+export class KeylessChange extends Error {
+  constructor(table: string, key: readonly string[]) {
+    super(`a change of ${table} carries no value for its key (${key.join(", ")})`);
+    this.name = "KeylessChange";
+  }
+}
+
 export interface BulkItem {
   readonly action: "index" | "delete";
   /** `_id` as a JSON string literal, ready for the action line. */
@@ -246,7 +257,7 @@ export class TableRenderer {
     const slow = changes.filter((_, i) => rendered[i] === null);
     if (slow.length > 0) {
       const { json, items } = this.elements(slow);
-      const rows = await sql.unsafe<{ n: number; id: string; doc: string | null }[]>(this.#query, [json]);
+      const rows = await sql.unsafe<{ n: number; id: string | null; doc: string | null }[]>(this.#query, [json]);
       if (rows.length !== items.length) {
         throw new DecodeError("stream", `rendering ${items.length} rows of ${this.#table.name.name} returned ${rows.length}`);
       }
@@ -257,7 +268,7 @@ export class TableRenderer {
         const count = this.itemCount(changes[i]);
         rendered[i] = rows.slice(next, next + count).map((row, j) => ({
           action: items[next + j].action,
-          id: row.id,
+          id: row.id ?? this.#keyless(),
           version: items[next + j].version,
           doc: row.doc,
         }));
@@ -266,6 +277,10 @@ export class TableRenderer {
       if (next !== items.length) throw new DecodeError("stream", `rendering ${this.#table.name.name} lost track of its items`);
     }
     return rendered.flat() as BulkItem[];
+  }
+
+  #keyless(): never {
+    throw new KeylessChange(this.#table.name.name, this.#key ?? []);
   }
 
   /** How many items `elements` makes of a change (a delete and/or an index). */

@@ -10,9 +10,14 @@
  * - A dropped table has no more changes; a table created under its name is a new relation, which
  *   pgoutput's publication does not hold and which no snapshot copied. Going on would leave the
  *   index silently apart from the source.
+ * - A table given another key (primary key, or replica identity index without one) has its rows
+ *   identified by other columns: documents written from then on would get other `_id`s than the
+ *   ones already there, which would stay beside them.
  *
- * The last two stop the pipeline once everything read before the change is in the sinks, with
- * the slot before the change and the steps to go on.
+ * Those stop the pipeline once everything read before the change is in the sinks, with the slot
+ * before the change: a rename or drop with the steps to go on, a key change to restart on its
+ * own, which copies the table again under its new `_id`s (the snapshot compares the key its copy
+ * recorded) and sweeps the old documents.
  */
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName } from "../pg/identifier.ts";
@@ -20,15 +25,25 @@ import type { TableIdentity } from "../pg/table_identity.ts";
 
 export type TableChange =
   | { readonly kind: "renamed"; readonly oid: number; readonly from: QualifiedName; readonly to: QualifiedName }
-  | { readonly kind: "dropped"; readonly oid: number; readonly name: QualifiedName };
+  | { readonly kind: "dropped"; readonly oid: number; readonly name: QualifiedName }
+  | { readonly kind: "rekeyed"; readonly oid: number; readonly name: QualifiedName; readonly from: string; readonly to: string };
 
-/** How the configured tables' names differ from what the catalog says now. */
-export function tableChanges(expected: readonly TableIdentity[], current: ReadonlyMap<number, QualifiedName>): TableChange[] {
+/** How the configured tables' names and keys differ from what the catalog says now. */
+export function tableChanges(
+  expected: readonly TableIdentity[],
+  current: ReadonlyMap<number, TableIdentity>,
+): TableChange[] {
   const changes: TableChange[] = [];
-  for (const { oid, name } of expected) {
+  for (const { oid, name, key } of expected) {
     const now = current.get(oid);
-    if (!now) changes.push({ kind: "dropped", oid, name });
-    else if (now.schema !== name.schema || now.name !== name.name) changes.push({ kind: "renamed", oid, from: name, to: now });
+    if (!now) {
+      changes.push({ kind: "dropped", oid, name });
+      continue;
+    }
+    if (now.name.schema !== name.schema || now.name.name !== name.name) {
+      changes.push({ kind: "renamed", oid, from: name, to: now.name });
+    }
+    if (now.key !== key) changes.push({ kind: "rekeyed", oid, name: now.name, from: key, to: now.key });
   }
   return changes;
 }
@@ -57,6 +72,18 @@ export function tableChangeError(
         },
       );
     }
+    case "rekeyed":
+      return new OesophagusError(
+        "table_key_changed",
+        `the key of table ${
+          displayName(change.name)
+        } changed while streaming (${change.from} to ${change.to}): documents' _ids are made from it, so the ones already in index ${index} would stay beside new ones; everything before the change is in the index and the slot stands before it`,
+        {
+          retriable: true,
+          fix:
+            "nothing to do: the pipeline restarts on its own, copies the table again under its new _ids and sweeps the old documents from the index",
+        },
+      );
     case "dropped": {
       const name = displayName(change.name);
       return new OesophagusError(

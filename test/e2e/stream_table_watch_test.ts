@@ -116,3 +116,39 @@ for (const [plugin, deleteIndex] of [["pgoutput", false], ["wal2json", false], [
     }
   });
 }
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream table watch (${plugin}): a primary key changed while streaming restarts the pipeline, which copies the table again under its new _ids`, async () => {
+    const { esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql`CREATE TABLE rekeyed (a int PRIMARY KEY, b int NOT NULL UNIQUE, v text)`;
+    await sql`INSERT INTO rekeyed SELECT g, g + 1000, 'copied' FROM generate_series(1, 200) g`;
+    const slot = uniqueName("watch_rekeyed");
+    const index = `${indices.prefix}_rekeyed`;
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      supervision: { backoffMinMs: 200, backoffMaxMs: 1_000 },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+      tables: { rekeyed: { index } },
+    });
+    const engine = startEngine(["run", "--config", config]);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await sql`UPDATE rekeyed SET v = 'before the change' WHERE a <= 20`;
+      await sql`ALTER TABLE rekeyed DROP CONSTRAINT rekeyed_pkey, ADD PRIMARY KEY (b)`;
+      // Updates only: pgoutput sends no old image for them, so only the watch can tell their new _ids are not the old ones.
+      await sql`UPDATE rekeyed SET v = 'after the change' WHERE a BETWEEN 10 AND 40`;
+      // From the wal reader's watch, or from the router if a change without the old key comes first.
+      await engine.waitFor(/the key of table public\.rekeyed changed while streaming \(\[\\"a\\"\] to \[\\"b\\"\]\)/);
+      await engine.waitFor(/"msg":"a table's key changed since its copy[^\n]*"table":"public\.rekeyed"/);
+      await sql`UPDATE rekeyed SET v = 'after the restart' WHERE a BETWEEN 30 AND 50`;
+      await sql`DELETE FROM rekeyed WHERE a <= 5 OR a > 190`;
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "rekeyed" }, index));
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+}
