@@ -1,7 +1,9 @@
 /**
  * A table dropped while streaming: its documents would silently stay, and a table made under its
  * name would not be streamed (pgoutput) or not copied (wal2json). The engine stops with the steps
- * to go on, without confirming the slot past the drop. (Renames: stream_rename_test.ts.)
+ * to go on, without confirming the slot past the drop; a table made anew under the name is copied
+ * at the next start. A primary key changed while streaming stops the pipeline too, and its restart
+ * copies the table under the new `_id`s. (Renames: stream_rename_test.ts.)
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
