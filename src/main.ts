@@ -5,6 +5,9 @@ import { printFatal, run } from "./cli/run.ts";
 import { status } from "./cli/status.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import { registerConfigSecrets } from "./config/secrets.ts";
+import { guardDriverWriteAfterClose } from "./pg/driver_guard.ts";
+import { errorMessage } from "./errors.ts";
+import { logger } from "./telemetry/log.ts";
 import { redact } from "./telemetry/redact.ts";
 
 const encoder = new TextEncoder();
@@ -47,6 +50,15 @@ async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  guardDriverWriteAfterClose((error) =>
+    logger.warn(
+      "the PostgreSQL driver wrote to a connection that had just closed (its query failed with the connection); going on",
+      {
+        reason: errorMessage(error),
+        see: "https://github.com/porsager/postgres/issues/1208",
+      },
+    )
+  );
   let code: number;
   try {
     code = await main(Deno.args);

@@ -4,6 +4,11 @@
  * cannot start fails the test run loudly; nothing is skipped.
  */
 import { fileURLToPath } from "node:url";
+import { guardDriverWriteAfterClose } from "../../src/pg/driver_guard.ts";
+
+// The tests' own postgres.js connections meet servers restarted under them too: the driver's
+// uncatchable throw (src/pg/driver_guard.ts) would end the whole test module, not fail a query.
+guardDriverWriteAfterClose((error) => console.warn(`test process: ${error.message} (postgres.js, stopped)`));
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 
