@@ -17,9 +17,14 @@ log() { printf '[oesophagus] %s\n' "$*" >&2; }
 die() { printf '[oesophagus] error: %s\n' "$*" >&2; exit 1; }
 
 # A TCP port nobody listens on, starting from $1.
-# Any TCP socket on the port counts, not only a listening one: ports from 32768 up are also handed
-# out to outgoing connections, and one of those on the port makes a server's bind fail.
-port_in_use() { ss -Htan "sport = :$1" | grep -q .; }
+# A socket a process still holds on the port counts, not only a listening one: ports from 32768 up
+# are also handed out to outgoing connections, and one of those on the port makes a server's bind
+# fail. Sockets left closing by a server that stopped (TIME-WAIT, FIN-WAIT) do not: PostgreSQL and
+# Elasticsearch bind over them (SO_REUSEADDR), and counting them moved a restarted server to another
+# port than the one its clients were given.
+port_in_use() {
+  ss -Htan state listening state established state syn-sent state syn-recv state close-wait "sport = :$1" | grep -q .
+}
 
 free_port() {
   local port=$1

@@ -1,8 +1,9 @@
 /**
- * What a configured table renamed or dropped while streaming means for the stream. Neither
- * plugin writes DDL to the stream, so the wal reader compares the configured tables' OIDs with
- * their present names before it acknowledges a position (see the wal reader): a change found
- * there happened before that position, and the slot is never confirmed past it unnoticed.
+ * What a configured table renamed, dropped or given another key while streaming means for the
+ * stream. Neither plugin writes DDL to the stream, so the wal reader compares the configured
+ * tables' OIDs with their present names and keys before it acknowledges a position (see the wal
+ * reader): a change found there happened before that position, and the slot is never confirmed
+ * past it unnoticed.
  *
  * - pgoutput sends a table's OID with its changes, and the router follows a rename by it.
  * - wal2json names tables only, and its table filter is by name: after a rename the table's
