@@ -176,7 +176,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       }
     }
     live.probing = false;
-    if (ctx.scope.closed) return;
+    // Heard from while the look was under way (ticks go on meanwhile), or paused since: not lost.
+    if (ctx.scope.closed || live.paused || Date.now() - live.heardAt < source.receiveTimeoutMs) return;
     if (busy) {
       logger.info("the replication stream is silent while its walsender works (a long transaction): waiting on", {
         actor: ctx.path,
