@@ -8,7 +8,7 @@
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { type Config, type TableConfig, tableConfigNamed } from "../src/config/load.ts";
-import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
+import { describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import type { Lsn } from "../src/pg/lsn.ts";
@@ -291,7 +291,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    */
   async function keyChanged(state: RouterState, route: Route, error: KeylessChange): Promise<Error> {
     const table = await describeNow(state, route);
-    const [from, to] = [route.renderer.table.key.columns, table.key.columns].map((columns) => JSON.stringify(columns));
+    const [from, to] = [route.renderer.table.key, table.key].map(keyText);
     if (from === to) return error;
     return tableChangeError(
       { kind: "rekeyed", oid: table.oid, name: table.name, from, to },

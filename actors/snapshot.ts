@@ -9,7 +9,7 @@ import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
-import { describeTables, type TableDescription } from "../src/pg/catalog.ts";
+import { describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
 import { explainConnectionError, isUnreachable } from "../src/pg/connect_errors.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
@@ -188,11 +188,6 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     return { replication, snapshot: { name: exported.snapshotName, version: exported.consistentPoint } };
   }
 
-  /** What the table's `_id`s are made from, as the progress store keeps it. */
-  function idKeyOf(table: TableDescription): string {
-    return JSON.stringify(table.key.columns);
-  }
-
   /** The table's targets as prepared: sink -> index -> UUID. */
   function targetsOf(state: Extract<CoordinatorState, { phase: "preparing" }>, name: string): CopyTargets {
     const { index, sinks } = tableConfig(name);
@@ -214,11 +209,13 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       const progress = state.progress.get(name);
       if (!progress) continue;
       const now = targetsOf(state, name);
-      const idKey = idKeyOf(table);
-      if (progress.targets === null || progress.idKey === null || progress.tableOid === null) {
-        if (progress.completed) await recordTargets(state.sql, source.slot, name, { targets: now, idKey, tableOid: table.oid });
-        if (progress.targets === null || progress.idKey === null) continue;
+      const idKey = keyText(table.key);
+      const unrecorded = progress.targets === null || progress.idKey === null || progress.tableOid === null;
+      if (unrecorded && progress.completed) {
+        await recordTargets(state.sql, source.slot, name, { targets: now, idKey, tableOid: table.oid });
       }
+      // A copy an older version recorded without targets or key is taken as it is (they are on record now).
+      if (progress.targets === null || progress.idKey === null) continue;
       const remade = progress.tableOid !== null && progress.tableOid !== table.oid;
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
         Object.entries(indices).filter(([index, uuid]) => progress.targets![sink]?.[index] !== uuid).map(([index]) => ({
@@ -274,7 +271,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           progress = await savePlan(state.sql, source.slot, name, plan, {
             sweep: state.slotExisted,
             targets,
-            idKey: idKeyOf(table),
+            idKey: keyText(table.key),
             tableOid: table.oid,
           });
         }

@@ -22,7 +22,7 @@ import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
-import { explainSlotError, walsenderBusy } from "../src/pg/slot.ts";
+import { explainSlotError, inspectSlot, walsenderBusy } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
@@ -422,10 +422,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     };
     ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());
     // The slot is ours from START_REPLICATION on: its active PID is this stream's walsender.
-    watchSql<{ pid: number | null }[]>`SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = ${source.slot}`.then(
-      ([row]) => live.walsenderPid = row?.pid ?? null,
-      () => {},
-    );
+    inspectSlot(watchSql, source.slot).then((info) => live.walsenderPid = info?.activePid ?? null, () => {});
     // A restart starts with nothing in flight: no stale figures from the incarnation before.
     publishInFlight(live);
     publishLag(live);

@@ -137,6 +137,11 @@ export function rowKeyOf(pk: readonly string[] | null, replident: string, identi
   return { source: "replica_identity_full", columns: null };
 }
 
+/** A key as the snapshot records it with a copy (JSON of its columns, `null` for the whole row): equal texts, equal `_id`s. */
+export function keyText(key: RowKey): string {
+  return JSON.stringify(key.columns);
+}
+
 /**
  * Describes every table, collecting every problem (missing table, no key) before failing,
  * so one run of the engine tells the operator everything to fix.

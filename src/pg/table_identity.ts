@@ -5,7 +5,7 @@
  * streaming is something the engine must notice on its own: neither plugin writes DDL to the
  * stream.
  */
-import { rowKeyOf } from "./catalog.ts";
+import { keyText, rowKeyOf } from "./catalog.ts";
 import type { QualifiedName } from "./identifier.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
 import type { Sql } from "./session.ts";
@@ -22,7 +22,7 @@ type IdentityRow = { oid: number; schema: string; name: string; replident: strin
 const identityOf = (r: IdentityRow): TableIdentity => ({
   oid: r.oid,
   name: { schema: r.schema, name: r.name },
-  key: JSON.stringify(rowKeyOf(r.pk, r.replident, r.ri).columns),
+  key: keyText(rowKeyOf(r.pk, r.replident, r.ri)),
 });
 
 /** The configured tables that exist, with their OIDs (a missing one is the router's to report). */

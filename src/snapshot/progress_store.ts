@@ -52,6 +52,14 @@ export interface TableProgress {
   readonly chunks: readonly Chunk[];
 }
 
+/** Columns of snapshot_table added after its first version, with their types, in the order they came. */
+const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
+  ["sweep", "boolean NOT NULL DEFAULT false"],
+  ["targets", "jsonb"],
+  ["id_key", "text"],
+  ["table_oid", "oid"],
+];
+
 export async function ensureEngineSchema(sql: Sql): Promise<void> {
   try {
     await sql.unsafe(`
@@ -77,25 +85,15 @@ export async function ensureEngineSchema(sql: Sql): Promise<void> {
         UNIQUE (slot, table_name, chunk_no),
         FOREIGN KEY (slot, table_name) REFERENCES ${ENGINE_SCHEMA}.snapshot_table ON DELETE CASCADE
       );
-      -- Added in a later version. Asked first: ALTER TABLE takes an exclusive lock and wants the
+      -- Added in later versions. Asked first: ALTER TABLE takes an exclusive lock and wants the
       -- table's owner even when the column is there.
-      DO $$ BEGIN
+      DO $$ BEGIN${
+      ADDED_COLUMNS.map(([column, type]) => `
         IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
-                       AND attname = 'sweep' AND NOT attisdropped) THEN
-          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN sweep boolean NOT NULL DEFAULT false;
-        END IF;
-        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
-                       AND attname = 'targets' AND NOT attisdropped) THEN
-          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN targets jsonb;
-        END IF;
-        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
-                       AND attname = 'id_key' AND NOT attisdropped) THEN
-          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN id_key text;
-        END IF;
-        IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = '${ENGINE_SCHEMA}.snapshot_table'::regclass
-                       AND attname = 'table_oid' AND NOT attisdropped) THEN
-          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN table_oid oid;
-        END IF;
+                       AND attname = '${column}' AND NOT attisdropped) THEN
+          ALTER TABLE ${ENGINE_SCHEMA}.snapshot_table ADD COLUMN ${column} ${type};
+        END IF;`).join("")
+    }
       END $$;`);
   } catch (error) {
     throw new OesophagusError(

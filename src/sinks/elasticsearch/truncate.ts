@@ -8,7 +8,7 @@ import type { Client } from "@elastic/elasticsearch";
 import type { Lsn } from "../../pg/lsn.ts";
 import { OesophagusError } from "../../errors.ts";
 import { type BulkOptions, writeBulk } from "./bulk.ts";
-import { actionLine } from "./bulk_body.ts";
+import { encodeItems } from "./bulk_body.ts";
 
 /**
  * Whether a document is newer than `version`, so a delete at it would be refused: skipped rather
@@ -37,16 +37,10 @@ export async function truncateIndex(client: Client, index: string, version: Lsn,
       if (page.hits.hits.length === 0) return deleted;
       const hits = page.hits.hits.filter((hit) => !newer(hit._version, version));
       if (hits.length > 0) {
-        const lines = hits.map((hit) => actionLine("delete", index, JSON.stringify(hit._id), version));
-        const encoder = new TextEncoder();
-        const offsets = new Uint32Array(lines.length);
-        let at = 0;
-        lines.forEach((line, i) => {
-          offsets[i] = at;
-          at += encoder.encode(line).length;
-        });
-        const body = encoder.encode(lines.join(""));
-        const refusals = await writeBulk(client, { body, offsets, docs: lines.length }, options);
+        const batch = encodeItems(
+          hits.map((hit) => ({ index, item: { action: "delete", id: JSON.stringify(hit._id), version, doc: null } })),
+        );
+        const refusals = await writeBulk(client, batch, options);
         if (refusals.length > 0) {
           // A delete has no document to set aside: a refusal here means the index is not what we think.
           throw new OesophagusError(
