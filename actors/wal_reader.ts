@@ -9,7 +9,9 @@
  * (`src/stream/table_watch.ts`). A stream that sends nothing for `receiveTimeoutMs` while being read
  * is taken for lost (a connection cut without a FIN or RST never ends by itself), as PostgreSQL's
  * own `wal_receiver_timeout` does for a standby: after half of it the server is asked for a reply,
- * which a live walsender sends even while it decodes a long transaction.
+ * which a live walsender sends even while it decodes a long transaction. While no configured
+ * table changes, a heartbeat (a logical message of the engine's) is written every
+ * `heartbeatIntervalMs` and read back like any commit.
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
@@ -17,7 +19,8 @@ import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { errorMessage, OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
-import { currentIdentities, markPosition, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
+import { emitHeartbeat, markPosition } from "../src/pg/logical_message.ts";
+import { currentIdentities, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
 import { partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
@@ -95,6 +98,11 @@ interface Live {
   /** Commits read and not yet flushed, oldest first from `commitsHead`: their times give the lag in seconds. */
   commits: { endLsn: Lsn; commitTime: number | null }[];
   commitsHead: number;
+  /** Row changes read so far, and as many at the last heartbeat tick: none since, and one is written. */
+  rowsRead: number;
+  rowsAtHeartbeat: number;
+  /** The last heartbeat failed: the next one to succeed says so. */
+  heartbeatFailed: boolean;
 }
 
 type ReaderState = { live: Live | null };
@@ -259,6 +267,31 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     }
   }
 
+  /**
+   * A heartbeat goes where the table watch reads (its own connection, never in the stream's
+   * way). Its failure loses nothing (keepalives still move the slot): it is reported, and the
+   * next tick tries again.
+   */
+  async function heartbeat(live: Live, ctx: ActorContext<WalReaderCommand>) {
+    const quiet = live.rowsRead === live.rowsAtHeartbeat;
+    live.rowsAtHeartbeat = live.rowsRead;
+    if (!quiet || live.paused || live.stopping) return;
+    try {
+      const lsn = await emitHeartbeat(live.watchSql, source.slot);
+      if (ctx.scope.closed) return;
+      if (live.heartbeatFailed) logger.info("heartbeats are written again", { actor: ctx.path });
+      else logger.debug("heartbeat written", { actor: ctx.path, lsn: formatLsn(lsn) });
+      live.heartbeatFailed = false;
+    } catch (error) {
+      if (ctx.scope.closed) return;
+      live.heartbeatFailed = true;
+      logger.warn("a heartbeat could not be written (the slot still moves on the server's keepalives)", {
+        actor: ctx.path,
+        reason: errorMessage(error),
+      });
+    }
+  }
+
   /** Stop reading, then fail once the stream passed the change's position and everything read is in the sinks. */
   function finishStopping(live: Live, ctx: ActorContext<WalReaderCommand>) {
     const stop = live.stopping!;
@@ -406,6 +439,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       lastStatus: 0,
       commits: [],
       commitsHead: 0,
+      rowsRead: 0,
+      rowsAtHeartbeat: 0,
+      heartbeatFailed: false,
       frames: 0,
       framesAtTick: 0,
       heardAt: Date.now(),
@@ -463,8 +499,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         if (live.events.length === 0) live.startedAt = Date.now();
         live.events.push(event);
         live.bytes += frame.payload.length;
-        if (event.kind === "row") live.rows++;
-        else if (event.kind === "begin") live.inTransaction = true;
+        if (event.kind === "row") {
+          live.rows++;
+          live.rowsRead++;
+        } else if (event.kind === "begin") live.inTransaction = true;
         else if (event.kind === "commit") {
           live.inTransaction = false;
           live.position = event.endLsn;
@@ -499,6 +537,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       else if (live.received > live.verified) void watchTables(live, ctx);
     }, TABLE_WATCH_MS);
     ctx.scope.own(watch, clearInterval);
+    if (source.heartbeatIntervalMs > 0) {
+      ctx.scope.own(setInterval(() => void heartbeat(live, ctx), source.heartbeatIntervalMs), clearInterval);
+    }
     // SIGTERM: stop reading, let what was read reach the sinks, flush its position, return.
     const unregister = deps.lifecycle.register(async (deadline) => {
       live.stream.pause();

@@ -122,6 +122,11 @@ export const sourceSchema = z.strictObject({
     .max(3_600_000, { error: "must be at most 3600000" }).default(60_000).describe(
       "A replication stream silent this long while being read is taken for lost and opened again (after half of it the server is asked for a reply); a walsender left behind on the lost connection is ended.",
     ),
+  heartbeatIntervalMs: z.int({ error: "must be a whole number of milliseconds" }).min(0, { error: "must be 0 or more" })
+    .max(3_600_000, { error: "must be at most 3600000" })
+    .refine((ms) => ms === 0 || ms >= 1_000, { error: "must be 0 (off) or at least 1000" }).default(30_000).describe(
+      "While no configured table changes, a logical message is written to the source database this often and read back through the slot, so the slot is confirmed past other tables' and databases' WAL without relying on the server's keepalives alone (0: off).",
+    ),
 });
 
 export const supervisionSchema = z.strictObject({

@@ -7,7 +7,6 @@
  */
 import { keyText, rowKeyOf } from "./catalog.ts";
 import type { QualifiedName } from "./identifier.ts";
-import { type Lsn, parseLsn } from "./lsn.ts";
 import type { Sql } from "./session.ts";
 
 export interface TableIdentity {
@@ -55,14 +54,4 @@ function keyColumns(sql: Sql) {
       FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
       WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)) AS k`;
-}
-
-/**
- * A position past every commit visible now, which the server is sure to stream: a transaction
- * of the engine's own holding one logical message (wal2json and pgoutput as configured pass it
- * on as an empty transaction, or leave it out), flushed at its commit even on an idle server.
- */
-export async function markPosition(sql: Sql): Promise<Lsn> {
-  const [row] = await sql<{ lsn: string }[]>`SELECT pg_logical_emit_message(true, 'oesophagus', 'mark')::text AS lsn`;
-  return parseLsn(row.lsn);
 }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { formatLsn } from "../../src/pg/lsn.ts";
+import { formatLsn, parseLsn } from "../../src/pg/lsn.ts";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
@@ -101,3 +101,63 @@ Deno.test("stream: an idle source keeps its slot's retained WAL under 64 MB whil
     await admin.end();
   }
 });
+
+/** The engine's heartbeats for `slot` the server wrote between two positions (pg_walinspect reads the WAL itself). */
+async function heartbeatsWritten(admin: postgres.Sql, slot: string, from: string, to: string) {
+  const payload = [...new TextEncoder().encode(`heartbeat ${slot}`)]
+    .map((b) => b.toString(16).toUpperCase().padStart(2, "0")).join(" ");
+  const rows = await admin<{ end: string }[]>`
+    SELECT end_lsn::text AS end FROM pg_get_wal_records_info(${from}::pg_lsn, ${to}::pg_lsn)
+    WHERE resource_manager = 'LogicalMessage' AND description LIKE ${`%prefix "oesophagus"; payload (%): ${payload}`}
+    ORDER BY start_lsn`;
+  return rows.map((r) => r.end);
+}
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): heartbeats are written only while the tables are quiet, and the slot moves past them`, async () => {
+    const { pgUrl, esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    await db.sql`CREATE TABLE ticks (id int PRIMARY KEY)`;
+    const slot = uniqueName("beat");
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin, heartbeatIntervalMs: 1_000 },
+      sinks: { search: { type: "elasticsearch", url: esUrl } },
+      tables: { ticks: { index: `${indices.prefix}_ticks` } },
+    });
+    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+    try {
+      await db.sql`CREATE EXTENSION pg_walinspect`;
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await db.sql`INSERT INTO ticks VALUES (0)`;
+      const busyFrom = formatLsn(await currentWalLsn(admin));
+      // A row every 100 ms for 4 s: every heartbeat interval sees changes.
+      for (let i = 1; i <= 40; i++) {
+        await db.sql`INSERT INTO ticks VALUES (${i})`;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const quietFrom = formatLsn(await currentWalLsn(admin));
+      await new Promise((r) => setTimeout(r, 4_500));
+      const quietTo = formatLsn(await currentWalLsn(admin));
+      assert.deepEqual(await heartbeatsWritten(db.sql, slot, busyFrom, quietFrom), [], "heartbeats while rows changed");
+      const beats = await heartbeatsWritten(db.sql, slot, quietFrom, quietTo);
+      assert.ok(beats.length >= 3, `${beats.length} heartbeats in 4.5 quiet seconds at an interval of 1 s`);
+      // Read back through the slot (and past it: the stream goes on after them).
+      const last = parseLsn(beats.at(-1)!);
+      let confirmed = await confirmedLsn(admin, slot);
+      for (let i = 0; i < 100 && confirmed < last; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        confirmed = await confirmedLsn(admin, slot);
+      }
+      assert.ok(confirmed >= last, `the slot stayed at ${formatLsn(confirmed)}, before the heartbeat ending at ${beats.at(-1)}`);
+      await db.sql`INSERT INTO ticks VALUES (41)`;
+      await waitForCatchUp(admin, slot);
+      assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "ticks" }, `${indices.prefix}_ticks`));
+    } finally {
+      engine.kill("SIGTERM");
+      await engine.exited;
+      await admin.end();
+    }
+  });
+}

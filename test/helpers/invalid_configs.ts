@@ -25,6 +25,9 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
   ["bad plugin", { source: { url: "postgres://h/d", plugin: "decoderbufs" }, tables: { a: {} } }, [
     'source.plugin: must be "pgoutput" or "wal2json"',
   ]],
+  ["heartbeat too often", { source: { url: "postgres://h/d", heartbeatIntervalMs: 500 }, tables: { a: {} } }, [
+    "source.heartbeatIntervalMs: must be 0 (off) or at least 1000",
+  ]],
   ["bad slot", { source: { url: "postgres://h/d", slot: "My-Slot" }, tables: { a: {} } }, [
     "source.slot: must be 1-63 lower-case letters, digits or underscores, not starting with a digit",
   ]],
