@@ -21,16 +21,17 @@ import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { emitHeartbeat, markPosition } from "../src/pg/logical_message.ts";
 import { currentIdentities, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
-import { partitionedTables } from "../src/pg/partitions.ts";
+import { leavesWithEarlierRows, partitionedTables } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import { explainSlotError, inspectSlot, walsenderBusy } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
+import { forgetTable } from "../src/snapshot/progress_store.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import { type ChangeEvent, DecodeError } from "../src/stream/change.ts";
-import { tableChangeError, tableChanges } from "../src/stream/table_watch.ts";
+import { copiesAgain, tableChangeError, tableChanges } from "../src/stream/table_watch.ts";
 import type { Lifecycle } from "../src/lifecycle.ts";
 import { setPhase } from "../src/telemetry/health.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -77,7 +78,7 @@ interface Live {
   /** Highest position the configured tables were found unchanged at: the slot is confirmed no further. */
   verified: Lsn;
   /** The configured tables, as last seen in the catalog, with their indices. */
-  tables: readonly (TableIdentity & { readonly index: string })[];
+  tables: readonly (TableIdentity & { readonly index: string; readonly configName: string })[];
   /** On its own connection: the catalog is read between frames, never in their way. */
   readonly watchSql: Sql;
   watching: boolean;
@@ -229,17 +230,26 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       if (ctx.scope.closed) return;
       const changes = tableChanges(live.tables, now);
       for (const change of changes) {
-        const { index } = live.tables.find((t) => t.oid === change.oid)!;
-        const error = tableChangeError(change, source.plugin, index);
+        const { index, configName } = live.tables.find((t) => t.oid === change.oid)!;
+        let recopied: string[] = [];
+        if (change.kind === "repartitioned") {
+          recopied = (await leavesWithEarlierRows(sql, change.oid, change.attached)).map(displayName);
+          // Before the stop: the restart finds no copy of the table, and copies it (and sweeps) as it is now.
+          if (copiesAgain(change, source.plugin, recopied)) await forgetTable(sql, source.slot, configName);
+        }
+        const error = tableChangeError(change, source.plugin, index, recopied);
         if (!error) continue;
         const bound = await markPosition(sql);
         live.stopping = { bound, error };
-        logger.error("a replicated table changed under the stream: stopping once what was read before it is indexed", {
-          actor: ctx.path,
-          code: error.code,
-          reason: error.message,
-          confirmed: formatLsn(confirmable(live)),
-        });
+        logger[error.retriable ? "warn" : "error"](
+          "a replicated table changed under the stream: stopping once what was read before it is indexed",
+          {
+            actor: ctx.path,
+            code: error.code,
+            reason: error.message,
+            confirmed: formatLsn(confirmable(live)),
+          },
+        );
         return;
       }
       // Renames the stream follows (pgoutput): compared with the new names from now on.
@@ -450,7 +460,11 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       probing: false,
       received: startLsn,
       verified: startLsn,
-      tables: tables.map((t) => ({ ...t, index: tableConfigNamed(config, displayName(t.name)).index })),
+      tables: tables.map((t) => ({
+        ...t,
+        index: tableConfigNamed(config, displayName(t.name)).index,
+        configName: displayName(t.name),
+      })),
       watchSql,
       watching: false,
       lastWatchAt: 0,

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "table_renamed"
   | "table_dropped"
   | "table_key_changed"
+  | "table_partitions_changed"
   | "snapshot_failed"
   | "sink_unreachable"
   | "sink_rejected"

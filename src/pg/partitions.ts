@@ -4,7 +4,7 @@
  * the nearest configured table above them; and a TRUNCATE is mirrored only when it covers every
  * leaf of that table.
  */
-import type { QualifiedName } from "./identifier.ts";
+import { type QualifiedName, quoteQualified } from "./identifier.ts";
 import type { Sql } from "./session.ts";
 
 /** The partitioned tables among `tables` (relkind p). */
@@ -43,4 +43,35 @@ export async function leafPartitions(sql: Sql, root: QualifiedName): Promise<Qua
     JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE t.isleaf`;
   return rows.map((r) => ({ schema: r.schema, name: r.name }));
+}
+
+/**
+ * Which of `leaves`, partitions of `root` since a moment ago, hold rows older than their latest
+ * link to it (ATTACH PARTITION of a table with rows: the WAL has none of them as changes of
+ * `root`), as opposed to rows written since (CREATE TABLE ... PARTITION OF, then INSERT: each in
+ * the WAL). A row's `xmin` is older than the link's when its age is greater; a frozen row's age
+ * is the greatest. A leaf gone meanwhile holds nothing.
+ */
+export async function leavesWithEarlierRows(sql: Sql, root: number, leaves: readonly number[]): Promise<QualifiedName[]> {
+  const holding: QualifiedName[] = [];
+  for (const leaf of leaves) {
+    const [found] = await sql<{ schema: string; name: string; link_age: number | null }[]>`
+      SELECT n.nspname AS schema, c.relname AS name,
+        (SELECT min(age(i.xmin)) FROM pg_inherits i
+         WHERE i.inhrelid IN (SELECT a.relid FROM pg_partition_ancestors(c.oid) a WHERE a.relid::oid <> ${root}::oid)) AS link_age
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ${leaf}::oid`;
+    if (!found || found.link_age === null) continue;
+    const name = { schema: found.schema, name: found.name };
+    try {
+      const [{ earlier }] = await sql.unsafe<{ earlier: boolean }[]>(
+        `SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > $1) AS earlier`,
+        [found.link_age],
+      );
+      if (earlier) holding.push(name);
+    } catch (error) {
+      // undefined_table: dropped (or renamed) between the two queries.
+      if ((error as { code?: string }).code !== "42P01") throw error;
+    }
+  }
+  return holding;
 }

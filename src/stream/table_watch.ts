@@ -14,11 +14,16 @@
  * - A table given another key (primary key, or replica identity index without one) has its rows
  *   identified by other columns: documents written from then on would get other `_id`s than the
  *   ones already there, which would stay beside them.
+ * - A partitioned table given a partition or rid of one (ATTACH, DETACH, CREATE ... PARTITION
+ *   OF, DROP) has other relations' changes to map to it than the router knows: changes of a
+ *   table attached since would be dropped, changes of one detached since still written to the
+ *   index. And ATTACH of a table that already holds rows writes none of them to the WAL.
  *
  * Those stop the pipeline once everything read before the change is in the sinks, with the slot
  * before the change: a rename or drop with the steps to go on, a key change to restart on its
  * own, which copies the table again under its new `_id`s (the snapshot compares the key its copy
- * recorded) and sweeps the old documents.
+ * recorded) and sweeps the old documents, new partitions to restart on their own, with the
+ * partitions as they are now, and with the table copied again when an attached one brought rows.
  */
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName } from "../pg/identifier.ts";
@@ -27,7 +32,15 @@ import type { TableIdentity } from "../pg/table_identity.ts";
 export type TableChange =
   | { readonly kind: "renamed"; readonly oid: number; readonly from: QualifiedName; readonly to: QualifiedName }
   | { readonly kind: "dropped"; readonly oid: number; readonly name: QualifiedName }
-  | { readonly kind: "rekeyed"; readonly oid: number; readonly name: QualifiedName; readonly from: string; readonly to: string };
+  | { readonly kind: "rekeyed"; readonly oid: number; readonly name: QualifiedName; readonly from: string; readonly to: string }
+  | {
+    readonly kind: "repartitioned";
+    readonly oid: number;
+    readonly name: QualifiedName;
+    /** Leaf partitions (OIDs) that are new, and that are gone. */
+    readonly attached: readonly number[];
+    readonly detached: readonly number[];
+  };
 
 /** How the configured tables' names and keys differ from what the catalog says now. */
 export function tableChanges(
@@ -35,7 +48,7 @@ export function tableChanges(
   current: ReadonlyMap<number, TableIdentity>,
 ): TableChange[] {
   const changes: TableChange[] = [];
-  for (const { oid, name, key } of expected) {
+  for (const { oid, name, key, leaves } of expected) {
     const now = current.get(oid);
     if (!now) {
       changes.push({ kind: "dropped", oid, name });
@@ -45,18 +58,43 @@ export function tableChanges(
       changes.push({ kind: "renamed", oid, from: name, to: now.name });
     }
     if (now.key !== key) changes.push({ kind: "rekeyed", oid, name: now.name, from: key, to: now.key });
+    const before = new Set(leaves ?? []);
+    const after = new Set(now.leaves ?? []);
+    const attached = [...after].filter((leaf) => !before.has(leaf));
+    const detached = [...before].filter((leaf) => !after.has(leaf));
+    if (attached.length > 0 || detached.length > 0) {
+      changes.push({ kind: "repartitioned", oid, name: now.name, attached, detached });
+    }
   }
   return changes;
 }
 
 /**
+ * Whether a partition detached (or dropped) while streaming has the table copied again. wal2json
+ * names a change's partition only: the router maps it to the table from what it last read of the
+ * catalog, so a change made to a partition after its detach, read before the table watch saw the
+ * detach, may already be in the index; the copy's sweep takes it out again. pgoutput's walsender
+ * decides with the catalog of the change's own moment, and only the detached rows' documents stay.
+ */
+function detachRecopies(change: TableChange, plugin: "pgoutput" | "wal2json"): boolean {
+  return change.kind === "repartitioned" && change.detached.length > 0 && plugin === "wal2json";
+}
+
+/** Whether the restart after `change` copies the table again (the wal reader forgets its copy before stopping). */
+export function copiesAgain(change: TableChange, plugin: "pgoutput" | "wal2json", recopied: readonly string[]): boolean {
+  return change.kind === "repartitioned" && (recopied.length > 0 || detachRecopies(change, plugin));
+}
+
+/**
  * The error that stops the pipeline for `change` to the table with index `index`, or null when
- * the stream follows it (a rename, with pgoutput).
+ * the stream follows it (a rename, with pgoutput). `recopied`: the partitions attached with rows
+ * of their own, for which the table is copied again.
  */
 export function tableChangeError(
   change: TableChange,
   plugin: "pgoutput" | "wal2json",
   index: string,
+  recopied: readonly string[] = [],
 ): OesophagusError | null {
   switch (change.kind) {
     case "renamed": {
@@ -85,6 +123,34 @@ export function tableChangeError(
             "nothing to do: the pipeline restarts on its own, copies the table again under its new _ids and sweeps the old documents from the index",
         },
       );
+    case "repartitioned": {
+      const counts = [
+        change.attached.length > 0 ? `${change.attached.length} attached or created` : "",
+        change.detached.length > 0 ? `${change.detached.length} detached or dropped` : "",
+      ].filter((part) => part !== "").join(", ");
+      const name = displayName(change.name);
+      const why = [
+        recopied.length > 0 ? `${recopied.join(", ")} held rows from before` : "",
+        detachRecopies(change, plugin)
+          ? "wal2json names only the partition, so changes read since the detach may have reached the index"
+          : "",
+      ].filter((part) => part !== "");
+      const staying = change.detached.length > 0 && !detachRecopies(change, plugin);
+      return new OesophagusError(
+        "table_partitions_changed",
+        `the partitions of table ${name} changed while streaming (${counts}): the stream restarts with them as they are now${
+          why.length > 0
+            ? `; ${why.join(", and ")}: ${name} is copied again into ${index}, and documents of rows it no longer holds are swept`
+            : ""
+        }`,
+        {
+          retriable: true,
+          fix: staying
+            ? `nothing to do for the stream; documents of rows that were in a detached or dropped partition stay in ${index} (delete the index while the engine is stopped to have ${name} copied anew without them)`
+            : "nothing to do: the pipeline restarts on its own",
+        },
+      );
+    }
     case "dropped": {
       const name = displayName(change.name);
       return new OesophagusError(

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { tableChangeError, tableChanges } from "./table_watch.ts";
+import { copiesAgain, tableChangeError, tableChanges } from "./table_watch.ts";
 
-const items = { oid: 16_400, name: { schema: "public", name: "items" }, key: '["id"]' };
-const orders = { oid: 3_000_000_000, name: { schema: "shop", name: "orders" }, key: "null" };
+const items = { oid: 16_400, name: { schema: "public", name: "items" }, key: '["id"]', leaves: null };
+const orders = { oid: 3_000_000_000, name: { schema: "shop", name: "orders" }, key: "null", leaves: null };
+const events = { oid: 16_500, name: { schema: "public", name: "events" }, key: '["id","at"]', leaves: [16_510, 3_000_000_001] };
 
 Deno.test("table watch: unchanged tables are no change", () => {
   assert.deepEqual(tableChanges([items, orders], new Map([[items.oid, items], [orders.oid, orders]])), []);
@@ -49,4 +50,41 @@ Deno.test("table watch: a drop stops either plugin, and the fix says a table mad
     assert.match(error!.message, /was dropped while streaming; its documents stay in index idx/);
     assert.match(error!.fix!, /a table made anew as public\."it's" is copied again whole/);
   }
+});
+
+Deno.test("table watch: partitions attached or created, detached or dropped are a change of the partitioned table", () => {
+  assert.deepEqual(tableChanges([events], new Map([[events.oid, { ...events, leaves: [3_000_000_001, 16_510] }]])), []);
+  const now = { ...events, leaves: [16_510, 16_520, 16_530] };
+  assert.deepEqual(tableChanges([events], new Map([[events.oid, now]])), [
+    { kind: "repartitioned", oid: events.oid, name: events.name, attached: [16_520, 16_530], detached: [3_000_000_001] },
+  ]);
+});
+
+Deno.test("table watch: a partition change restarts either plugin on its own, saying what is copied again and what stays", () => {
+  const created = { kind: "repartitioned", oid: events.oid, name: events.name, attached: [16_520], detached: [] } as const;
+  for (const plugin of ["pgoutput", "wal2json"] as const) {
+    const error = tableChangeError(created, plugin, "idx_events");
+    assert.equal(error?.code, "table_partitions_changed");
+    assert.equal(error?.retriable, true);
+    assert.equal(
+      error!.message,
+      "the partitions of table public.events changed while streaming (1 attached or created): the stream restarts with them as they are now",
+    );
+  }
+  assert.equal(copiesAgain(created, "wal2json", []), false);
+  const attached = tableChangeError(created, "pgoutput", "idx_events", ["public.events_2025"]);
+  assert.match(
+    attached!.message,
+    /; public\.events_2025 held rows from before: public\.events is copied again into idx_events, and documents of rows it no longer holds are swept$/,
+  );
+  assert.equal(copiesAgain(created, "pgoutput", ["public.events_2025"]), true);
+  const detached = { ...created, attached: [], detached: [16_510, 16_511] };
+  const kept = tableChangeError(detached, "pgoutput", "idx_events");
+  assert.match(kept!.message, /\(2 detached or dropped\): the stream restarts with them as they are now$/);
+  assert.match(kept!.fix!, /documents of rows that were in a detached or dropped partition stay in idx_events/);
+  assert.equal(copiesAgain(detached, "pgoutput", []), false);
+  const swept = tableChangeError(detached, "wal2json", "idx_events");
+  assert.match(swept!.message, /wal2json names only the partition, .*: public\.events is copied again into idx_events/);
+  assert.equal(swept!.fix, "nothing to do: the pipeline restarts on its own");
+  assert.equal(copiesAgain(detached, "wal2json", []), true);
 });

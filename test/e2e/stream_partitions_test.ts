@@ -103,6 +103,70 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
   });
 }
 
+/** Waits until `text` has been printed `times` times in all. */
+const printed = (engine: { waitFor(pattern: RegExp): Promise<string> }, text: string, times: number) =>
+  engine.waitFor(new RegExp(`(?:${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[\\s\\S]*?){${times}}`));
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream partitions (${plugin}): a table attached with rows is copied in, a new partition is not, a detached one's changes stay out`, async () => {
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    const index = `${indices.prefix}_m`;
+    const { slot, engine } = await partitioned(db, plugin, index);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      // A table of its own first, written while streaming (wal2json streams it: the router learns it is no partition).
+      await sql.unsafe(`
+        CREATE TABLE m_af (id int NOT NULL, region text NOT NULL, v text, n numeric);
+        INSERT INTO m_af SELECT g, 'af', 'before attach', g FROM generate_series(3001, 3050) g;
+        UPDATE m_af SET v = 'touched before attach' WHERE id % 2 = 0;`);
+      await waitForCatchUp(sql, slot);
+      await sql`ALTER TABLE m ATTACH PARTITION m_af FOR VALUES IN ('af')`;
+      await sql.unsafe(`
+        INSERT INTO m VALUES (3051, 'af', 'after attach', 1);
+        UPDATE m SET v = 'updated after attach' WHERE id = 3001;`);
+      const attached = await engine.waitFor(/"code":"table_partitions_changed"[^\n]*/);
+      assert.match(attached, /\(1 attached or created\)/);
+      assert.match(attached, /public\.m_af held rows from before: public\.m is copied again/);
+      await printed(engine, '"msg":"streaming from slot"', 2);
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, TABLE, index));
+
+      // Created empty and filled since: every row is in the WAL, nothing to copy again.
+      await sql.unsafe(`
+        CREATE TABLE m_oc PARTITION OF m FOR VALUES IN ('oc');
+        INSERT INTO m SELECT g, 'oc', 'new partition', g FROM generate_series(4001, 4020) g;`);
+      await printed(engine, '"code":"table_partitions_changed"', 2);
+      await printed(engine, '"msg":"streaming from slot"', 3);
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, TABLE, index));
+      const restarts = engine.output().match(/"code":"table_partitions_changed"[^\n]*/g)!;
+      assert.doesNotMatch(restarts[1], /copied again/);
+
+      // Detached: its rows' documents stay (documented); what is written to it since is no longer the table's.
+      // Written first, so the router knows m_eu as a partition of m when it is detached.
+      await sql`UPDATE m SET v = 'before detach' WHERE region = 'eu' AND id < 100`;
+      await waitForCatchUp(sql, slot);
+      const [{ eu }] = await sql<{ eu: number }[]>`SELECT count(*)::int AS eu FROM m_eu`;
+      await sql`ALTER TABLE m DETACH PARTITION m_eu`;
+      await sql`INSERT INTO m_eu VALUES (5001, 'eu', 'after detach', 1)`;
+      await sql`UPDATE m_eu SET v = 'changed after detach'`;
+      await sql`INSERT INTO m VALUES (5002, 'sa', 'after detach', 1)`;
+      await waitForCatchUp(sql, slot);
+      const { missing, extra, different } = await compareIndex(sql, TABLE, index);
+      assert.deepEqual({ missing, different }, { missing: [], different: [] });
+      // pgoutput: the detached partition's documents stay, as they were (documented); wal2json: copied again and swept.
+      assert.equal(extra.length, plugin === "pgoutput" ? eu : 0, "documents beside the table's rows");
+      const documents = [...(await allDocuments(index)).values()].map((d) => (d.source as { v: string }).v);
+      assert.ok(!documents.includes("changed after detach"), "a change made to the detached partition reached the index");
+      assert.match(engine.output(), /(?:"code":"table_partitions_changed"[\s\S]*?){3}/);
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+}
+
 Deno.test("stream partitions: a partitioned partition configured alone gets its partitions' changes; one configured with its parent is refused", async () => {
   const { esUrl } = await services();
   await using db = await createTestDatabase();
