@@ -148,6 +148,32 @@ export function converterFor(type: PgType): Converter | null {
 
 /** An array literal (`{{1,NULL},{3,4}}`, `[0:1]={a,b}`) as a JSON array of converted elements. */
 export function arrayToJson(text: string, element: Converter): string {
+  return flatArrayToJson(text, element) ?? nestedArrayToJson(text, element);
+}
+
+/**
+ * The common shape, read with one split: one dimension, default bounds, no element quoted
+ * (array_out quotes any element holding braces, quotes, backslashes, the delimiter, white space,
+ * or spelling NULL), so no brace but the outer two and no quote or backslash at all. Null for
+ * any other shape, and for anything malformed, which the full reader reports.
+ */
+function flatArrayToJson(text: string, element: Converter): string | null {
+  const last = text.length - 1;
+  if (
+    text[0] !== "{" || text.indexOf("}") !== last || text.indexOf("{", 1) !== -1 || text.indexOf('"') !== -1 ||
+    text.indexOf("\\") !== -1
+  ) return null;
+  if (last === 1) return "[]";
+  const parts = text.slice(1, last).split(",");
+  for (let i = 0; i < parts.length; i++) {
+    const raw = parts[i];
+    if (raw.length === 0) return null;
+    parts[i] = raw === "NULL" ? "null" : element(raw);
+  }
+  return `[${parts.join(", ")}]`;
+}
+
+function nestedArrayToJson(text: string, element: Converter): string {
   let pos = 0;
   if (text[0] === "[") {
     const equals = text.indexOf("=");

@@ -31,6 +31,20 @@ Deno.test("converterFor() renders timestamps in to_jsonb's ISO form", () => {
   assert.equal(converterFor(scalar("date"))!("0044-03-15 BC"), '"0044-03-15 BC"');
 });
 
+Deno.test("arrayToJson() reads flat unquoted arrays in one split, and leaves every other shape to the full reader", () => {
+  const int = converterFor(scalar("int4"))!;
+  const text = converterFor(scalar("text"))!;
+  assert.equal(arrayToJson("{t1,t3}", text), '["t1", "t3"]');
+  assert.equal(arrayToJson("{NULL,x,null}", text), '[null, "x", "null"]');
+  assert.equal(arrayToJson("{-1}", int), "[-1]");
+  assert.equal(arrayToJson("{1,2}", (v) => `<${v}>`), "[<1>, <2>]");
+  // Malformed, with the full reader's error: an empty element, a brace inside, text after the end.
+  assert.throws(() => arrayToJson("{1,,2}", int), /malformed array literal \(empty element\)/);
+  assert.throws(() => arrayToJson("{a}b}", text), /malformed array literal/);
+  assert.throws(() => arrayToJson("{a,b", text), /malformed array literal/);
+  assert.throws(() => arrayToJson("{1,x}", int), /not a number/);
+});
+
 Deno.test("arrayToJson() handles nesting, NULLs, quoting and bounds", () => {
   const int = converterFor(scalar("int4"))!;
   const text = converterFor(scalar("text"))!;
