@@ -16,6 +16,9 @@ import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
 import { createSlotWithSnapshot, ensurePublication } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
+import { leavesWithEarlierRows } from "../src/pg/partitions.ts";
+import { currentIdentities } from "../src/pg/table_identity.ts";
+import { copiesAgain, leafChanges } from "../src/stream/table_watch.ts";
 import type { PipelineCommand } from "../src/protocol/pipeline.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { SnapshotCommand, SnapshotHandle, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
@@ -27,6 +30,7 @@ import {
   forgetTable,
   forgetUnconfigured,
   loadProgress,
+  recordLeaves,
   recordTargets,
   savePlan,
   type TableProgress,
@@ -204,6 +208,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
    * version is taken as it is.
    */
   async function checkCopies(state: Extract<CoordinatorState, { phase: "preparing" }>, ctx: ActorContext<SnapshotCommand>) {
+    const identities = await currentIdentities(state.sql, state.tables.map((t) => t.oid));
     for (const table of state.tables) {
       const name = displayName(table.name);
       const progress = state.progress.get(name);
@@ -223,7 +228,10 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           index,
         }))
       );
-      if (missing.length === 0 && progress.idKey === idKey && !remade) continue;
+      if (missing.length === 0 && progress.idKey === idKey && !remade) {
+        await checkLeaves(state, ctx, table, progress, identities.get(table.oid)?.leaves ?? null);
+        continue;
+      }
       await forgetTable(state.sql, source.slot, name);
       state.progress.delete(name);
       if (remade) {
@@ -245,6 +253,48 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         });
       }
     }
+  }
+
+  /**
+   * Partitions attached or detached since the copy (while the engine was stopped, or while it
+   * streamed, which restarted it): the same decision as the table watch's (`copiesAgain`), taken
+   * here from the leaves the copy recorded. What needs no copy is recorded as it is now.
+   */
+  async function checkLeaves(
+    state: Extract<CoordinatorState, { phase: "preparing" }>,
+    ctx: ActorContext<SnapshotCommand>,
+    table: TableDescription,
+    progress: TableProgress,
+    leaves: readonly number[] | null,
+  ) {
+    if (leaves === null) return;
+    const name = displayName(table.name);
+    // A copy an older version planned did not record them: from now on it has.
+    if (progress.leaves === null) return await recordLeaves(state.sql, source.slot, name, leaves);
+    const moved = leafChanges(progress.leaves, leaves);
+    if (!moved) return;
+    const change = { kind: "repartitioned", oid: table.oid, name: table.name, ...moved } as const;
+    const earlier = (await leavesWithEarlierRows(state.sql, table.oid, moved.attached)).map(displayName);
+    if (!copiesAgain(change, source.plugin, earlier)) {
+      logger.info("a partitioned table's partitions changed since its copy: nothing to copy again", {
+        actor: ctx.path,
+        table: name,
+        attached: moved.attached.length,
+        detached: moved.detached.length,
+      });
+      return await recordLeaves(state.sql, source.slot, name, leaves);
+    }
+    await forgetTable(state.sql, source.slot, name);
+    state.progress.delete(name);
+    logger.warn(
+      "a partitioned table's partitions changed since its copy: copying it again, and sweeping what it no longer holds",
+      {
+        actor: ctx.path,
+        table: name,
+        attachedWithEarlierRows: earlier,
+        detached: moved.detached.length,
+      },
+    );
   }
 
   async function copy(
@@ -273,6 +323,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
             targets,
             idKey: keyText(table.key),
             tableOid: table.oid,
+            leaves: (await currentIdentities(state.sql, [table.oid])).get(table.oid)?.leaves ?? null,
           });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];

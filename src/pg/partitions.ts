@@ -46,26 +46,31 @@ export async function leafPartitions(sql: Sql, root: QualifiedName): Promise<Qua
 }
 
 /**
- * Which of `leaves`, partitions of `root` since a moment ago, hold rows older than their latest
- * link to it (ATTACH PARTITION of a table with rows: the WAL has none of them as changes of
+ * Which of `leaves`, partitions of `root` since a moment ago, hold rows written before their
+ * latest link to it (ATTACH PARTITION of a table with rows: the WAL has none of them as changes of
  * `root`), as opposed to rows written since (CREATE TABLE ... PARTITION OF, then INSERT: each in
- * the WAL). A row's `xmin` is older than the link's when its age is greater; a frozen row's age
- * is the greatest. A leaf gone meanwhile holds nothing.
+ * the WAL). A row is older than the link when its `xmin` is (its age is greater; a frozen row's
+ * age is the greatest), or when both are of one transaction and the row's command came first
+ * (`cmin`: INSERT, then ATTACH, in one transaction). A leaf gone meanwhile holds nothing.
  */
 export async function leavesWithEarlierRows(sql: Sql, root: number, leaves: readonly number[]): Promise<QualifiedName[]> {
   const holding: QualifiedName[] = [];
   for (const leaf of leaves) {
-    const [found] = await sql<{ schema: string; name: string; link_age: number | null }[]>`
-      SELECT n.nspname AS schema, c.relname AS name,
-        (SELECT min(age(i.xmin)) FROM pg_inherits i
-         WHERE i.inhrelid IN (SELECT a.relid FROM pg_partition_ancestors(c.oid) a WHERE a.relid::oid <> ${root}::oid)) AS link_age
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ${leaf}::oid`;
-    if (!found || found.link_age === null) continue;
+    const [found] = await sql<{ schema: string; name: string; age: number; xid: string; cid: string }[]>`
+      SELECT n.nspname AS schema, c.relname AS name, l.age, l.xid, l.cid
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      CROSS JOIN LATERAL (
+        SELECT age(i.xmin) AS age, i.xmin::text AS xid, i.cmin::text AS cid FROM pg_inherits i
+        WHERE i.inhrelid IN (SELECT a.relid FROM pg_partition_ancestors(c.oid) a WHERE a.relid::oid <> ${root}::oid)
+        ORDER BY age(i.xmin), i.cmin::text::bigint DESC LIMIT 1) l
+      WHERE c.oid = ${leaf}::oid`;
+    if (!found) continue;
     const name = { schema: found.schema, name: found.name };
     try {
       const [{ earlier }] = await sql.unsafe<{ earlier: boolean }[]>(
-        `SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)} WHERE age(xmin) > $1) AS earlier`,
-        [found.link_age],
+        `SELECT EXISTS (SELECT 1 FROM ONLY ${quoteQualified(name)}
+                        WHERE age(xmin) > $1 OR (xmin = $2::xid AND cmin::text::bigint < $3::bigint)) AS earlier`,
+        [found.age, found.xid, found.cid],
       );
       if (earlier) holding.push(name);
     } catch (error) {

@@ -49,6 +49,11 @@ export interface TableProgress {
    * OID is a table dropped and made anew under the name: the copy is not of it.
    */
   readonly tableOid: number | null;
+  /**
+   * A partitioned table's leaf partitions (OIDs) when it was copied, or when a start last found
+   * them changed; null for a plain table and for copies older engine versions planned.
+   */
+  readonly leaves: readonly number[] | null;
   readonly chunks: readonly Chunk[];
 }
 
@@ -58,6 +63,7 @@ const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
   ["targets", "jsonb"],
   ["id_key", "text"],
   ["table_oid", "oid"],
+  ["leaves", "jsonb"],
 ];
 
 export async function ensureEngineSchema(sql: Sql): Promise<void> {
@@ -117,9 +123,10 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       targets: string | null;
       id_key: string | null;
       table_oid: string | null;
+      leaves: string | null;
     }[]
   >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text, id_key,
-      table_oid::text
+      table_oid::text, leaves::text
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
     {
@@ -143,6 +150,7 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       targets: t.targets === null ? null : JSON.parse(t.targets),
       idKey: t.id_key,
       tableOid: t.table_oid === null ? null : Number(t.table_oid),
+      leaves: t.leaves === null ? null : JSON.parse(t.leaves),
       chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
         id: c.id,
         no: c.chunk_no,
@@ -162,14 +170,16 @@ export async function savePlan(
   slot: string,
   table: string,
   { rowsTotal, boundaries }: { readonly rowsTotal: number; readonly boundaries: readonly string[] },
-  { sweep, targets, idKey, tableOid }: { readonly sweep: boolean } & CopyIdentity,
+  { sweep, targets, idKey, tableOid, leaves }:
+    & { readonly sweep: boolean; readonly leaves: readonly number[] | null }
+    & CopyIdentity,
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
-    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key, table_oid)
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key, table_oid, leaves)
              VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey},
-                     ${tableOid}::oid)`;
+                     ${tableOid}::oid, ${leaves === null ? null : JSON.stringify(leaves)}::text::jsonb)`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`
@@ -186,6 +196,7 @@ export async function savePlan(
     targets,
     idKey,
     tableOid,
+    leaves,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,
@@ -235,6 +246,12 @@ export async function recordTargets(
   await sql`UPDATE oesophagus.snapshot_table
             SET targets = COALESCE(targets, ${JSON.stringify(targets)}::text::jsonb), id_key = COALESCE(id_key, ${idKey}),
                 table_oid = COALESCE(table_oid, ${tableOid}::oid)
+            WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
+/** Records a partitioned table's leaves as they are now: its copy holds what they hold. */
+export async function recordLeaves(sql: Sql, slot: string, table: string, leaves: readonly number[]): Promise<void> {
+  await sql`UPDATE oesophagus.snapshot_table SET leaves = ${JSON.stringify(leaves)}::text::jsonb
             WHERE slot = ${slot} AND table_name = ${table}`;
 }
 

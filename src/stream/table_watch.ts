@@ -58,15 +58,22 @@ export function tableChanges(
       changes.push({ kind: "renamed", oid, from: name, to: now.name });
     }
     if (now.key !== key) changes.push({ kind: "rekeyed", oid, name: now.name, from: key, to: now.key });
-    const before = new Set(leaves ?? []);
-    const after = new Set(now.leaves ?? []);
-    const attached = [...after].filter((leaf) => !before.has(leaf));
-    const detached = [...before].filter((leaf) => !after.has(leaf));
-    if (attached.length > 0 || detached.length > 0) {
-      changes.push({ kind: "repartitioned", oid, name: now.name, attached, detached });
-    }
+    const moved = leafChanges(leaves, now.leaves);
+    if (moved) changes.push({ kind: "repartitioned", oid, name: now.name, ...moved });
   }
   return changes;
+}
+
+/** Leaf partitions in `after` and not in `before`, and the other way round; null when none either way. */
+export function leafChanges(
+  before: readonly number[] | null,
+  after: readonly number[] | null,
+): { readonly attached: readonly number[]; readonly detached: readonly number[] } | null {
+  const was = new Set(before ?? []);
+  const is = new Set(after ?? []);
+  const attached = [...is].filter((leaf) => !was.has(leaf));
+  const detached = [...was].filter((leaf) => !is.has(leaf));
+  return attached.length > 0 || detached.length > 0 ? { attached, detached } : null;
 }
 
 /**
