@@ -27,7 +27,7 @@ import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "
 import { connect, type Sql } from "../src/pg/session.ts";
 import { explainSlotError, inspectSlot, walsenderBusy } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
-import { forgetTable } from "../src/snapshot/progress_store.ts";
+import { forgetTable, recordedLeaves } from "../src/snapshot/progress_store.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../src/pg/wal2json.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import { type ChangeEvent, DecodeError } from "../src/stream/change.ts";
@@ -377,6 +377,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     let startLsn: Lsn;
     let partitioned: QualifiedName[] = [];
     let tables: TableIdentity[];
+    let recorded: Map<string, readonly number[]>;
     try {
       const slot = await waitForIdleSlot(sql, source.slot, {
         signal: ctx.scope.signal,
@@ -394,6 +395,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       }
       startLsn = slot.confirmedFlushLsn ?? (0n as Lsn);
       tables = await tableIdentities(sql, config.tables.map((t) => t.name));
+      recorded = await recordedLeaves(sql, source.slot);
       if (source.plugin === "wal2json") {
         partitioned = await partitionedTables(sql, config.tables.map((t) => t.name));
       }
@@ -460,8 +462,11 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       probing: false,
       received: startLsn,
       verified: startLsn,
+      // Compared first with the partitions the copy recorded: one attached while the table was
+      // being copied (after the copy's plan, before this stream) is a change the watch must see.
       tables: tables.map((t) => ({
         ...t,
+        leaves: recorded.get(displayName(t.name)) ?? t.leaves,
         index: tableConfigNamed(config, displayName(t.name)).index,
         configName: displayName(t.name),
       })),

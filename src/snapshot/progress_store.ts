@@ -249,6 +249,13 @@ export async function recordTargets(
             WHERE slot = ${slot} AND table_name = ${table}`;
 }
 
+/** The leaf partitions each copy of the slot recorded (partitioned tables, recorded by this version on). */
+export async function recordedLeaves(sql: Sql, slot: string): Promise<Map<string, readonly number[]>> {
+  const rows = await sql<{ table_name: string; leaves: string }[]>`
+    SELECT table_name, leaves::text FROM oesophagus.snapshot_table WHERE slot = ${slot} AND leaves IS NOT NULL`;
+  return new Map(rows.map((r) => [r.table_name, JSON.parse(r.leaves)]));
+}
+
 /** Records a partitioned table's leaves as they are now: its copy holds what they hold. */
 export async function recordLeaves(sql: Sql, slot: string, table: string, leaves: readonly number[]): Promise<void> {
   await sql`UPDATE oesophagus.snapshot_table SET leaves = ${JSON.stringify(leaves)}::text::jsonb
