@@ -40,7 +40,7 @@ async function partitioned(db: TestDatabase, plugin: "pgoutput" | "wal2json", in
     sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
     tables: { m: { index } },
   });
-  return { slot, engine: startEngine(["run", "--config", config, "--progress", "log"]) };
+  return { slot, config, engine: startEngine(["run", "--config", config, "--progress", "log"]) };
 }
 
 for (const plugin of ["pgoutput", "wal2json"] as const) {
@@ -169,12 +169,11 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
 
 for (const plugin of ["pgoutput", "wal2json"] as const) {
   Deno.test(`stream partitions (${plugin}): partitions attached, created or detached while the engine is stopped are found at its start`, async () => {
-    const { esUrl } = await services();
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
     const index = `${indices.prefix}_m`;
-    const { slot, engine: first } = await partitioned(db, plugin, index);
+    const { slot, config, engine: first } = await partitioned(db, plugin, index);
     await first.waitFor(/"msg":"streaming from slot"/);
     await stopEngine(first);
     await sql.unsafe(`
@@ -184,11 +183,6 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       CREATE TABLE m_oc PARTITION OF m FOR VALUES IN ('oc');
       INSERT INTO m SELECT g, 'oc', 'new partition', g FROM generate_series(4001, 4020) g;
       UPDATE m SET v = 'while stopped' WHERE id % 50 = 0;`);
-    const config = await writeConfig({
-      source: { url: db.url, slot, plugin },
-      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-      tables: { m: { index } },
-    });
     const second = startEngine(["run", "--config", config, "--progress", "log"]);
     try {
       await second.waitFor(/"msg":"streaming from slot"/);
