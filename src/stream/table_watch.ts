@@ -22,8 +22,9 @@
  * Those stop the pipeline once everything read before the change is in the sinks, with the slot
  * before the change: a rename or drop with the steps to go on, a key change to restart on its
  * own, which copies the table again under its new `_id`s (the snapshot compares the key its copy
- * recorded) and sweeps the old documents, new partitions to restart on their own, with the
- * partitions as they are now, and with the table copied again when an attached one brought rows.
+ * recorded) and sweeps the old documents, a partition change to restart on its own with the
+ * partitions as they are now (the table copied again when an attached one brought rows of its
+ * own, or, with wal2json, when one was detached).
  */
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName } from "../pg/identifier.ts";
