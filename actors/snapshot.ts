@@ -16,7 +16,7 @@ import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
 import { createSlotWithSnapshot, ensurePublication } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
-import { leavesWithEarlierRows } from "../src/pg/partitions.ts";
+import { leavesWithEarlierRows, unreadableLeaf } from "../src/pg/partitions.ts";
 import { currentIdentities } from "../src/pg/table_identity.ts";
 import { copiesAgain, leafChanges } from "../src/stream/table_watch.ts";
 import type { PipelineCommand } from "../src/protocol/pipeline.ts";
@@ -274,7 +274,8 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     const moved = leafChanges(progress.leaves, leaves);
     if (!moved) return;
     const change = { kind: "repartitioned", oid: table.oid, name: table.name, ...moved } as const;
-    const earlier = (await leavesWithEarlierRows(state.sql, table.oid, moved.attached)).map(displayName);
+    const earlier = (await leavesWithEarlierRows(state.sql, table.oid, moved.attached, unreadableLeaf(ctx.path)))
+      .map(displayName);
     if (!copiesAgain(change, source.plugin, earlier)) {
       logger.info("a partitioned table's partitions changed since its copy: nothing to copy again", {
         actor: ctx.path,

@@ -21,7 +21,7 @@ import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
 import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { emitHeartbeat, markPosition } from "../src/pg/logical_message.ts";
 import { currentIdentities, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
-import { leavesWithEarlierRows, partitionedTables } from "../src/pg/partitions.ts";
+import { leavesWithEarlierRows, partitionedTables, unreadableLeaf } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
@@ -233,7 +233,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         const { index, configName } = live.tables.find((t) => t.oid === change.oid)!;
         let recopied: string[] = [];
         if (change.kind === "repartitioned") {
-          recopied = (await leavesWithEarlierRows(sql, change.oid, change.attached)).map(displayName);
+          recopied = (await leavesWithEarlierRows(sql, change.oid, change.attached, unreadableLeaf(ctx.path)))
+            .map(displayName);
           // Before the stop: the restart finds no copy of the table, and copies it (and sweeps) as it is now.
           if (copiesAgain(change, source.plugin, recopied)) await forgetTable(sql, source.slot, configName);
         }

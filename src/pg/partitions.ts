@@ -4,7 +4,8 @@
  * the nearest configured table above them; and a TRUNCATE is mirrored only when it covers every
  * leaf of that table.
  */
-import { type QualifiedName, quoteQualified } from "./identifier.ts";
+import { logger } from "../telemetry/log.ts";
+import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
 import type { Sql } from "./session.ts";
 
 /** The partitioned tables among `tables` (relkind p). */
@@ -51,9 +52,16 @@ export async function leafPartitions(sql: Sql, root: QualifiedName): Promise<Qua
  * `root`), as opposed to rows written since (CREATE TABLE ... PARTITION OF, then INSERT: each in
  * the WAL). A row is older than the link when its `xmin` is (its age is greater; a frozen row's
  * age is the greatest), or when both are of one transaction and the row's command came first
- * (`cmin`: INSERT, then ATTACH, in one transaction). A leaf gone meanwhile holds nothing.
+ * (`cmin`: INSERT, then ATTACH, in one transaction). A leaf gone meanwhile holds nothing. A leaf
+ * the engine may not read by itself (SELECT granted on the partitioned table only) is taken to
+ * hold such rows, and `onUnreadable` is told: copying again is what cannot lose a row.
  */
-export async function leavesWithEarlierRows(sql: Sql, root: number, leaves: readonly number[]): Promise<QualifiedName[]> {
+export async function leavesWithEarlierRows(
+  sql: Sql,
+  root: number,
+  leaves: readonly number[],
+  onUnreadable: (leaf: QualifiedName, reason: string) => void,
+): Promise<QualifiedName[]> {
   const holding: QualifiedName[] = [];
   for (const leaf of leaves) {
     const [found] = await sql<{ schema: string; name: string; age: number; xid: string; cid: string }[]>`
@@ -74,9 +82,24 @@ export async function leavesWithEarlierRows(sql: Sql, root: number, leaves: read
       );
       if (earlier) holding.push(name);
     } catch (error) {
-      // undefined_table: dropped (or renamed) between the two queries.
-      if ((error as { code?: string }).code !== "42P01") throw error;
+      const code = (error as { code?: string }).code;
+      if (code === "42501") {
+        onUnreadable(name, (error as Error).message);
+        holding.push(name);
+        // undefined_table: dropped (or renamed) between the two queries.
+      } else if (code !== "42P01") throw error;
     }
   }
   return holding;
 }
+
+/** Reports a partition `leavesWithEarlierRows` could not read, with the grant that spares the copy next time. */
+export const unreadableLeaf = (actor: string) => (leaf: QualifiedName, reason: string) =>
+  logger.warn("a new partition cannot be read by the engine's role: the table is copied again to be sure of its rows", {
+    actor,
+    partition: displayName(leaf),
+    reason,
+    fix: `GRANT SELECT ON ${
+      quoteQualified(leaf)
+    } TO <the engine's role> (or on the partitions to come: ALTER DEFAULT PRIVILEGES)`,
+  });

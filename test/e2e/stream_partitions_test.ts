@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { createEngineRole, createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
@@ -248,6 +248,38 @@ Deno.test("stream partitions: a table attached with rows while the table is bein
       "the copy ended before the ATTACH: this test did not test what it is for",
     );
     assert.match(engine.output(), /"code":"table_partitions_changed"[^\n]*public\.m_af held rows from before/);
+  } finally {
+    await stopEngine(engine);
+  }
+});
+
+Deno.test("stream partitions: a partition attached that the engine's role may not read by itself has the table copied again", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  const index = `${indices.prefix}_m`;
+  await createPartitions(db);
+  // The engine's role owns the partitioned table only: it reads the partitions through it, not by themselves.
+  const role = uniqueName("partition_role");
+  const password = crypto.randomUUID();
+  await using _role = await createEngineRole(db, role, { table: "m", attributes: `LOGIN REPLICATION PASSWORD '${password}'` });
+  const { host } = new URL(db.url);
+  const slot = uniqueName("partitions_role");
+  const config = await writeConfig({
+    source: { url: `postgres://${role}:\${PARTITION_ROLE_PASSWORD}@${host}/${db.name}`, slot },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { m: { index } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"], { PARTITION_ROLE_PASSWORD: password });
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql`CREATE TABLE m_af (id int NOT NULL, region text NOT NULL, v text, n numeric)`;
+    await sql`INSERT INTO m_af SELECT g, 'af', 'not readable alone', g FROM generate_series(3001, 3030) g`;
+    await sql`ALTER TABLE m ATTACH PARTITION m_af FOR VALUES IN ('af')`;
+    await waitForCatchUp(sql, slot);
+    assertSameDocuments(await compareIndex(sql, TABLE, index));
+    assert.match(engine.output(), /"msg":"a new partition cannot be read by the engine's role[^\n]*"partition":"public\.m_af"/);
   } finally {
     await stopEngine(engine);
   }
