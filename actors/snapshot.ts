@@ -324,7 +324,6 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
             targets,
             idKey: keyText(table.key),
             tableOid: table.oid,
-            leaves: (await currentIdentities(state.sql, [table.oid])).get(table.oid)?.leaves ?? null,
           });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];

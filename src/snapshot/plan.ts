@@ -24,7 +24,22 @@ export async function beginInSnapshot(session: Session, snapshotName: string): P
 export interface TablePlan {
   readonly rowsTotal: number;
   readonly boundaries: readonly string[];
+  /**
+   * A partitioned table's leaf partitions (OIDs, ascending) as the snapshot sees them, which are
+   * exactly those the copy reads; null for a plain table.
+   */
+  readonly leaves: readonly number[] | null;
 }
+
+/**
+ * The leaves of `oid` when it is partitioned, read from `pg_inherits` by SQL, so in the
+ * transaction's snapshot (`pg_partition_tree` would read the catalog as it is now).
+ */
+const LEAVES_QUERY = `
+  WITH RECURSIVE tree(relid) AS (
+    SELECT $1::oid UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid)
+  SELECT CASE WHEN (SELECT relkind FROM pg_class WHERE oid = $1::oid) = 'p' THEN ARRAY(
+    SELECT t.relid::text FROM tree t JOIN pg_class c ON c.oid = t.relid WHERE c.relkind <> 'p' ORDER BY t.relid) END AS leaves`;
 
 export async function planTable(sql: Sql, snapshotName: string, table: TableDescription, chunkRows: number): Promise<TablePlan> {
   const session = await sql.reserve();
@@ -34,8 +49,9 @@ export async function planTable(sql: Sql, snapshotName: string, table: TableDesc
     const boundaries = table.key.columns === null || Number(rows) <= chunkRows
       ? []
       : (await session.unsafe<{ key: string }[]>(boundariesQuery(table), [chunkRows])).map((r) => r.key);
+    const [{ leaves }] = await session.unsafe<{ leaves: string[] | null }[]>(LEAVES_QUERY, [table.oid]);
     await session.unsafe("COMMIT");
-    return { rowsTotal: Number(rows), boundaries };
+    return { rowsTotal: Number(rows), boundaries, leaves: leaves === null ? null : leaves.map(Number) };
   } catch (error) {
     await session.unsafe("ROLLBACK").catch(() => {});
     throw error;

@@ -6,6 +6,7 @@
 import { OesophagusError } from "../errors.ts";
 import { formatLsn, type Lsn, parseLsn } from "../pg/lsn.ts";
 import type { Sql } from "../pg/session.ts";
+import type { TablePlan } from "./plan.ts";
 
 export const ENGINE_SCHEMA = "oesophagus";
 
@@ -169,10 +170,8 @@ export async function savePlan(
   sql: Sql,
   slot: string,
   table: string,
-  { rowsTotal, boundaries }: { readonly rowsTotal: number; readonly boundaries: readonly string[] },
-  { sweep, targets, idKey, tableOid, leaves }:
-    & { readonly sweep: boolean; readonly leaves: readonly number[] | null }
-    & CopyIdentity,
+  { rowsTotal, boundaries, leaves }: TablePlan,
+  { sweep, targets, idKey, tableOid }: { readonly sweep: boolean } & CopyIdentity,
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
