@@ -14,3 +14,11 @@ export const lenientUtf8 = new TextDecoder("utf-8");
 export function asciiCopy(bytes: Uint8Array, start: number, end: number): string {
   return lenientUtf8.decode(bytes.subarray(start, end));
 }
+
+/** `bytes[start, end)`, all ASCII, as a string: short ones char by char (no call out of V8), longer by the decoder. */
+export function asciiText(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start > SHORT_STRING) return asciiCopy(bytes, start, end);
+  let text = "";
+  for (let i = start; i < end; i++) text += String.fromCharCode(bytes[i]);
+  return text;
+}

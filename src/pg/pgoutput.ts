@@ -3,8 +3,8 @@
  * later row messages refer to by OID. Every length and count is checked: a malformed message is
  * a DecodeError, never a wrong document.
  */
-import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage, UNCHANGED } from "../stream/change.ts";
-import { asciiCopy, SHORT_STRING } from "./ascii_text.ts";
+import { type ChangeEvent, type ColumnValue, DecodeError, type RawTuple, type RowImage, UNCHANGED } from "../stream/change.ts";
+import { asciiText } from "./ascii_text.ts";
 import type { Lsn } from "./lsn.ts";
 
 interface Relation {
@@ -16,8 +16,6 @@ interface Relation {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
-/** One UTF-16 unit per byte (windows-1252): ASCII keeps its offsets, so ASCII values can be sliced out. */
-const singleByte = new TextDecoder("latin1");
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 function utf8(bytes: Uint8Array): string {
@@ -74,16 +72,12 @@ class Reader {
     this.#pos = end + 1;
     return text;
   }
-  /** The message, one character per byte, made at its first short ASCII value. */
-  #chars: string | null = null;
-
   /**
-   * A value's text. Short ASCII values (most) are sliced from the message decoded once as a whole:
-   * a strict decoder call per value cost more than the rest of the message's decoding together.
-   * A longer one gets characters of its own: a longer slice is a view that would keep the whole
-   * message alive while the row is in flight.
+   * Where a value's text sits: [start, end) when it is ASCII (most values), left in the message
+   * for the renderer to read as bytes or to make a string of on demand (PgoutputTuple). Other
+   * text is decoded here, so invalid UTF-8 is this message's DecodeError, not a later one.
    */
-  text(length: number): string {
+  span(length: number): string | number {
     if (length < 0) throw new DecodeError("pgoutput", `negative value length ${length}`);
     this.#need(length);
     const bytes = this.bytes;
@@ -93,9 +87,7 @@ class Reader {
     for (let i = start; i < end; i++) {
       if (bytes[i] >= 0x80) return utf8(bytes.subarray(start, end));
     }
-    if (length > SHORT_STRING) return asciiCopy(bytes, start, end);
-    this.#chars ??= singleByte.decode(bytes);
-    return this.#chars.slice(start, end);
+    return start;
   }
   end(): void {
     if (this.#pos !== this.bytes.length) {
@@ -244,13 +236,64 @@ function tuple(r: Reader, relation: Relation): RowImage {
       `tuple of ${count} columns for ${relation.schema}.${relation.table}, which has ${relation.columns.length}`,
     );
   }
-  const values: ColumnValue[] = new Array(count);
+  const spans: number[] = new Array(2 * count);
+  const values: (ColumnValue | undefined)[] = new Array(count);
   for (let i = 0; i < count; i++) {
     const kind = r.byte();
+    spans[2 * i] = -1;
+    spans[2 * i + 1] = -1;
     if (kind === 0x6e) values[i] = null; // 'n'
     else if (kind === 0x75) values[i] = UNCHANGED; // 'u'
-    else if (kind === 0x74) values[i] = r.text(r.int32()); // 't'
-    else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
+    else if (kind === 0x74) { // 't'
+      const length = r.int32();
+      const at = r.span(length);
+      if (typeof at === "string") values[i] = at;
+      else {
+        spans[2 * i] = at;
+        spans[2 * i + 1] = at + length;
+        values[i] = undefined;
+      }
+    } else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
   }
-  return { columns: relation.columns, types: relation.types, values };
+  return new PgoutputTuple(relation.columns, relation.types, r.bytes, spans, values);
+}
+
+/**
+ * A row image whose ASCII values stay in the message until asked for: the renderer writes most
+ * documents from the bytes (RawTuple), and strings are made only of the values something reads.
+ */
+class PgoutputTuple implements RowImage, RawTuple {
+  /** Values decoded so far: undefined for ASCII text not asked for yet. */
+  readonly #decoded: (ColumnValue | undefined)[];
+  #complete = false;
+
+  constructor(
+    readonly columns: readonly string[],
+    readonly types: readonly number[],
+    readonly bytes: Uint8Array,
+    readonly spans: readonly number[],
+    decoded: (ColumnValue | undefined)[],
+  ) {
+    this.#decoded = decoded;
+  }
+
+  get raw(): RawTuple {
+    return this;
+  }
+
+  get values(): readonly ColumnValue[] {
+    if (!this.#complete) {
+      for (let i = 0; i < this.#decoded.length; i++) this.value(i);
+      this.#complete = true;
+    }
+    return this.#decoded as ColumnValue[];
+  }
+
+  value(i: number): ColumnValue {
+    const known = this.#decoded[i];
+    if (known !== undefined) return known;
+    const text = asciiText(this.bytes, this.spans[2 * i], this.spans[2 * i + 1]);
+    this.#decoded[i] = text;
+    return text;
+  }
 }

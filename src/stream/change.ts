@@ -15,6 +15,17 @@ export interface RowImage {
   /** Type OID of each column, as the change was decoded: a schema change shows here first. */
   readonly types: readonly number[];
   readonly values: readonly ColumnValue[];
+  /** pgoutput: the message the values came in, for rendering from its bytes. */
+  readonly raw?: RawTuple;
+}
+
+/** A row's values where they arrived: ASCII text left in the message, the rest decoded. */
+export interface RawTuple {
+  readonly bytes: Uint8Array;
+  /** Per column i, `[2i]` and `[2i + 1]`: where its ASCII text is in `bytes`, or -1 (null, unchanged, or other text: `value(i)`). */
+  readonly spans: readonly number[];
+  /** Column i's value, made a string only now (and kept) if it was left in the message. */
+  value(i: number): ColumnValue;
 }
 
 export type RowOp = "insert" | "update" | "delete";
@@ -52,4 +63,10 @@ export class DecodeError extends Error {
     super(`${plugin}: ${message}`);
     this.name = "DecodeError";
   }
+}
+
+/** Column i's value (undefined for i = -1, a column the image lacks), made a string only if it must be. */
+export function valueAt(image: RowImage, i: number): ColumnValue | undefined {
+  if (i < 0) return undefined;
+  return image.raw ? image.raw.value(i) : image.values[i];
 }

@@ -11,8 +11,10 @@ import type { Lsn } from "../pg/lsn.ts";
 import type { Sql } from "../pg/session.ts";
 import { idExpression } from "../pg/snapshot_query.ts";
 import { documentId, rowHashId } from "../sinks/elasticsearch/document_id.ts";
-import { type ColumnValue, DecodeError, type RowImage, type RowOp, UNCHANGED } from "./change.ts";
+import { type ColumnValue, DecodeError, type RawTuple, type RowImage, type RowOp, UNCHANGED, valueAt } from "./change.ts";
+import { DocWriter } from "./doc_writer.ts";
 import { type Converter, converterFor, jsonbKeyOrder } from "./to_jsonb.ts";
+import { type ByteConverter, byteConverterFor, room } from "./to_jsonb_bytes.ts";
 
 export interface RowChange {
   readonly op: RowOp;
@@ -38,8 +40,8 @@ export interface BulkItem {
   /** `_id` as a JSON string literal, ready for the action line. */
   readonly id: string;
   readonly version: Lsn;
-  /** The document (to_jsonb text) for `index`. */
-  readonly doc: string | null;
+  /** The document for `index`: its to_jsonb text, or that text's UTF-8 bytes. */
+  readonly doc: string | Uint8Array | null;
 }
 
 function isJson(type: PgType): boolean {
@@ -49,6 +51,10 @@ function isJson(type: PgType): boolean {
 /** What rendering in TypeScript needs: converters per column, jsonb's key order, the key. */
 interface FastPath {
   readonly converters: readonly Converter[];
+  /** The same conversions from bytes, for values still in their pgoutput message. */
+  readonly byteConverters: readonly ByteConverter[];
+  /** Per entry of `order`: `"name": `, after `, ` for all but the first, as UTF-8. */
+  readonly keyBytes: readonly Uint8Array[];
   /** Column indexes in jsonb key order, with their JSON-quoted names. */
   readonly order: readonly { readonly index: number; readonly key: string }[];
   /** Column indexes of the key; null for a keyless REPLICA IDENTITY FULL table. */
@@ -72,6 +78,8 @@ export class TableRenderer {
   /** Per decoder column array: whether that shape (names and types, in order) is this table's. */
   readonly #shapes = new WeakMap<readonly string[], boolean>();
   #lastShape: readonly string[] | null = null;
+  /** Bytes per document written lately, to size the next render's chunk. */
+  #docBytes = 512;
 
   /** `typescript: false` sends every row to PostgreSQL (tests compare the two paths byte for byte). */
   constructor(table: TableDescription, options: { typescript?: boolean } = {}) {
@@ -115,8 +123,8 @@ export class TableRenderer {
     if (!change.old || !change.new) return false;
     if (this.#key === null) return true;
     for (const column of this.#key) {
-      const before = change.old.values[change.old.columns.indexOf(column)];
-      const after = change.new.values[change.new.columns.indexOf(column)];
+      const before = valueAt(change.old, change.old.columns.indexOf(column));
+      const after = valueAt(change.new, change.new.columns.indexOf(column));
       if (before !== after) return true;
     }
     return false;
@@ -197,30 +205,35 @@ export class TableRenderer {
     return known;
   }
 
-  /** Items for one change rendered in TypeScript, or null when PostgreSQL must render it. */
-  #renderFast(change: RowChange): BulkItem[] | null {
+  /**
+   * Appends the items of one change rendered in TypeScript to `items`; false (nothing appended)
+   * when PostgreSQL must render it. Documents of pgoutput rows are written as bytes by `out`.
+   */
+  #renderFast(change: RowChange, out: DocWriter, items: BulkItem[]): boolean {
     const fast = this.#fast;
-    if (!fast) return null;
-    const items: BulkItem[] = [];
+    if (!fast) return false;
+    let deleted: BulkItem | null = null;
     if (change.op === "delete" || (change.op === "update" && this.#keyChanged(change))) {
-      if (!change.old) return null;
-      const id = this.#fastId(fast, change.old, null);
-      if (id === null) return null;
-      items.push({ action: "delete", id, version: change.version, doc: null });
+      if (!change.old) return false;
+      const id = this.#fastId(fast, change.old, null, out);
+      if (id === null) return false;
+      deleted = { action: "delete", id, version: change.version, doc: null };
     }
     if (change.op !== "delete") {
-      if (!change.new) return null;
-      const doc = this.#fastDoc(fast, change.new);
-      if (doc === null) return null;
-      const id = this.#fastId(fast, change.new, doc);
-      if (id === null) return null;
+      if (!change.new) return false;
+      const doc = this.#fastDoc(fast, change.new, out);
+      if (doc === null) return false;
+      const id = this.#fastId(fast, change.new, doc, out);
+      if (id === null) return false;
+      if (deleted) items.push(deleted);
       items.push({ action: "index", id, version: change.version, doc });
-    }
-    return items;
+    } else items.push(deleted!);
+    return true;
   }
 
-  #fastDoc(fast: FastPath, image: RowImage): string | null {
+  #fastDoc(fast: FastPath, image: RowImage, out: DocWriter): string | Uint8Array | null {
     if (!this.describes(image)) return null;
+    if (image.raw) return this.#bytesDoc(fast, image.raw, out);
     const parts: string[] = new Array(fast.order.length);
     for (let i = 0; i < fast.order.length; i++) {
       const { index, key } = fast.order[i];
@@ -231,52 +244,100 @@ export class TableRenderer {
     return `{${parts.join(", ")}}`;
   }
 
+  /**
+   * The document of a pgoutput row, written from its message: each ASCII value by its byte
+   * converter, or by its string converter where that declines (and for other text).
+   */
+  #bytesDoc(fast: FastPath, raw: RawTuple, out: DocWriter): Uint8Array | null {
+    const { bytes, spans } = raw;
+    out.begin();
+    out.ensure(1);
+    out.byte(0x7b); // {
+    for (let i = 0; i < fast.order.length; i++) {
+      const index = fast.order[i].index;
+      const key = fast.keyBytes[i];
+      const start = spans[2 * index];
+      if (start >= 0) {
+        const end = spans[2 * index + 1];
+        out.ensure(key.length + room(end - start));
+        out.bytes(key);
+        const mark = out.pos;
+        if (fast.byteConverters[index](bytes, start, end, out)) continue;
+        out.pos = mark;
+        out.text(fast.converters[index](raw.value(index) as string));
+        continue;
+      }
+      const value = raw.value(index);
+      if (value === UNCHANGED) {
+        out.abort();
+        return null;
+      }
+      out.ensure(key.length + 4);
+      out.bytes(key);
+      if (value === null) out.text("null");
+      else out.text(fast.converters[index](value));
+    }
+    out.ensure(1);
+    out.byte(0x7d); // }
+    return out.end();
+  }
+
   /** `_id` (as a JSON literal) from an image; `doc` is the row's rendering when already known. */
-  #fastId(fast: FastPath, image: RowImage, doc: string | null): string | null {
+  #fastId(fast: FastPath, image: RowImage, doc: string | Uint8Array | null, out: DocWriter): string | null {
     if (fast.key === null) {
-      const whole = doc ?? this.#fastDoc(fast, image);
+      const whole = doc ?? this.#fastDoc(fast, image, out);
       return whole === null ? null : JSON.stringify(rowHashId(whole));
     }
     if (!this.describes(image)) return null;
-    const values = fast.key.map((index) => image.values[index]);
-    if (values.some((v) => v === null || v === UNCHANGED)) return null;
-    let text: string;
-    if (values.length === 1) {
-      text = values[0] as string;
+    if (fast.key.length === 1) {
+      const value = valueAt(image, fast.key[0]);
+      if (value === null || value === UNCHANGED || value === undefined) return null;
       // bool::text is 'true'/'false', while its output function (what the WAL carries) prints 't'/'f'.
-      if (fast.keyIsBool) text = text === "t" ? "true" : text === "f" ? "false" : text;
-    } else {
-      text = `[${values.map((v, i) => fast.converters[fast.key![i]](v as string)).join(", ")}]`;
+      const text = fast.keyIsBool ? (value === "t" ? "true" : value === "f" ? "false" : value) : value;
+      return JSON.stringify(documentId(text));
     }
+    const values = fast.key.map((index) => valueAt(image, index));
+    if (values.some((v) => v === null || v === UNCHANGED || v === undefined)) return null;
+    const text = `[${values.map((v, i) => fast.converters[fast.key![i]](v as string)).join(", ")}]`;
     return JSON.stringify(documentId(text));
   }
 
   async render(sql: Sql, changes: readonly RowChange[]): Promise<BulkItem[]> {
     if (changes.length === 0) return [];
-    const rendered: (BulkItem[] | null)[] = changes.map((change) => this.#renderFast(change));
-    const slow = changes.filter((_, i) => rendered[i] === null);
-    if (slow.length > 0) {
-      const { json, items } = this.elements(slow);
-      const rows = await sql.unsafe<{ n: number; id: string | null; doc: string | null }[]>(this.#query, [json]);
-      if (rows.length !== items.length) {
-        throw new DecodeError("stream", `rendering ${items.length} rows of ${this.#table.name.name} returned ${rows.length}`);
-      }
-      // Hand the rendered items back to their changes, in order (a change makes one or two).
-      let next = 0;
-      for (let i = 0; i < changes.length; i++) {
-        if (rendered[i] !== null) continue;
-        const count = this.itemCount(changes[i]);
-        rendered[i] = rows.slice(next, next + count).map((row, j) => ({
-          action: items[next + j].action,
-          id: row.id ?? this.#keyless(),
-          version: items[next + j].version,
-          doc: row.doc,
-        }));
-        next += count;
-      }
-      if (next !== items.length) throw new DecodeError("stream", `rendering ${this.#table.name.name} lost track of its items`);
+    const out = new DocWriter(changes.length * this.#docBytes);
+    const items: BulkItem[] = [];
+    /** Changes PostgreSQL renders, and where in `items` theirs go. */
+    const slow: { change: RowChange; at: number }[] = [];
+    for (const change of changes) {
+      if (!this.#renderFast(change, out, items)) slow.push({ change, at: items.length });
     }
-    return rendered.flat() as BulkItem[];
+    if (items.length > 0) this.#docBytes = Math.ceil(out.pos / items.length) + 16;
+    if (slow.length === 0) return items;
+
+    const { json, items: planned } = this.elements(slow.map((s) => s.change));
+    const rows = await sql.unsafe<{ n: number; id: string | null; doc: string | null }[]>(this.#query, [json]);
+    if (rows.length !== planned.length) {
+      throw new DecodeError("stream", `rendering ${planned.length} rows of ${this.#table.name.name} returned ${rows.length}`);
+    }
+    // Rendered items go back in their changes' places (a change makes one or two).
+    const merged: BulkItem[] = [];
+    let fastNext = 0;
+    let next = 0;
+    for (const { change, at } of slow) {
+      while (fastNext < at) merged.push(items[fastNext++]);
+      const count = this.itemCount(change);
+      for (let j = 0; j < count; j++, next++) {
+        merged.push({
+          action: planned[next].action,
+          id: rows[next].id ?? this.#keyless(),
+          version: planned[next].version,
+          doc: rows[next].doc,
+        });
+      }
+    }
+    if (next !== planned.length) throw new DecodeError("stream", `rendering ${this.#table.name.name} lost track of its items`);
+    while (fastNext < items.length) merged.push(items[fastNext++]);
+    return merged;
   }
 
   #keyless(): never {
@@ -290,7 +351,7 @@ export class TableRenderer {
 
   /** For tests: whether a change would be rendered in TypeScript. */
   rendersInTypeScript(change: RowChange): boolean {
-    return this.#renderFast(change) !== null;
+    return this.#renderFast(change, new DocWriter(), []);
   }
 }
 
@@ -301,12 +362,23 @@ function fastPath(table: TableDescription): FastPath | null {
     if (converter === null) return null;
     converters.push(converter);
   }
+  const byteConverters = table.columns.map((c) => byteConverterFor(c.type));
+  if (byteConverters.some((c) => c === null)) return null;
   const names = table.columns.map((c) => c.name);
   const order = names.map((name, index) => ({ index, key: JSON.stringify(name), name }))
     .sort((a, b) => jsonbKeyOrder(a.name, b.name))
     .map(({ index, key }) => ({ index, key }));
+  const utf8 = new TextEncoder();
+  const keyBytes = order.map(({ key }, i) => utf8.encode(`${i === 0 ? "" : ", "}${key}: `));
   const key = table.key.columns === null ? null : table.key.columns.map((c) => names.indexOf(c));
   if (key?.some((i) => i < 0)) return null;
   const keyType = key?.length === 1 ? table.columns[key[0]].type : null;
-  return { converters, order, key, keyIsBool: keyType?.kind === "scalar" && keyType.name === "bool" };
+  return {
+    converters,
+    byteConverters: byteConverters as ByteConverter[],
+    keyBytes,
+    order,
+    key,
+    keyIsBool: keyType?.kind === "scalar" && keyType.name === "bool",
+  };
 }

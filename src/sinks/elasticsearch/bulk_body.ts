@@ -11,29 +11,44 @@ export function actionLine(action: "index" | "delete", index: string, id: string
   },"_id":${id},"version":${version.toString()},"version_type":"external_gte"}}\n`;
 }
 
-/** `id` is a JSON string literal (as rendered). Encodes straight into one buffer, offsets in bytes. */
+/**
+ * `id` is a JSON string literal (as rendered). Encodes straight into one buffer, offsets in
+ * bytes; documents already in bytes are copied as they are.
+ */
 export function encodeItems(items: readonly { readonly index: string; readonly item: BulkItem }[]): BulkBatch {
   let capacity = 0;
-  for (const { index, item } of items) capacity += 3 * (index.length + item.id.length + (item.doc?.length ?? 0)) + 128;
+  for (const { index, item } of items) {
+    const doc = item.doc;
+    capacity += 3 * (index.length + item.id.length) + 128 +
+      (doc === null ? 0 : typeof doc === "string" ? 3 * doc.length : doc.length);
+  }
   let body = new Uint8Array(capacity);
   const offsets = new Uint32Array(items.length);
   let at = 0;
+  const room = (bytes: number) => {
+    if (body.length - at >= bytes) return;
+    const grown = new Uint8Array(Math.max(body.length * 2, at + bytes));
+    grown.set(body.subarray(0, at));
+    body = grown;
+  };
   const write = (text: string) => {
-    // encodeInto needs up to 3 bytes per UTF-16 unit; grow if the estimate was short.
-    if (body.length - at < text.length * 3) {
-      const grown = new Uint8Array(Math.max(body.length * 2, at + text.length * 3));
-      grown.set(body.subarray(0, at));
-      body = grown;
-    }
+    // encodeInto needs up to 3 bytes per UTF-16 unit.
+    room(text.length * 3);
     at += encoder.encodeInto(text, body.subarray(at)).written;
   };
   items.forEach(({ index, item }, i) => {
     offsets[i] = at;
     write(actionLine(item.action, index, item.id, item.version));
-    if (item.action === "index") {
-      write(item.doc!);
-      write("\n");
+    if (item.action !== "index") return;
+    const doc = item.doc!;
+    if (typeof doc === "string") write(doc);
+    else {
+      room(doc.length);
+      body.set(doc, at);
+      at += doc.length;
     }
+    room(1);
+    body[at++] = 0x0a;
   });
   return { body: body.subarray(0, at), offsets, docs: items.length };
 }

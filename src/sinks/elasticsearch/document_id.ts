@@ -15,7 +15,7 @@ export function documentId(keyText: string): string {
   return `~${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
-/** The `_id` of a row of a keyless (REPLICA IDENTITY FULL) table: the MD5 of its to_jsonb text. */
-export function rowHashId(docText: string): string {
-  return createHash("md5").update(encoder.encode(docText)).digest("hex");
+/** The `_id` of a row of a keyless (REPLICA IDENTITY FULL) table: the MD5 of its to_jsonb text (or of that text's UTF-8). */
+export function rowHashId(doc: string | Uint8Array): string {
+  return createHash("md5").update(typeof doc === "string" ? encoder.encode(doc) : doc).digest("hex");
 }
