@@ -3,8 +3,8 @@
  * later row messages refer to by OID. Every length and count is checked: a malformed message is
  * a DecodeError, never a wrong document.
  */
-import { type ChangeEvent, type ColumnValue, DecodeError, type RawTuple, type RowImage, UNCHANGED } from "../stream/change.ts";
-import { asciiText } from "./ascii_text.ts";
+import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage, UNCHANGED } from "../stream/change.ts";
+import { MessageRow } from "../stream/message_row.ts";
 import type { Lsn } from "./lsn.ts";
 
 interface Relation {
@@ -74,7 +74,7 @@ class Reader {
   }
   /**
    * Where a value's text sits: [start, end) when it is ASCII (most values), left in the message
-   * for the renderer to read as bytes or to make a string of on demand (PgoutputTuple). Other
+   * for the renderer to read as bytes or to make a string of on demand (MessageRow). Other
    * text is decoded here, so invalid UTF-8 is this message's DecodeError, not a later one.
    */
   span(length: number): string | number {
@@ -255,45 +255,5 @@ function tuple(r: Reader, relation: Relation): RowImage {
       }
     } else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
   }
-  return new PgoutputTuple(relation.columns, relation.types, r.bytes, spans, values);
-}
-
-/**
- * A row image whose ASCII values stay in the message until asked for: the renderer writes most
- * documents from the bytes (RawTuple), and strings are made only of the values something reads.
- */
-class PgoutputTuple implements RowImage, RawTuple {
-  /** Values decoded so far: undefined for ASCII text not asked for yet. */
-  readonly #decoded: (ColumnValue | undefined)[];
-  #complete = false;
-
-  constructor(
-    readonly columns: readonly string[],
-    readonly types: readonly number[],
-    readonly bytes: Uint8Array,
-    readonly spans: readonly number[],
-    decoded: (ColumnValue | undefined)[],
-  ) {
-    this.#decoded = decoded;
-  }
-
-  get raw(): RawTuple {
-    return this;
-  }
-
-  get values(): readonly ColumnValue[] {
-    if (!this.#complete) {
-      for (let i = 0; i < this.#decoded.length; i++) this.value(i);
-      this.#complete = true;
-    }
-    return this.#decoded as ColumnValue[];
-  }
-
-  value(i: number): ColumnValue {
-    const known = this.#decoded[i];
-    if (known !== undefined) return known;
-    const text = asciiText(this.bytes, this.spans[2 * i], this.spans[2 * i + 1]);
-    this.#decoded[i] = text;
-    return text;
-  }
+  return new MessageRow(relation.columns, relation.types, r.bytes, spans, values);
 }

@@ -5,8 +5,9 @@
  */
 import { type ExactJson, JsonNumber } from "../json/exact_json.ts";
 import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage } from "../stream/change.ts";
+import { MessageRow } from "../stream/message_row.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
-import { scanCompactRecord } from "./wal2json_compact.ts";
+import { RecentStrings, scanCompactRecord } from "./wal2json_compact.ts";
 
 /**
  * The plugin options the engine starts wal2json with. `tables: null` streams every table: a
@@ -99,7 +100,8 @@ function image(record: Record_, key: string, lists: ColumnLists): RowImage | nul
     types.push(typeOid(entry.typeoid, name));
     values.push(valueText(field(entry, "value"), name, entry.typeoid));
   }
-  return lists.share(key, record, { names, types, values });
+  const shared = lists.share(key, record, names, types);
+  return { columns: shared.columns, types: shared.types, values };
 }
 
 /**
@@ -111,16 +113,16 @@ class ColumnLists {
   readonly #byKey = new Map<string, ColumnList>();
   readonly #lastByTable = new Map<string, ColumnList>();
 
-  /** The row image on the shared arrays of its list; `role`: which list of the record (`columns`, `identity`). */
+  /** The shared arrays of a row's list; `role`: which list of the record (`columns`, `identity`). */
   share(
     role: string,
     record: { readonly schema?: unknown; readonly table?: unknown },
-    row: { names: string[]; types: number[]; values: ColumnValue[] },
-  ): RowImage {
-    const { names, types, values } = row;
+    names: string[],
+    types: number[],
+  ): ColumnList {
     const table = `${role}\u0000${record.schema}\u0000${record.table}`;
     const last = this.#lastByTable.get(table);
-    if (last !== undefined && sameList(last, names, types)) return { columns: last.columns, types: last.types, values };
+    if (last !== undefined && sameList(last, names, types)) return last;
     const listKey = `${names.join("\u0000")}\u0001${types.join(",")}`;
     let shared = this.#byKey.get(listKey);
     if (shared === undefined) {
@@ -129,7 +131,7 @@ class ColumnLists {
     }
     if (this.#lastByTable.size >= MAX_COLUMN_LISTS) this.#lastByTable.clear();
     this.#lastByTable.set(table, shared);
-    return { columns: shared.columns, types: shared.types, values };
+    return shared;
   }
 }
 
@@ -154,6 +156,7 @@ function typeOid(value: ExactJson | undefined, column: string): number {
 export class Wal2jsonDecoder {
   #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
   readonly #columnLists = new ColumnLists();
+  readonly #recent = new RecentStrings();
 
   readonly #compact: boolean;
 
@@ -163,13 +166,15 @@ export class Wal2jsonDecoder {
   }
 
   decode(payload: Uint8Array): ChangeEvent | null {
-    const compact = this.#compact ? scanCompactRecord(payload) : null;
+    const compact = this.#compact ? scanCompactRecord(payload, this.#recent) : null;
     // A column list where a scalar should be is the general path's to name.
     if (compact !== null && !Object.hasOwn(compact.fields, "columns") && !Object.hasOwn(compact.fields, "identity")) {
       const { fields, lists } = compact;
       return this.#event(fields as Record_, (key) => {
         const list = Object.hasOwn(lists, key) ? lists[key] : undefined;
-        return list === undefined ? null : this.#columnLists.share(key, fields, list);
+        if (list === undefined) return null;
+        const shared = this.#columnLists.share(key, fields, list.names, list.types);
+        return new MessageRow(shared.columns, shared.types, payload, list.spans, list.values);
       });
     }
     let record: ExactJson;

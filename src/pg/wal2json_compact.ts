@@ -17,7 +17,9 @@ export type CompactScalar = string | number | boolean | null;
 export interface CompactColumns {
   readonly names: string[];
   readonly types: number[];
-  readonly values: ColumnValue[];
+  /** undefined: the value is the ASCII text at `spans[2i]`..`spans[2i + 1]` of the record (see MessageRow). */
+  readonly values: (ColumnValue | undefined)[];
+  readonly spans: number[];
 }
 
 export interface CompactRecord {
@@ -40,10 +42,63 @@ const BYTEA_OID = 17;
 /** Thrown inside the scanner when the record is not in the compact form; never leaves this module. */
 const NOT_COMPACT = Symbol("not compact");
 
+/**
+ * Strings of the previous records, by where they stood (a table's schema and name, its column
+ * names by position): a record that repeats one (nearly every record) takes it again instead of
+ * a new copy of the same text.
+ */
+export class RecentStrings {
+  readonly #byPlace = new Map<number, { readonly bytes: Uint8Array; readonly text: string }>();
+
+  /** Where the last string matched ends (after its closing quote). */
+  found = 0;
+
+  /** The string whose quoted ASCII bytes are at `at`, if it is the one last seen at `place`. */
+  match(place: number, bytes: Uint8Array, at: number): string | null {
+    const recent = this.#byPlace.get(place);
+    if (recent === undefined) return null;
+    const want = recent.bytes;
+    if (bytes[at] !== QUOTE || at + want.length + 1 >= bytes.length || bytes[at + want.length + 1] !== QUOTE) return null;
+    for (let i = 0; i < want.length; i++) if (bytes[at + 1 + i] !== want[i]) return null;
+    this.found = at + want.length + 2;
+    return recent.text;
+  }
+
+  remember(place: number, bytes: Uint8Array, text: string): void {
+    this.#byPlace.set(place, { bytes, text });
+  }
+}
+
+/** Places of RecentStrings: schema, table, then the column names of each list. */
+const SCHEMA_PLACE = -1;
+const TABLE_PLACE = -2;
+const COLUMNS_PLACE = 0;
+const IDENTITY_PLACE = 100_000;
+
+/** The keys wal2json writes, as the constant strings (already internalised) and their quoted bytes. */
+const KEYS = [
+  "action",
+  "schema",
+  "table",
+  "columns",
+  "identity",
+  "name",
+  "type",
+  "typeoid",
+  "value",
+  "lsn",
+  "nextlsn",
+  "timestamp",
+  "xid",
+  "transactional",
+  "prefix",
+  "content",
+].map((text) => ({ text, bytes: new TextEncoder().encode(`"${text}"`) }));
+
 /** The record read the fast way, or null when it must take the general path. */
-export function scanCompactRecord(bytes: Uint8Array): CompactRecord | null {
+export function scanCompactRecord(bytes: Uint8Array, recent = new RecentStrings()): CompactRecord | null {
   try {
-    return new Scanner(bytes).record();
+    return new Scanner(bytes, recent).record();
   } catch (error) {
     if (error === NOT_COMPACT) return null;
     throw error;
@@ -57,7 +112,7 @@ class Scanner {
   /** Whether a byte of 0x80 or more was seen (only strings may hold one). */
   #sawHigh = false;
 
-  constructor(readonly bytes: Uint8Array) {}
+  constructor(readonly bytes: Uint8Array, readonly recent: RecentStrings) {}
 
   record(): CompactRecord {
     const fields: { [key: string]: CompactScalar } = {};
@@ -65,12 +120,14 @@ class Scanner {
     this.#expect(OPEN_OBJECT);
     if (this.bytes[this.#pos] !== CLOSE_OBJECT) {
       for (;;) {
-        const key = this.#string();
+        const key = this.#key();
         this.#expect(COLON);
         // (A "__proto__" key would set the prototype of a plain object, not a field: the general path's.)
         if (key === "__proto__" || Object.hasOwn(fields, key) || Object.hasOwn(lists, key)) throw NOT_COMPACT;
-        if (this.bytes[this.#pos] === OPEN_LIST) lists[key] = this.#columns();
-        else fields[key] = this.#scalar();
+        if (this.bytes[this.#pos] === OPEN_LIST) lists[key] = this.#columns(key === "identity" ? IDENTITY_PLACE : COLUMNS_PLACE);
+        else if (key === "schema" || key === "table") {
+          fields[key] = this.#recentString(key === "schema" ? SCHEMA_PLACE : TABLE_PLACE);
+        } else fields[key] = this.#scalar();
         if (this.bytes[this.#pos] !== COMMA) break;
         this.#pos++;
       }
@@ -85,63 +142,160 @@ class Scanner {
     this.#pos++;
   }
 
-  /** `[{"name":...,"type":...,"typeoid":...,"value":...},...]`, each key once, in any order. */
-  #columns(): CompactColumns {
+  /**
+   * `[{"name":...,"type":...,"typeoid":...,"value":...},...]`, each key once, in any order. A
+   * value whose text is in the record as it is (an unescaped ASCII string, a number, true or
+   * false) is left there: only its span is taken.
+   */
+  #columns(place: number): CompactColumns {
     const names: string[] = [];
     const types: number[] = [];
-    const values: ColumnValue[] = [];
+    const values: (ColumnValue | undefined)[] = [];
+    const spans: number[] = [];
     this.#expect(OPEN_LIST);
     if (this.bytes[this.#pos] === CLOSE_LIST) {
       this.#pos++;
-      return { names, types, values };
+      return { names, types, values, spans };
     }
     for (;;) {
       this.#expect(OPEN_OBJECT);
       let name: string | undefined;
       let typeOid: number | undefined;
       let value: ColumnValue | undefined;
+      let hasValue = false;
+      let start = -1;
+      let end = -1;
       let type = false;
       for (;;) {
-        const key = this.#string();
+        const key = this.#key();
         this.#expect(COLON);
-        if (key === "name" && name === undefined) name = this.#string();
+        if (key === "name" && name === undefined) name = this.#recentString(place + names.length);
         else if (key === "type" && !type) {
-          this.#string();
+          this.#skipString();
           type = true;
         } else if (key === "typeoid" && typeOid === undefined) typeOid = this.#typeOid();
-        else if (key === "value" && value === undefined) value = this.#value();
-        else throw NOT_COMPACT;
+        else if (key === "value" && !hasValue) {
+          value = this.#value();
+          hasValue = true;
+          if (value === undefined) [start, end] = [this.#spanStart, this.#spanEnd];
+        } else throw NOT_COMPACT;
         if (this.bytes[this.#pos] !== COMMA) break;
         this.#pos++;
       }
       this.#expect(CLOSE_OBJECT);
-      if (name === undefined || typeOid === undefined || value === undefined) throw NOT_COMPACT;
+      if (name === undefined || typeOid === undefined || !hasValue) throw NOT_COMPACT;
       names.push(name);
       types.push(typeOid);
       // wal2json prints bytea as bare hex; PostgreSQL's own text form (and input) has a \x prefix.
       // (As the general path does: strings and numbers get it, true and false do not.)
-      values.push(typeOid === BYTEA_OID && typeof value === "string" && !this.#literalValue ? `\\x${value}` : value);
+      if (typeOid === BYTEA_OID && !this.#literalValue && value !== null) {
+        values.push(`\\x${value === undefined ? asciiCopy(this.bytes, start, end) : value as string}`);
+        spans.push(-1, -1);
+      } else {
+        values.push(value);
+        spans.push(start, end);
+      }
       if (this.bytes[this.#pos] !== COMMA) break;
       this.#pos++;
     }
     this.#expect(CLOSE_LIST);
-    return { names, types, values };
+    return { names, types, values, spans };
   }
 
   /** Whether the last column value was `true` or `false`. */
   #literalValue = false;
+  /** Where the last column value's text is, when #value left it in the record. */
+  #spanStart = -1;
+  #spanEnd = -1;
 
-  /** A column value as PostgreSQL's text: strings as they are, numbers as written, booleans spelled out. */
-  #value(): ColumnValue {
-    const c = this.bytes[this.#pos];
+  /**
+   * A column value as PostgreSQL's text: strings as they are, numbers as written, booleans
+   * spelled out. undefined: that text is `bytes[#spanStart, #spanEnd)`, all ASCII.
+   */
+  #value(): ColumnValue | undefined {
+    const bytes = this.bytes;
+    const c = bytes[this.#pos];
     this.#literalValue = false;
-    if (c === QUOTE) return this.#string(true);
-    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.#number(true);
+    if (c === QUOTE) {
+      const start = this.#pos + 1;
+      let pos = start;
+      while (pos < bytes.length) {
+        const b = bytes[pos];
+        if (b === QUOTE || b === 0x5c || b < 0x20 || b >= 0x80) break;
+        pos++;
+      }
+      if (bytes[pos] !== QUOTE) return this.#string(true);
+      this.#pos = pos + 1;
+      this.#spanStart = start;
+      this.#spanEnd = pos;
+      return undefined;
+    }
+    if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+      this.#spanStart = this.#pos;
+      this.#spanEnd = this.#numberEnd();
+      this.#pos = this.#spanEnd;
+      return undefined;
+    }
     if (this.#word("null")) return null;
     this.#literalValue = true;
-    if (this.#word("true")) return "true";
-    if (this.#word("false")) return "false";
+    this.#spanStart = this.#pos;
+    if (this.#word("true") || this.#word("false")) {
+      this.#spanEnd = this.#pos;
+      return undefined;
+    }
     throw NOT_COMPACT;
+  }
+
+  /** A key: one of wal2json's as its constant string, any other as read. */
+  #key(): string {
+    const bytes = this.bytes;
+    const at = this.#pos;
+    const second = bytes[at + 1];
+    if (bytes[at] !== QUOTE) throw NOT_COMPACT;
+    for (const key of KEYS) {
+      const want = key.bytes;
+      if (want[1] !== second) continue;
+      let i = 2;
+      while (i < want.length && bytes[at + i] === want[i]) i++;
+      if (i === want.length) {
+        this.#pos = at + i;
+        return key.text;
+      }
+    }
+    return this.#string();
+  }
+
+  /** A string that is often the same as the previous record's at `place` (RecentStrings). */
+  #recentString(place: number): string {
+    const known = this.recent.match(place, this.bytes, this.#pos);
+    if (known !== null) {
+      this.#pos = this.recent.found;
+      return known;
+    }
+    const start = this.#pos;
+    const text = this.#string(true);
+    // Only plain ASCII (its bytes are its characters) is worth matching again.
+    if (this.#pos - start - 2 === text.length && !this.#sawHigh) {
+      this.recent.remember(place, this.bytes.slice(start + 1, this.#pos - 1), text);
+    }
+    return text;
+  }
+
+  /** A string whose text is not needed: plain ones are only scanned past, others read (and so checked). */
+  #skipString(): void {
+    const bytes = this.bytes;
+    if (bytes[this.#pos] !== QUOTE) throw NOT_COMPACT;
+    let pos = this.#pos + 1;
+    while (pos < bytes.length) {
+      const b = bytes[pos];
+      if (b === QUOTE) {
+        this.#pos = pos + 1;
+        return;
+      }
+      if (b === 0x5c || b < 0x20 || b >= 0x80) break;
+      pos++;
+    }
+    this.#string();
   }
 
   #scalar(): CompactScalar {
@@ -181,11 +335,17 @@ class Scanner {
     return oid;
   }
 
-  /** `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as its text; `owned`: see #ascii. */
-  #number(owned = false): string {
-    const bytes = this.bytes;
+  /** `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as its text. */
+  #number(): string {
     const start = this.#pos;
-    let pos = start;
+    this.#pos = this.#numberEnd();
+    return this.#ascii(start, this.#pos);
+  }
+
+  /** Where the number at the current position ends (followed by what may follow a value in a compact record). */
+  #numberEnd(): number {
+    const bytes = this.bytes;
+    let pos = this.#pos;
     const digits = () => {
       const from = pos;
       while (pos < bytes.length && bytes[pos] >= 0x30 && bytes[pos] <= 0x39) pos++;
@@ -206,8 +366,7 @@ class Scanner {
     // What may follow a value in a compact record; anything else is for the general path to judge.
     const next = bytes[pos];
     if (next !== COMMA && next !== CLOSE_OBJECT && next !== CLOSE_LIST) throw NOT_COMPACT;
-    this.#pos = pos;
-    return this.#ascii(start, pos, owned);
+    return pos;
   }
 
   /** A string; plain ASCII is sliced, escapes and other characters go through the strict decoders. `owned`: see #ascii. */

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { jsonNumberLiteral } from "../../test/helpers/json_arbitraries.ts";
-import { type ChangeEvent, DecodeError } from "../stream/change.ts";
+import { type ChangeEvent, DecodeError, type RowImage } from "../stream/change.ts";
 import { Wal2jsonDecoder } from "./wal2json.ts";
 import { scanCompactRecord } from "./wal2json_compact.ts";
 
@@ -55,9 +55,13 @@ const compactRecord = fc.oneof(
 
 type Outcome = ChangeEvent | null | { error: string };
 
+/** Row images as plain objects: the compact path leaves ASCII values in the record (MessageRow) until asked. */
+const plain = (image: RowImage | null) => image && { columns: image.columns, types: image.types, values: [...image.values] };
+
 function decodeWith(decoder: Wal2jsonDecoder, bytes: Uint8Array): Outcome {
   try {
-    return decoder.decode(bytes);
+    const event = decoder.decode(bytes);
+    return event?.kind === "row" ? { ...event, new: plain(event.new), old: plain(event.old) } : event;
   } catch (error) {
     if (error instanceof DecodeError) return { error: "DecodeError" };
     throw error;

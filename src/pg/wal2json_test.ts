@@ -46,14 +46,19 @@ Deno.test("wal2json: every value arrives as its exact text, numbers with every d
   fc.assert(
     fc.property(fc.array(column, { minLength: 1, maxLength: 8 }), (columns) => {
       const event = new Wal2jsonDecoder().decode(encoder.encode(record("I", columns)));
-      assert.deepEqual(event, {
-        kind: "row",
-        op: "insert",
-        schema: "public",
-        table: "t",
-        new: { columns: columns.map((c) => c.name), types: columns.map(() => 25), values: columns.map((c) => c.text) },
-        old: null,
-      });
+      // (The image as a plain object: ASCII values stay in the record until asked for.)
+      assert.deepEqual(
+        event?.kind === "row" &&
+          { ...event, new: event.new && { columns: event.new.columns, types: event.new.types, values: [...event.new.values] } },
+        {
+          kind: "row",
+          op: "insert",
+          schema: "public",
+          table: "t",
+          new: { columns: columns.map((c) => c.name), types: columns.map(() => 25), values: columns.map((c) => c.text) },
+          old: null,
+        },
+      );
       const deleted = new Wal2jsonDecoder().decode(encoder.encode(record("D", columns, "identity")));
       assert.deepEqual(deleted?.kind === "row" && deleted.old?.values, columns.map((c) => c.text));
     }),

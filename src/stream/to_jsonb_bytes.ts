@@ -72,13 +72,19 @@ const float: ByteConverter = (bytes, start, end, out) => {
   return true;
 };
 
+/** `t`, `f` (boolout), and `true`, `false` (wal2json's literals). */
 const bool: ByteConverter = (bytes, start, end, out) => {
-  if (end - start !== 1) return false;
-  if (bytes[start] === 0x74) out.bytes(TRUE);
-  else if (bytes[start] === 0x66) out.bytes(FALSE);
+  const length = end - start;
+  if (bytes[start] === 0x74 && (length === 1 || (length === 4 && spells(bytes, start, TRUE)))) out.bytes(TRUE);
+  else if (bytes[start] === 0x66 && (length === 1 || (length === 5 && spells(bytes, start, FALSE)))) out.bytes(FALSE);
   else return false;
   return true;
 };
+
+function spells(bytes: Uint8Array, start: number, word: Uint8Array): boolean {
+  for (let i = 0; i < word.length; i++) if (bytes[start + i] !== word[i]) return false;
+  return true;
+}
 
 /** A JSON string of the text, escaped as JSON.stringify and PostgreSQL's escape_json both do. */
 const str: ByteConverter = (bytes, start, end, out) => {
