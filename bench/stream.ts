@@ -9,7 +9,7 @@
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
  *                               [--workloads abc] [--repeat N] [--sampling 0..1 [--collector discard|jaeger]]
- *                               [--sslmode disable|prefer|...] [--source JSON] [--batch JSON]
+ *                               [--sslmode disable|prefer|...] [--source JSON] [--batch JSON] [--concurrency 2]
  *
  * Besides the ratio, each engine run prints what Elasticsearch was asked meanwhile and the best an
  * engine costing no CPU could do on these cores (the walsender's and Elasticsearch's CPU in the
@@ -53,6 +53,8 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1000000" },
     transactions: { type: "string", default: "100000" },
     rate: { type: "string", default: "2000" },
+    /** Bulk requests in flight: the sink's `concurrency` and the ceilings' alike. */
+    concurrency: { type: "string", default: "2" },
     workloads: { type: "string", default: "abc" },
     /**
      * What tracing costs: each workload's engine run alternates untraced and traced at this
@@ -81,7 +83,7 @@ const ROWS = Number(values.rows);
 const TRANSACTIONS = Number(values.transactions);
 const RATE = Number(values.rate);
 const MAX_DOCS = 2_000;
-const CONCURRENCY = 2;
+const CONCURRENCY = Number(values.concurrency);
 const plugins = values.plugin === "both" ? ["pgoutput", "wal2json"] as const : [values.plugin as "pgoutput" | "wal2json"];
 const { pgUrl, esUrl } = await services();
 const collector = values.sampling === undefined
