@@ -8,7 +8,7 @@ import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { ChunkReaderCommand, SnapshotCommand, TableSnapshotCommand, TableSnapshotSpec } from "../src/protocol/snapshot.ts";
 import type { SnapshotProgress } from "../src/snapshot/progress.ts";
-import { type Chunk, markChunkDone, markTableDone } from "../src/snapshot/progress_store.ts";
+import { type Chunk, markChunkDone, markCopyStarted, markTableDone } from "../src/snapshot/progress_store.ts";
 import type { BatchLimits } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { type Behaviour, spawnActor } from "../supervision/actor.ts";
@@ -72,6 +72,7 @@ export function tableSnapshot(deps: TableSnapshotDeps): Behaviour<TableState, Ta
             rowsTotal: spec.rowsTotal,
             version: spec.snapshot.version,
           });
+          if (state.queue.length > 0) await markCopyStarted(state.sql, deps.slot, spec.tableName, spec.snapshot.version);
           state.readers.forEach((_, reader) => assign(state, reader, ctx.send));
           if (state.busy.size === 0) await copied(state, ctx.self, ctx.send, ctx.path);
           return state;

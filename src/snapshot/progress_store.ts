@@ -65,6 +65,8 @@ const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
   ["id_key", "text"],
   ["table_oid", "oid"],
   ["leaves", "jsonb"],
+  // The snapshot of the first attempt at the copy that may have written documents (copyVersions).
+  ["first_version", "pg_lsn"],
 ];
 
 export async function ensureEngineSchema(sql: Sql): Promise<void> {
@@ -207,6 +209,19 @@ export async function savePlan(
   };
 }
 
+/**
+ * Records, before an attempt at a table's copy writes any document, the snapshot it reads in, if
+ * no attempt before it read in an older one. An attempt killed before finishing a chunk leaves
+ * that chunk's documents as of its snapshot; the attempt that copies the chunk again, later,
+ * writes only the rows still there then. The stream must replay the changes between the two (a
+ * delete is what removes the document of a row gone meanwhile), so copyVersions counts from here.
+ */
+export async function markCopyStarted(sql: Sql, slot: string, table: string, version: Lsn): Promise<void> {
+  const lsn = formatLsn(version);
+  await sql`UPDATE oesophagus.snapshot_table SET first_version = LEAST(COALESCE(first_version, ${lsn}::pg_lsn), ${lsn}::pg_lsn)
+            WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
 export async function markChunkDone(sql: Sql, chunkId: string, version: Lsn, rows: number): Promise<void> {
   await sql`UPDATE oesophagus.snapshot_chunk SET done_version = ${
     formatLsn(version)
@@ -262,14 +277,18 @@ export async function recordLeaves(sql: Sql, slot: string, table: string, leaves
 }
 
 /**
- * The position each table's copy stands at: the oldest snapshot its chunks were read in (a copy
- * resumed after a crash reads later chunks in a later snapshot). Every transaction committed
- * before it is in the copy.
+ * The position each table's copy stands at: the oldest snapshot any attempt at it read in (a copy
+ * resumed after a crash reads later chunks, and chunks it did not finish, in a later snapshot;
+ * markCopyStarted). Every transaction committed before it is in the copy, and no document an
+ * attempt wrote is older.
  */
 export async function copyVersions(sql: Sql, slot: string): Promise<Map<string, Lsn>> {
   const rows = await sql<{ table_name: string; version: string }[]>`
-    SELECT table_name, min(done_version)::text AS version FROM oesophagus.snapshot_chunk
-    WHERE slot = ${slot} AND done_version IS NOT NULL GROUP BY table_name`;
+    SELECT table_name, min(version)::text AS version FROM (
+      SELECT table_name, done_version AS version FROM oesophagus.snapshot_chunk WHERE slot = ${slot} AND done_version IS NOT NULL
+      UNION ALL
+      SELECT table_name, first_version FROM oesophagus.snapshot_table WHERE slot = ${slot} AND first_version IS NOT NULL
+    ) AS attempts GROUP BY table_name`;
   return new Map(rows.map((r) => [r.table_name, parseLsn(r.version)]));
 }
 
