@@ -1,0 +1,160 @@
+/**
+ * bench/hot_path: the engine's per-change work alone, without services: plugin messages for the
+ * bench table's row (bench/fixture.ts's columns and values) decoded, rendered to documents and
+ * encoded into `_bulk` bodies, as the wal reader, router and sink do it. Prints microseconds per
+ * change for each plugin: the part of the engine's CPU in bench/stream that is its own code's.
+ *
+ *   deno run -A --v8-flags=--max-semi-space-size=2 bench/hot_path.ts [--changes 1000000]
+ */
+import { parseArgs } from "node:util";
+import type { PgType, TableDescription } from "../src/pg/catalog.ts";
+import type { Lsn } from "../src/pg/lsn.ts";
+import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
+import { Wal2jsonDecoder } from "../src/pg/wal2json.ts";
+import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
+import type { ChangeEvent } from "../src/stream/change.ts";
+import { type BulkItem, type RowChange, TableRenderer } from "../src/stream/render.ts";
+
+const { values } = parseArgs({ options: { changes: { type: "string", default: "1000000" } } });
+const CHANGES = Number(values.changes);
+const SEGMENT = 2_000;
+const LANES = 2;
+const VERSION = 0x1_2345_6789n as Lsn;
+const encoder = new TextEncoder();
+
+const scalar = (name: string): PgType => ({ kind: "scalar", name, category: "X" });
+/** name, type, type OID, wal2json's type name: the bench table's columns. */
+const COLUMNS: [string, PgType, number, string][] = [
+  ["id", scalar("int8"), 20, "bigint"],
+  ["name", scalar("text"), 25, "text"],
+  ["email", scalar("text"), 25, "text"],
+  ["amount", scalar("numeric"), 1700, "numeric(12,2)"],
+  ["score", scalar("float8"), 701, "double precision"],
+  ["created", scalar("timestamptz"), 1184, "timestamp with time zone"],
+  ["active", scalar("bool"), 16, "boolean"],
+  ["tags", { kind: "array", element: scalar("text") }, 1009, "text[]"],
+  ["attrs", scalar("jsonb"), 3802, "jsonb"],
+  ["ref", scalar("uuid"), 2950, "uuid"],
+];
+const TABLE: TableDescription = {
+  name: { schema: "public", name: "items" },
+  oid: 16_400,
+  columns: COLUMNS.map(([name, type, typeOid]) => ({ name, type, typeOid, typeName: name })),
+  key: { source: "primary_key", columns: ["id"] },
+  replicaIdentity: "default",
+};
+
+/** Row g as PostgreSQL's output functions print it (bench/fixture.ts's INSERT). */
+function rowText(g: number): (string | null)[] {
+  const created = new Date(Date.UTC(2020, 0, 1) + g * 1000).toISOString().replace("T", " ").replace(".000Z", "+00");
+  const hex = (n: number) => n.toString(16).padStart(8, "0");
+  return [
+    String(g),
+    `item ${g}`,
+    `user${g % 50000}@example.com`,
+    ((g % 1000000) / 100).toFixed(2),
+    String(g * 0.001),
+    created,
+    g % 2 === 0 ? "t" : "f",
+    `{t${g % 10},t${g % 7}}`,
+    `{"k": ${g % 100}, "v": "x${g}"}`,
+    `${hex(g)}-0000-4000-8000-${hex(g * 7)}0000`,
+  ];
+}
+
+class Bytes {
+  readonly parts: number[] = [];
+  byte(...b: number[]) {
+    this.parts.push(...b);
+    return this;
+  }
+  int16(v: number) {
+    return this.byte((v >> 8) & 255, v & 255);
+  }
+  int32(v: number) {
+    return this.byte((v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
+  }
+  text(s: string, nul = false) {
+    this.byte(...encoder.encode(s));
+    return nul ? this.byte(0) : this;
+  }
+}
+
+const pgoutput = {
+  relation(): Uint8Array {
+    const w = new Bytes().byte(0x52).int32(TABLE.oid).text("public", true).text("items", true).byte(0x64).int16(COLUMNS.length);
+    for (const [name, , oid] of COLUMNS) w.byte(name === "id" ? 1 : 0).text(name, true).int32(oid).int32(-1);
+    return Uint8Array.from(w.parts);
+  },
+  update(g: number): Uint8Array {
+    const w = new Bytes().byte(0x55).int32(TABLE.oid).byte(0x4e).int16(COLUMNS.length);
+    for (const value of rowText(g)) {
+      const bytes = encoder.encode(value!);
+      w.byte(0x74).int32(bytes.length).byte(...bytes);
+    }
+    return Uint8Array.from(w.parts);
+  },
+};
+
+/** As wal2json prints it: numbers and booleans bare, the rest as JSON strings. */
+function wal2jsonUpdate(g: number): Uint8Array {
+  const text = rowText(g);
+  const column = (i: number) => {
+    const [name, , oid, typeName] = COLUMNS[i];
+    const value = i === 0 || i === 3 || i === 4 ? text[i] : i === 6 ? (text[i] === "t" ? "true" : "false") : JSON.stringify(text[i]);
+    return `{"name":"${name}","type":"${typeName}","typeoid":${oid},"value":${value}}`;
+  };
+  return encoder.encode(
+    `{"action":"U","schema":"public","table":"items","columns":[${COLUMNS.map((_, i) => column(i)).join(",")}],"identity":[${
+      column(0)
+    }]}`,
+  );
+}
+
+/** Messages packed one after another in one buffer, as a socket read holds them. */
+function packed(messages: Uint8Array[]): Uint8Array[] {
+  const buffer = new Uint8Array(messages.reduce((n, m) => n + m.length, 0));
+  let at = 0;
+  return messages.map((m) => {
+    buffer.set(m, at);
+    at += m.length;
+    return buffer.subarray(at - m.length, at);
+  });
+}
+
+async function run(decode: (payload: Uint8Array) => ChangeEvent | null, messages: readonly Uint8Array[]): Promise<number> {
+  const renderer = new TableRenderer(TABLE);
+  let bytes = 0;
+  const started = performance.now();
+  for (let done = 0; done < CHANGES; done += SEGMENT) {
+    const changes: RowChange[] = [];
+    for (let i = 0; i < SEGMENT; i++) {
+      const event = decode(messages[(done + i) % messages.length]);
+      if (event?.kind !== "row") throw new Error("expected a row change");
+      changes.push({ op: event.op, new: event.new, old: event.old, version: VERSION });
+    }
+    const items = await renderer.render(null as never, changes);
+    const lanes: { index: string; item: BulkItem }[][] = Array.from({ length: LANES }, () => []);
+    for (const item of items) lanes[laneOf("items", item.id, LANES)].push({ index: "items", item });
+    for (const lane of lanes) bytes += encodeItems(lane).body.length;
+  }
+  const micros = (performance.now() - started) * 1000 / CHANGES;
+  if (bytes < CHANGES * 100) throw new Error(`only ${bytes} bytes of _bulk bodies for ${CHANGES} changes`);
+  return micros;
+}
+
+const POOL = 10_000;
+const rows = Array.from({ length: POOL }, (_, i) => i + 1);
+const pg = new PgoutputDecoder();
+pg.decode(pgoutput.relation());
+const pgMessages = packed(rows.map(pgoutput.update));
+const w2j = new Wal2jsonDecoder();
+const w2jMessages = packed(rows.map(wal2jsonUpdate));
+console.log(`== bench/hot_path: decode, render, encode of ${CHANGES.toLocaleString("en")} one-row updates (10 columns) ==`);
+for (const [plugin, decode, messages] of [
+  ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
+  ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
+] as const) {
+  await run(decode, messages); // warm up
+  console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per change`);
+}
