@@ -3,10 +3,11 @@
  * flat fields, column lists of `{"name","type","typeoid","value"}` objects) is read in one pass
  * over its bytes, straight into column arrays, without decoding the whole text, rewriting its
  * numbers and building an object per column first (that cost about 15 us per one-row
- * transaction). Anything else (white space, escapes in keys, a duplicate or nested field, a
- * number or type OID in an unusual form, invalid UTF-8) is not read here: the caller then takes
- * the general path, which accepts or refuses it with its specific error. A differential test
- * holds the two paths to the same results.
+ * transaction). Values whose text stands in the record as it is stay there as spans, for the
+ * renderer to read as bytes (MessageRow). Anything else (white space, escapes in keys, a
+ * duplicate or nested field, a number or type OID in an unusual form, invalid UTF-8) is not read
+ * here: the caller then takes the general path, which accepts or refuses it with its specific
+ * error. A differential test holds the two paths to the same results.
  */
 import type { ColumnValue } from "../stream/change.ts";
 import { asciiCopy, lenientUtf8, SHORT_STRING } from "./ascii_text.ts";
