@@ -101,7 +101,11 @@ function wal2jsonUpdate(g: number): Uint8Array {
   const text = rowText(g);
   const column = (i: number) => {
     const [name, , oid, typeName] = COLUMNS[i];
-    const value = i === 0 || i === 3 || i === 4 ? text[i] : i === 6 ? (text[i] === "t" ? "true" : "false") : JSON.stringify(text[i]);
+    const value = i === 0 || i === 3 || i === 4
+      ? text[i]
+      : i === 6
+      ? (text[i] === "t" ? "true" : "false")
+      : JSON.stringify(text[i]);
     return `{"name":"${name}","type":"${typeName}","typeoid":${oid},"value":${value}}`;
   };
   return encoder.encode(
@@ -151,10 +155,12 @@ const pgMessages = packed(rows.map(pgoutput.update));
 const w2j = new Wal2jsonDecoder();
 const w2jMessages = packed(rows.map(wal2jsonUpdate));
 console.log(`== bench/hot_path: decode, render, encode of ${CHANGES.toLocaleString("en")} one-row updates (10 columns) ==`);
-for (const [plugin, decode, messages] of [
-  ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
-  ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
-] as const) {
+for (
+  const [plugin, decode, messages] of [
+    ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
+    ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
+  ] as const
+) {
   await run(decode, messages); // warm up
   console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per change`);
 }
