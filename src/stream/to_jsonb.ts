@@ -85,65 +85,78 @@ const timestamptz: Converter = (text) => {
 
 const jsonb: Converter = (text) => text;
 
-/** Built-in scalar types by name. Anything else is left to PostgreSQL. */
-const SCALARS: Record<string, Converter> = {
-  bool,
-  int2: numeric,
-  int4: numeric,
-  int8: numeric,
-  oid: numeric,
-  numeric,
-  float4: float,
-  float8: float,
-  text: str,
-  varchar: str,
-  bpchar: str,
-  name: str,
-  char: str,
-  uuid: str,
-  date: str,
-  time: str,
-  timetz: str,
-  interval: str,
-  timestamp,
-  timestamptz,
-  money: str,
-  inet: str,
-  cidr: str,
-  macaddr: str,
-  macaddr8: str,
-  bit: str,
-  varbit: str,
-  bytea: str,
-  jsonb,
-  xml: str,
-  tsvector: str,
-  tsquery: str,
-  pg_lsn: str,
-  point: str,
-  line: str,
-  lseg: str,
-  path: str,
-  polygon: str,
-  circle: str,
-};
+/** How a built-in scalar type's text becomes to_jsonb's: one of these, for both kinds of converter. */
+export type Rendering = "bool" | "numeric" | "float" | "str" | "timestamp" | "timestamptz" | "jsonb";
 
-export function converterFor(type: PgType): Converter | null {
+/** Built-in scalar types by name. Anything else is left to PostgreSQL. */
+const SCALARS = new Map<string, Rendering>([
+  ["bool", "bool"],
+  ...(["int2", "int4", "int8", "oid", "numeric"] as const).map((name) => [name, "numeric"] as const),
+  ["float4", "float"],
+  ["float8", "float"],
+  ["timestamp", "timestamp"],
+  ["timestamptz", "timestamptz"],
+  ["jsonb", "jsonb"],
+  ...([
+    "text",
+    "varchar",
+    "bpchar",
+    "name",
+    "char",
+    "uuid",
+    "date",
+    "time",
+    "timetz",
+    "interval",
+    "money",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "bit",
+    "varbit",
+    "bytea",
+    "xml",
+    "tsvector",
+    "tsquery",
+    "pg_lsn",
+    "point",
+    "line",
+    "lseg",
+    "path",
+    "polygon",
+    "circle",
+  ] as const).map((name) => [name, "str"] as const),
+]);
+
+/**
+ * The converter of `type` from `scalars` (one per Rendering; enums and ranges render as text),
+ * arrays by `array` of their element's; null for what is left to PostgreSQL.
+ */
+export function converterOf<C>(type: PgType, scalars: Readonly<Record<Rendering, C>>, array: (element: C) => C): C | null {
   switch (type.kind) {
-    case "scalar":
-      return SCALARS[type.name] ?? null;
+    case "scalar": {
+      const rendering = SCALARS.get(type.name);
+      return rendering === undefined ? null : scalars[rendering];
+    }
     case "enum":
     case "range":
-      return str;
+      return scalars.str;
     case "array": {
       // box arrays use ';' between elements; json elements would need normalising.
       if (type.element.kind === "scalar" && type.element.name === "box") return null;
-      const element = converterFor(type.element);
-      return element === null ? null : (text) => arrayToJson(text, element);
+      const element = converterOf(type.element, scalars, array);
+      return element === null ? null : array(element);
     }
     case "composite":
       return null;
   }
+}
+
+const CONVERTERS: Record<Rendering, Converter> = { bool, numeric, float, str, timestamp, timestamptz, jsonb };
+
+export function converterFor(type: PgType): Converter | null {
+  return converterOf(type, CONVERTERS, (element) => (text) => arrayToJson(text, element));
 }
 
 /** An array literal (`{{1,NULL},{3,4}}`, `[0:1]={a,b}`) as a JSON array of converted elements. */

@@ -9,6 +9,7 @@
  */
 import type { PgType } from "../pg/catalog.ts";
 import type { DocWriter } from "./doc_writer.ts";
+import { converterOf, type Rendering } from "./to_jsonb.ts";
 
 /**
  * Writes the to_jsonb text of the ASCII value `bytes[start, end)`; false when the string
@@ -229,62 +230,9 @@ const isNull = (bytes: Uint8Array, start: number, end: number) =>
   end - start === 4 && bytes[start] === 0x4e && bytes[start + 1] === 0x55 && bytes[start + 2] === 0x4c &&
   bytes[start + 3] === 0x4c;
 
-const SCALARS: Record<string, ByteConverter> = {
-  bool,
-  int2: numeric,
-  int4: numeric,
-  int8: numeric,
-  oid: numeric,
-  numeric,
-  float4: float,
-  float8: float,
-  text: str,
-  varchar: str,
-  bpchar: str,
-  name: str,
-  char: str,
-  uuid: str,
-  date: str,
-  time: str,
-  timetz: str,
-  interval: str,
-  timestamp,
-  timestamptz,
-  money: str,
-  inet: str,
-  cidr: str,
-  macaddr: str,
-  macaddr8: str,
-  bit: str,
-  varbit: str,
-  bytea: str,
-  jsonb,
-  xml: str,
-  tsvector: str,
-  tsquery: str,
-  pg_lsn: str,
-  point: str,
-  line: str,
-  lseg: str,
-  path: str,
-  polygon: str,
-  circle: str,
-};
+const BYTE_CONVERTERS: Record<Rendering, ByteConverter> = { bool, numeric, float, str, timestamp, timestamptz, jsonb };
 
 /** The byte converter of a type whose string converter (to_jsonb.ts) exists; null: strings only. */
 export function byteConverterFor(type: PgType): ByteConverter | null {
-  switch (type.kind) {
-    case "scalar":
-      return SCALARS[type.name] ?? null;
-    case "enum":
-    case "range":
-      return str;
-    case "array": {
-      if (type.element.kind === "scalar" && type.element.name === "box") return null;
-      const element = byteConverterFor(type.element);
-      return element === null ? null : flatArray(element);
-    }
-    case "composite":
-      return null;
-  }
+  return converterOf(type, BYTE_CONVERTERS, flatArray);
 }
