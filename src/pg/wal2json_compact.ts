@@ -51,17 +51,16 @@ const NOT_COMPACT = Symbol("not compact");
 export class RecentStrings {
   readonly #byPlace = new Map<number, { readonly bytes: Uint8Array; readonly text: string }>();
 
-  /** Where the last string matched ends (after its closing quote). */
-  found = 0;
-
-  /** The string whose quoted ASCII bytes are at `at`, if it is the one last seen at `place`. */
+  /**
+   * The string whose quoted bytes are at `at`, if it is the one last seen at `place`. Only plain
+   * ASCII is remembered, so it spans its length and its quotes.
+   */
   match(place: number, bytes: Uint8Array, at: number): string | null {
     const recent = this.#byPlace.get(place);
     if (recent === undefined) return null;
     const want = recent.bytes;
     if (bytes[at] !== QUOTE || at + want.length + 1 >= bytes.length || bytes[at + want.length + 1] !== QUOTE) return null;
     for (let i = 0; i < want.length; i++) if (bytes[at + 1 + i] !== want[i]) return null;
-    this.found = at + want.length + 2;
     return recent.text;
   }
 
@@ -270,7 +269,7 @@ class Scanner {
   #recentString(place: number): string {
     const known = this.recent.match(place, this.bytes, this.#pos);
     if (known !== null) {
-      this.#pos = this.recent.found;
+      this.#pos += known.length + 2;
       return known;
     }
     const start = this.#pos;

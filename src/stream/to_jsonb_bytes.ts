@@ -132,14 +132,19 @@ function firstSpace(bytes: Uint8Array, start: number, end: number): number {
   return -1;
 }
 
-/** "2024-02-29 05:11:12.5" -> "2024-02-29T05:11:12.5"; infinities are the string converter's. */
-const timestamp: ByteConverter = (bytes, start, end, out) => {
-  const space = firstSpace(bytes, start, end);
-  if (space === -1 || !plain(bytes, start, end)) return false;
+/** The opening quote and `bytes[start, end)` with the space at `space` made a `T`; the closing quote is the caller's. */
+function isoOpen(bytes: Uint8Array, start: number, space: number, end: number, out: DocWriter): void {
   out.byte(QUOTE);
   out.copy(bytes, start, space);
   out.byte(0x54); // T
   out.copy(bytes, space + 1, end);
+}
+
+/** "2024-02-29 05:11:12.5" -> "2024-02-29T05:11:12.5"; infinities are the string converter's. */
+const timestamp: ByteConverter = (bytes, start, end, out) => {
+  const space = firstSpace(bytes, start, end);
+  if (space === -1 || !plain(bytes, start, end)) return false;
+  isoOpen(bytes, start, space, end, out);
   out.byte(QUOTE);
   return true;
 };
@@ -173,10 +178,7 @@ const timestamptz: ByteConverter = (bytes, start, end, out) => {
   if (!isDigit(bytes[sign - 1])) return false;
   const space = firstSpace(bytes, start, sign);
   if (space === -1 || !plain(bytes, start, end)) return false;
-  out.byte(QUOTE);
-  out.copy(bytes, start, space);
-  out.byte(0x54); // T
-  out.copy(bytes, space + 1, end);
+  isoOpen(bytes, start, space, end, out);
   if (hourOnly) {
     out.byte(COLON);
     out.byte(ZERO);

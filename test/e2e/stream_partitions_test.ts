@@ -31,6 +31,13 @@ async function createPartitions(db: TestDatabase): Promise<void> {
     INSERT INTO m SELECT g, (ARRAY['eu', 'us', 'sa'])[1 + g % 3], 'copied', g / 7.0 FROM generate_series(1, 900) g;`);
 }
 
+/** A table of 30 rows of its own (region 'af', `v` as given), then attached to m as its partition. */
+async function attachWithRows(db: TestDatabase, v: string): Promise<void> {
+  await db.sql`CREATE TABLE m_af (id int NOT NULL, region text NOT NULL, v text, n numeric)`;
+  await db.sql`INSERT INTO m_af SELECT g, 'af', ${v}, g FROM generate_series(3001, 3030) g`;
+  await db.sql`ALTER TABLE m ATTACH PARTITION m_af FOR VALUES IN ('af')`;
+}
+
 async function partitioned(db: TestDatabase, plugin: "pgoutput" | "wal2json", index: string) {
   const { esUrl } = await services();
   await createPartitions(db);
@@ -236,9 +243,7 @@ Deno.test("stream partitions: a table attached with rows while the table is bein
   const engine = startEngine(["run", "--config", config, "--progress", "log"]);
   try {
     await engine.waitFor(/"msg":"table snapshot started"/);
-    await sql`CREATE TABLE m_af (id int NOT NULL, region text NOT NULL, v text, n numeric)`;
-    await sql`INSERT INTO m_af SELECT g, 'af', 'attached during the copy', g FROM generate_series(3001, 3030) g`;
-    await sql`ALTER TABLE m ATTACH PARTITION m_af FOR VALUES IN ('af')`;
+    await attachWithRows(db, "attached during the copy");
     const attachedAt = engine.output().length;
     // The slot is confirmed past the ATTACH only once the table watch has read the catalog after it.
     await waitForCatchUp(sql, slot);
@@ -274,9 +279,7 @@ Deno.test("stream partitions: a partition attached that the engine's role may no
   const engine = startEngine(["run", "--config", config, "--progress", "log"], { PARTITION_ROLE_PASSWORD: password });
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
-    await sql`CREATE TABLE m_af (id int NOT NULL, region text NOT NULL, v text, n numeric)`;
-    await sql`INSERT INTO m_af SELECT g, 'af', 'not readable alone', g FROM generate_series(3001, 3030) g`;
-    await sql`ALTER TABLE m ATTACH PARTITION m_af FOR VALUES IN ('af')`;
+    await attachWithRows(db, "not readable alone");
     await waitForCatchUp(sql, slot);
     assertSameDocuments(await compareIndex(sql, TABLE, index));
     assert.match(engine.output(), /"msg":"a new partition cannot be read by the engine's role[^\n]*"partition":"public\.m_af"/);
