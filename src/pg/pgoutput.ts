@@ -15,7 +15,8 @@ interface Relation {
   readonly types: readonly number[];
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a text that starts with U+FEFF keeps it (the decoder's default drops a leading one).
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 const POSTGRES_EPOCH_MS = Date.UTC(2000, 0, 1);
 
 function utf8(bytes: Uint8Array): string {

@@ -29,7 +29,8 @@ export function wal2jsonOptions(tables: readonly { schema: string; name: string 
 }
 
 type Record_ = { [key: string]: ExactJson };
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: what is decoded is the plugin's text, all of it (the default drops a leading U+FEFF).
+const textDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function field(record: Record_, key: string): ExactJson {
   if (!(key in record)) throw new DecodeError("wal2json", `record ${JSON.stringify(record.action)} has no "${key}"`);

@@ -29,7 +29,8 @@ export interface CompactRecord {
   readonly lists: { [key: string]: CompactColumns };
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: what is decoded is the plugin's text, all of it (the default drops a leading U+FEFF).
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 const QUOTE = 0x22;
 const COMMA = 0x2c;

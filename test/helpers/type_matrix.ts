@@ -62,7 +62,7 @@ export const MATRIX_ROWS = `
     'NaN', 0,
     'NaN', 'NaN',
     NULL,
-    NULL, NULL, NULL, NULL,
+    E'\\uFEFFa byte order mark first', NULL, NULL, E'\\uFEFF',
     '0044-03-15 BC', '4713-01-01 00:00:00 BC', '2024-02-29 05:11:12.123456+05:30', '12:34:56.789', '12:34:56+05:30', '-1 days +02:03:04',
     NULL, '192.168.1.5/24', '10.0.0.0/8', '08:00:2b:01:02:03', NULL,
     NULL, NULL, NULL,
