@@ -15,6 +15,7 @@ import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
 import { createSlotWithSnapshot, ensurePublication } from "../src/pg/slot.ts";
+import { judgeEncoding, sourceEncoding } from "../src/pg/encoding.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { leavesWithEarlierRows, unreadableLeaf } from "../src/pg/partitions.ts";
 import { currentIdentities } from "../src/pg/table_identity.ts";
@@ -90,6 +91,9 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       const fatal = explained.code === "source_auth_failed" || explained.code === "source_misconfigured";
       throw fatal || isUnreachable(error) ? explained : error;
     }
+    const encoding = judgeEncoding(await sourceEncoding(sql), source.plugin);
+    if (encoding.error) throw encoding.error;
+    if (encoding.warning) logger.warn(encoding.warning, { actor: ctx.path, encoding: encoding.encoding });
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
     const slot = await waitForIdleSlot(sql, source.slot, {

@@ -9,6 +9,7 @@ import { describeTables } from "../pg/catalog.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { connect, connectReplication } from "../pg/session.ts";
 import { explainSlotError, inspectSlot } from "../pg/slot.ts";
+import { judgeEncoding, sourceEncoding } from "../pg/encoding.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
 import { classifyRequestError } from "../sinks/elasticsearch/classify.ts";
 import { redact } from "../telemetry/redact.ts";
@@ -60,6 +61,10 @@ export async function runChecks(config: Config): Promise<Finding[]> {
       FROM pg_roles r WHERE r.rolname = current_user`;
     if (settings.wal_level === "logical") pass("wal_level = logical");
     else fail(`wal_level is ${settings.wal_level}, not logical`, "ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL");
+
+    const encoding = judgeEncoding(await sourceEncoding(sql), config.source.plugin);
+    if (encoding.error) fail(encoding.error.message, encoding.error.fix);
+    else pass(`source database encoding ${encoding.encoding}${encoding.warning ? `: ${encoding.warning}` : ""}`);
 
     if (settings.superuser || settings.replication) pass("the source user may replicate");
     else fail("the source user has neither REPLICATION nor SUPERUSER", "ALTER ROLE <user> WITH REPLICATION;");

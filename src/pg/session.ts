@@ -67,7 +67,17 @@ export function connectReplication(url: string, applicationName = "oesophagus"):
   });
 }
 
-/** The startup parameters of every walsender session the engine opens. */
+/**
+ * The startup parameters of every walsender session the engine opens. UTF8, as postgres.js asks
+ * for its own sessions: the server then converts pgoutput's names and values from the database's
+ * encoding (see encoding.ts).
+ */
 export function replicationParameters(applicationName: string): Readonly<Record<string, string>> {
-  return { application_name: applicationName, replication: "database", ...RENDER_SETTINGS, ...SESSION_SETTINGS };
+  return {
+    application_name: applicationName,
+    replication: "database",
+    client_encoding: "UTF8",
+    ...RENDER_SETTINGS,
+    ...SESSION_SETTINGS,
+  };
 }

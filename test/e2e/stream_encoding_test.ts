@@ -1,0 +1,94 @@
+/**
+ * A source database in another encoding than UTF8 (LATIN1 here): pgoutput, whose text the server
+ * converts to the session's client encoding, is copied and streamed exactly; wal2json, which
+ * writes the database's own bytes, is refused at start with what to do instead.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { RENDER_SETTINGS } from "../../src/pg/session.ts";
+import { assertSameDocuments, compareIndex, expectedDocuments } from "../helpers/contract.ts";
+import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { waitForCatchUp } from "../helpers/stream.ts";
+
+/** A LATIN1 database (template0: the template's encoding must allow it), dropped with its slots. */
+async function latin1Database(): Promise<{ url: string; sql: postgres.Sql } & AsyncDisposable> {
+  const { pgUrl } = await services();
+  const name = uniqueName("latin1");
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  await admin.unsafe(`CREATE DATABASE ${name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
+  const url = new URL(pgUrl);
+  url.pathname = `/${name}`;
+  const sql = postgres(url.toString(), { max: 2, onnotice: () => {}, connection: { ...RENDER_SETTINGS } });
+  return {
+    url: url.toString(),
+    sql,
+    async [Symbol.asyncDispose]() {
+      await sql.end({ timeout: 1 });
+      for (let attempt = 0;; attempt++) {
+        try {
+          await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${name}`;
+          await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+          break;
+        } catch (error) {
+          if (attempt === 49) throw error;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+      await admin.end({ timeout: 1 });
+    },
+  };
+}
+
+Deno.test("stream (pgoutput): a LATIN1 database's text is copied and streamed exactly as to_jsonb renders it", async () => {
+  const { esUrl } = await services();
+  await using db = await latin1Database();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql.unsafe(`
+    CREATE TABLE "prénoms" (id int PRIMARY KEY, "nom_é" text, tags text[]);
+    INSERT INTO "prénoms" VALUES (1, 'Zoë Ångström', '{café,naïve}'), (2, 'ÄÖÜ ß ÿ', NULL);`);
+  const index = `${indices.prefix}_names`;
+  const config = await writeConfig({
+    source: { url: db.url, slot: "latin1_pgoutput", plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: 50, timeoutMs: 50 } } },
+    tables: { '"prénoms"': { index } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql.unsafe(`
+      INSERT INTO "prénoms" VALUES (3, 'Fête à Noël', '{½,¼}');
+      UPDATE "prénoms" SET "nom_é" = 'Garçon', tags = '{ç}' WHERE id = 2;
+      DELETE FROM "prénoms" WHERE id = 1;`);
+    await waitForCatchUp(sql, "latin1_pgoutput");
+    const table = { schema: "public", name: "prénoms" };
+    assert.equal((await expectedDocuments(sql, table)).size, 2);
+    assertSameDocuments(await compareIndex(sql, table, index));
+  } finally {
+    await stopEngine(engine);
+  }
+});
+
+Deno.test("stream (wal2json): a database not in UTF8 is refused at start, with what works instead", async () => {
+  const { esUrl } = await services();
+  await using db = await latin1Database();
+  await using indices = uniqueIndexPrefix();
+  await db.sql.unsafe(`CREATE TABLE names (id int PRIMARY KEY, name text); INSERT INTO names VALUES (1, 'Zoë')`);
+  const config = await writeConfig({
+    source: { url: db.url, slot: "latin1_wal2json", plugin: "wal2json" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { names: { index: `${indices.prefix}_names` } },
+  });
+  const check = await runEngine(["check", "--config", config]);
+  assert.equal(check.code, 1, check.output);
+  assert.match(check.output, /encoded in LATIN1: wal2json/);
+  const run = await runEngine(["run", "--config", config]);
+  assert.notEqual(run.code, 0, run.output);
+  assert.match(run.output, /encoded in LATIN1: wal2json writes its text in that encoding/);
+  assert.match(run.output, /set source.plugin to "pgoutput"/);
+  // Refused before anything was made for it.
+  const slots = await db.sql`SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'latin1_wal2json'`;
+  assert.equal(slots.length, 0);
+});
