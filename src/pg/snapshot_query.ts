@@ -33,13 +33,15 @@ function keyColumns(table: TableDescription): readonly string[] {
  * as another key. `src/sinks/elasticsearch/document_id.ts` is the same rule in TypeScript.
  */
 export function idExpression(table: TableDescription, alias: string, rowJson: string): string {
-  if (table.key.columns === null) return `to_json(md5(${rowJson}))::text`;
+  // Bytes of UTF-8, as Elasticsearch and the stream's rule count them, in whatever encoding the
+  // database keeps its text (in LATIN1, "é" is one byte, in UTF-8 two).
+  if (table.key.columns === null) return `to_json(md5(convert_to(${rowJson}, 'UTF8')))::text`;
   const [only, ...more] = table.key.columns;
   const text = more.length === 0
     ? `${alias}.${quoteIdent(only)}::text`
     : `jsonb_build_array(${table.key.columns.map((c) => `${alias}.${quoteIdent(c)}`).join(", ")})::text`;
-  return `to_json(CASE WHEN octet_length(${text}) BETWEEN 1 AND 512 AND left(${text}, 1) <> '~' THEN ${text}
-    ELSE '~' || encode(sha256(convert_to(${text}, 'UTF8')), 'hex') END)::text`;
+  return `to_json(CASE WHEN octet_length(convert_to(${text}, 'UTF8')) BETWEEN 1 AND 512 AND left(${text}, 1) <> '~'
+    THEN ${text} ELSE '~' || encode(sha256(convert_to(${text}, 'UTF8')), 'hex') END)::text`;
 }
 
 /** Boundary keys every `chunkRows` rows in key order, and the row count, read inside the snapshot. */

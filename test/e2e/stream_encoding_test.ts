@@ -48,12 +48,24 @@ Deno.test("stream (pgoutput): a LATIN1 database's text is copied and streamed ex
   const { sql } = db;
   await sql.unsafe(`
     CREATE TABLE "prénoms" (id int PRIMARY KEY, "nom_é" text, tags text[]);
-    INSERT INTO "prénoms" VALUES (1, 'Zoë Ångström', '{café,naïve}'), (2, 'ÄÖÜ ß ÿ', NULL);`);
+    INSERT INTO "prénoms" VALUES (1, 'Zoë Ångström', '{café,naïve}'), (2, 'ÄÖÜ ß ÿ', NULL);
+    -- _id rules count UTF-8 bytes, whatever the database's encoding: 300 é are 300 bytes in
+    -- LATIN1 and 600 in UTF-8 (over Elasticsearch's 512, so hashed); a keyless row's _id is the
+    -- MD5 of its UTF-8 text.
+    CREATE TABLE keyed (k text PRIMARY KEY, v int);
+    INSERT INTO keyed VALUES (repeat('é', 300), 1), (repeat('é', 200), 1), ('à', 1);
+    CREATE TABLE keyless (note text, n int);
+    ALTER TABLE keyless REPLICA IDENTITY FULL;
+    INSERT INTO keyless VALUES ('déjà vu', 1), ('naïve', 2);`);
   const index = `${indices.prefix}_names`;
   const config = await writeConfig({
     source: { url: db.url, slot: "latin1_pgoutput", plugin: "pgoutput" },
     sinks: { search: { type: "elasticsearch", url: esUrl, batch: { maxDocs: 50, timeoutMs: 50 } } },
-    tables: { '"prénoms"': { index } },
+    tables: {
+      '"prénoms"': { index },
+      keyed: { index: `${indices.prefix}_keyed` },
+      keyless: { index: `${indices.prefix}_keyless` },
+    },
   });
   const engine = startEngine(["run", "--config", config, "--progress", "log"]);
   try {
@@ -61,11 +73,18 @@ Deno.test("stream (pgoutput): a LATIN1 database's text is copied and streamed ex
     await sql.unsafe(`
       INSERT INTO "prénoms" VALUES (3, 'Fête à Noël', '{½,¼}');
       UPDATE "prénoms" SET "nom_é" = 'Garçon', tags = '{ç}' WHERE id = 2;
-      DELETE FROM "prénoms" WHERE id = 1;`);
+      DELETE FROM "prénoms" WHERE id = 1;
+      UPDATE keyed SET v = 2;
+      INSERT INTO keyed VALUES (repeat('ü', 400), 3);
+      UPDATE keyless SET n = 10 WHERE note = 'déjà vu';
+      DELETE FROM keyless WHERE note = 'naïve';
+      INSERT INTO keyless VALUES ('über', 3);`);
     await waitForCatchUp(sql, "latin1_pgoutput");
     const table = { schema: "public", name: "prénoms" };
     assert.equal((await expectedDocuments(sql, table)).size, 2);
     assertSameDocuments(await compareIndex(sql, table, index));
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "keyed" }, `${indices.prefix}_keyed`));
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "keyless" }, `${indices.prefix}_keyless`));
   } finally {
     await stopEngine(engine);
   }
