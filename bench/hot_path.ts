@@ -3,6 +3,7 @@
  * bench table's row (bench/fixture.ts's columns and values) decoded, rendered to documents and
  * encoded into `_bulk` bodies, as the wal reader, router and sink do it. Prints microseconds per
  * change for each plugin: the part of the engine's CPU in bench/stream that is its own code's.
+ * Then the same with the row's name beyond ASCII (accents and a dash), as most real text is.
  *
  *   deno run -A --v8-flags=--max-semi-space-size=2 bench/hot_path.ts [--changes 1000000]
  */
@@ -44,13 +45,16 @@ const TABLE: TableDescription = {
   replicaIdentity: "default",
 };
 
+/** The name column's text: the bench table's, or one beyond ASCII. */
+let nameOf = (g: number) => `item ${g}`;
+
 /** Row g as PostgreSQL's output functions print it (bench/fixture.ts's INSERT). */
 function rowText(g: number): (string | null)[] {
   const created = new Date(Date.UTC(2020, 0, 1) + g * 1000).toISOString().replace("T", " ").replace(".000Z", "+00");
   const hex = (n: number) => n.toString(16).padStart(8, "0");
   return [
     String(g),
-    `item ${g}`,
+    nameOf(g),
     `user${g % 50000}@example.com`,
     ((g % 1000000) / 100).toFixed(2),
     String(g * 0.001),
@@ -149,18 +153,25 @@ async function run(decode: (payload: Uint8Array) => ChangeEvent | null, messages
 
 const POOL = 10_000;
 const rows = Array.from({ length: POOL }, (_, i) => i + 1);
-const pg = new PgoutputDecoder();
-pg.decode(pgoutput.relation());
-const pgMessages = packed(rows.map(pgoutput.update));
-const w2j = new Wal2jsonDecoder();
-const w2jMessages = packed(rows.map(wal2jsonUpdate));
+const shapes: [string, (g: number) => string][] = [
+  ["bench row", nameOf],
+  ["name beyond ASCII", (g) => `Zoë Ångström ${g} — café`],
+];
 console.log(`== bench/hot_path: decode, render, encode of ${CHANGES.toLocaleString("en")} one-row updates (10 columns) ==`);
-for (
-  const [plugin, decode, messages] of [
-    ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
-    ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
-  ] as const
-) {
-  await run(decode, messages); // warm up
-  console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per change`);
+for (const [shape, name] of shapes) {
+  nameOf = name;
+  const pg = new PgoutputDecoder();
+  pg.decode(pgoutput.relation());
+  const pgMessages = packed(rows.map(pgoutput.update));
+  const w2j = new Wal2jsonDecoder();
+  const w2jMessages = packed(rows.map(wal2jsonUpdate));
+  for (
+    const [plugin, decode, messages] of [
+      ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
+      ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
+    ] as const
+  ) {
+    await run(decode, messages); // warm up
+    console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per change   (${shape})`);
+  }
 }

@@ -6,6 +6,7 @@
 import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage, UNCHANGED } from "../stream/change.ts";
 import { MessageRow } from "../stream/message_row.ts";
 import type { Lsn } from "./lsn.ts";
+import { isUtf8 } from "./utf8.ts";
 
 interface Relation {
   readonly oid: number;
@@ -74,11 +75,11 @@ class Reader {
     return text;
   }
   /**
-   * Where a value's text sits: [start, end) when it is ASCII (most values), left in the message
-   * for the renderer to read as bytes or to make a string of on demand (MessageRow). Other
-   * text is decoded here, so invalid UTF-8 is this message's DecodeError, not a later one.
+   * Where a value's text sits, [start, start + length), left in the message for the renderer to
+   * read as bytes or to make a string of on demand (MessageRow). Text that is not ASCII is checked
+   * for well-formed UTF-8 here, so invalid UTF-8 is this message's DecodeError, not a later one.
    */
-  span(length: number): string | number {
+  span(length: number): number {
     if (length < 0) throw new DecodeError("pgoutput", `negative value length ${length}`);
     this.#need(length);
     const bytes = this.bytes;
@@ -86,7 +87,9 @@ class Reader {
     const end = start + length;
     this.#pos = end;
     for (let i = start; i < end; i++) {
-      if (bytes[i] >= 0x80) return utf8(bytes.subarray(start, end));
+      if (bytes[i] < 0x80) continue;
+      if (!isUtf8(bytes, i, end)) throw new DecodeError("pgoutput", `invalid UTF-8 in a name or value (${length} bytes)`);
+      break;
     }
     return start;
   }
@@ -248,12 +251,9 @@ function tuple(r: Reader, relation: Relation): RowImage {
     else if (kind === 0x74) { // 't'
       const length = r.int32();
       const at = r.span(length);
-      if (typeof at === "string") values[i] = at;
-      else {
-        spans[2 * i] = at;
-        spans[2 * i + 1] = at + length;
-        values[i] = undefined;
-      }
+      spans[2 * i] = at;
+      spans[2 * i + 1] = at + length;
+      values[i] = undefined;
     } else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
   }
   return new MessageRow(relation.columns, relation.types, r.bytes, spans, values);

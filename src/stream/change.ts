@@ -19,10 +19,10 @@ export interface RowImage {
   readonly raw?: RawTuple;
 }
 
-/** A row's values where they arrived: ASCII text left in the message, the rest decoded. */
+/** A row's values where they arrived: text left in the message (well-formed UTF-8), the rest decoded. */
 export interface RawTuple {
   readonly bytes: Uint8Array;
-  /** Per column i, `[2i]` and `[2i + 1]`: where its ASCII text is in `bytes`, or -1 (null, unchanged, or other text: `value(i)`). */
+  /** Per column i, `[2i]` and `[2i + 1]`: where its text is in `bytes`, or -1 (null, unchanged, or text decoded already: `value(i)`). */
   readonly spans: readonly number[];
   /** Column i's value, made a string only now (and kept) if it was left in the message. */
   value(i: number): ColumnValue;

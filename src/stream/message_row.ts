@@ -1,17 +1,18 @@
 /**
- * A row image whose ASCII values stay in the message they came in until asked for: the renderer
+ * A row image whose values stay in the message they came in until asked for (pgoutput: every
+ * value, its UTF-8 checked at decode; wal2json: unescaped ASCII strings and literals): the renderer
  * writes most documents from those bytes (RawTuple), and strings are made only of the values
  * something reads (a key, a value the byte converters leave to the string ones).
  */
-import { asciiText } from "../pg/ascii_text.ts";
+import { spanText } from "../pg/ascii_text.ts";
 import type { ColumnValue, RawTuple, RowImage } from "./change.ts";
 
 export class MessageRow implements RowImage, RawTuple {
-  /** Values decoded so far: undefined for ASCII text not asked for yet. */
+  /** Values decoded so far: undefined for text in the message not asked for yet. */
   readonly #decoded: (ColumnValue | undefined)[];
   #complete = false;
 
-  /** `decoded[i]` undefined: column i is the ASCII text at `spans[2i]`..`spans[2i + 1]` of `bytes`. */
+  /** `decoded[i]` undefined: column i is the text (well-formed UTF-8) at `spans[2i]`..`spans[2i + 1]` of `bytes`. */
   constructor(
     readonly columns: readonly string[],
     readonly types: readonly number[],
@@ -37,7 +38,7 @@ export class MessageRow implements RowImage, RawTuple {
   value(i: number): ColumnValue {
     const known = this.#decoded[i];
     if (known !== undefined) return known;
-    const text = asciiText(this.bytes, this.spans[2 * i], this.spans[2 * i + 1]);
+    const text = spanText(this.bytes, this.spans[2 * i], this.spans[2 * i + 1]);
     this.#decoded[i] = text;
     return text;
   }

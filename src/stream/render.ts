@@ -245,8 +245,8 @@ export class TableRenderer {
   }
 
   /**
-   * The document of a pgoutput row, written from its message: each ASCII value by its byte
-   * converter, or by its string converter where that declines (and for other text).
+   * The document of a row left in its message: each value by its byte converter, or by its
+   * string converter where that declines (and for a value decoded already).
    */
   #bytesDoc(fast: FastPath, raw: RawTuple, out: DocWriter): Uint8Array | null {
     const { bytes, spans } = raw;

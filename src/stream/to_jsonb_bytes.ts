@@ -1,7 +1,7 @@
 /**
- * The converters of to_jsonb.ts, from bytes to bytes, for values that arrived as ASCII text in a
- * pgoutput message: the document is written straight from the message, with no string made of
- * either. Each handles the shapes PostgreSQL's output functions print for nearly every value and
+ * The converters of to_jsonb.ts, from bytes to bytes, for values left in their message as text
+ * (well-formed UTF-8, checked at decode): the document is written straight from the message,
+ * with no string made of either. Each handles the shapes PostgreSQL's output functions print for nearly every value and
  * declines (returns false, having written nothing that counts) anything else: an exponent, an
  * infinity, a quoted array element, text that is not the type's at all. The caller then takes
  * the string converter, which renders it or says what is wrong, so both paths give the same
@@ -12,7 +12,7 @@ import type { DocWriter } from "./doc_writer.ts";
 import { converterOf, type Rendering } from "./to_jsonb.ts";
 
 /**
- * Writes the to_jsonb text of the ASCII value `bytes[start, end)`; false when the string
+ * Writes the to_jsonb text of the value `bytes[start, end)` (well-formed UTF-8); false when the string
  * converter must render it. Writes at most 6 bytes per byte of the value plus 8 (see `room`).
  */
 export type ByteConverter = (bytes: Uint8Array, start: number, end: number, out: DocWriter) => boolean;
@@ -87,7 +87,10 @@ function spells(bytes: Uint8Array, start: number, word: Uint8Array): boolean {
   return true;
 }
 
-/** A JSON string of the text, escaped as JSON.stringify and PostgreSQL's escape_json both do. */
+/**
+ * A JSON string of the text, escaped as JSON.stringify and PostgreSQL's escape_json both do;
+ * bytes beyond ASCII as they are (both leave such characters alone, and UTF-8 has no lone surrogate).
+ */
 const str: ByteConverter = (bytes, start, end, out) => {
   const buf = out.buf;
   let at = out.pos;

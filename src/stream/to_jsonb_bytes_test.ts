@@ -1,7 +1,8 @@
 /**
- * The byte converters against the string converters they stand in for: on any ASCII text, one
- * that answers writes exactly the string converter's output, within `room`, and never answers
- * where the string converter throws. And they do answer for the shapes PostgreSQL prints most.
+ * The byte converters against the string converters they stand in for: on any text (its UTF-8,
+ * as a message holds it), one that answers writes exactly the string converter's output, within
+ * `room`, and never answers where the string converter throws. And they do answer for the
+ * shapes PostgreSQL prints most.
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
@@ -12,20 +13,21 @@ import { byteConverterFor, room } from "./to_jsonb_bytes.ts";
 
 const scalar = (name: string): PgType => ({ kind: "scalar", name, category: "X" });
 const array = (element: PgType): PgType => ({ kind: "array", element });
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** What the byte converter writes for `text` (placed mid-buffer, between other bytes), or null when it declines. */
+/** What the byte converter writes for `text`'s UTF-8 (placed mid-buffer, between other bytes), or null when it declines. */
 function viaBytes(type: PgType, text: string): string | null {
   const convert = byteConverterFor(type)!;
-  const message = Uint8Array.from(`xx${text}yy`, (c) => c.charCodeAt(0));
+  const message = new TextEncoder().encode(`xx${text}yy`);
+  const length = message.length - 4;
   const out = new DocWriter(4);
   out.ensure(3);
   out.byte(0x41);
   out.begin();
-  out.ensure(room(text.length));
-  if (!convert(message, 2, 2 + text.length, out)) return null;
+  out.ensure(room(length));
+  if (!convert(message, 2, 2 + length, out)) return null;
   const written = out.end();
-  assert.ok(written.length <= room(text.length), `${written.length} bytes written for ${text.length}`);
+  assert.ok(written.length <= room(length), `${written.length} bytes written for ${length}`);
   return utf8.decode(written);
 }
 
@@ -73,10 +75,18 @@ const pieces = fc.constantFrom(
   "NaN",
   "e+100",
   "0.",
+  // Text beyond ASCII: two, three and four bytes, a leading byte order mark, separators JSON leaves alone.
+  "é",
+  "☕",
+  "😀",
+  "\uFEFF",
+  "\u2028",
+  "\u00a0",
 );
-const asciiText = fc.oneof(
+const anyText = fc.oneof(
   fc.array(pieces, { maxLength: 12 }).map((p) => p.join("")),
   fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 30 }),
+  fc.string({ unit: "grapheme", maxLength: 20 }),
 );
 
 /** Texts as PostgreSQL's output functions print them. */
@@ -94,7 +104,7 @@ const printed: Record<string, fc.Arbitrary<string>> = {
   }),
   float8: fc.double().map((x) => Object.is(x, -0) ? "-0" : String(x)),
   bool: fc.constantFrom("t", "f", "true", "false", "tru", "fals"),
-  text: fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)) }),
+  text: fc.string({ unit: "grapheme" }),
   timestamptz,
   "int4[]": fc.array(fc.oneof(fc.integer().map(String), fc.constant("NULL"))).map((a) => `{${a.join(",")}}`),
   "text[]": fc.array(fc.stringMatching(/^[a-z0-9_.-]{1,8}$/).filter((s) => s !== "null")).map((a) => `{${a.join(",")}}`),
@@ -102,7 +112,7 @@ const printed: Record<string, fc.Arbitrary<string>> = {
 
 Deno.test("byte converters write exactly what the string converters do, or decline", () => {
   for (const [name, type] of Object.entries(TYPES)) {
-    const texts = printed[name] ? fc.oneof(asciiText, printed[name]) : asciiText;
+    const texts = printed[name] ? fc.oneof(anyText, printed[name]) : anyText;
     fc.assert(
       fc.property(texts, (text) => {
         const bytes = viaBytes(type, text);
