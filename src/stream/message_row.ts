@@ -1,6 +1,6 @@
 /**
  * A row image whose values stay in the message they came in until asked for (pgoutput: every
- * value, its UTF-8 checked at decode; wal2json: unescaped ASCII strings and literals): the renderer
+ * value; wal2json: strings without escapes, numbers, true and false; their UTF-8 checked at decode): the renderer
  * writes most documents from those bytes (RawTuple), and strings are made only of the values
  * something reads (a key, a value the byte converters leave to the string ones).
  */
