@@ -8,6 +8,7 @@ export type ErrorCode =
   | "config_unreadable"
   | "table_missing"
   | "table_without_key"
+  | "table_unindexable"
   | "source_unreachable"
   | "source_auth_failed"
   | "source_misconfigured"

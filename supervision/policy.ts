@@ -30,6 +30,7 @@ const FATAL_CODES = new Set([
   "config_invalid",
   "table_missing",
   "table_without_key",
+  "table_unindexable",
   "source_auth_failed",
   "source_misconfigured",
   "slot_plugin_mismatch",

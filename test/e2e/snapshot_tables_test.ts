@@ -103,3 +103,31 @@ Deno.test("snapshot: a missing table and a table without a key are refused befor
   const listing = await esRequest("GET", `/_cat/indices/${indices.prefix}*?h=index`);
   assert.equal(listing.text.trim(), "");
 });
+
+Deno.test("snapshot: a table with a column Elasticsearch keeps for metadata (_id) is refused before anything is made, with the fix", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql.unsafe(
+    `CREATE TABLE legacy (pk int PRIMARY KEY, _id text, _source text); INSERT INTO legacy VALUES (1, 'a', 'b');`,
+  );
+  const config = await writeConfig({
+    source: { url: db.url, slot: "unindexable" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { legacy: { index: `${indices.prefix}_legacy` } },
+  });
+  const check = await runEngine(["check", "--config", config]);
+  assert.equal(check.code, 1, check.output);
+  assert.match(check.output, /column _id of public\.legacy, column _source of public\.legacy: Elasticsearch keeps these names/);
+  const result = await runEngine(["run", "--config", config, "--progress", "log"]);
+  assert.equal(result.code, 1, result.output);
+  assert.match(result.output, /oesophagus: column _id of public\.legacy, column _source of public\.legacy: Elasticsearch keeps/);
+  assert.match(
+    result.output,
+    /fix: ALTER TABLE "public"\."legacy" RENAME COLUMN "_id" TO \.\.\.; or remove public\.legacy from "tables"/,
+  );
+  const slots = await db.sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'unindexable'`;
+  assert.equal(slots.length, 0);
+  const listing = await esRequest("GET", `/_cat/indices/${indices.prefix}*?h=index`);
+  assert.equal(listing.text.trim(), "");
+});
