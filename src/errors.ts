@@ -14,6 +14,7 @@ export type ErrorCode =
   | "source_misconfigured"
   | "slot_plugin_mismatch"
   | "slot_missing"
+  | "slot_invalidated"
   | "wal_malformed"
   | "partition_truncated"
   | "table_renamed"

@@ -35,6 +35,7 @@ const FATAL_CODES = new Set([
   "source_misconfigured",
   "slot_plugin_mismatch",
   "slot_missing",
+  "slot_invalidated",
   "partition_truncated",
   "table_renamed",
   "table_dropped",

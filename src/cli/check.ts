@@ -8,7 +8,7 @@ import { OesophagusError } from "../errors.ts";
 import { describeTables } from "../pg/catalog.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { connect, connectReplication } from "../pg/session.ts";
-import { explainSlotError, inspectSlot } from "../pg/slot.ts";
+import { explainSlotError, inspectSlot, slotLostError } from "../pg/slot.ts";
 import { judgeEncoding, sourceEncoding } from "../pg/encoding.ts";
 import { metadataColumnsError } from "../sinks/elasticsearch/metadata_fields.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
@@ -71,7 +71,10 @@ export async function runChecks(config: Config): Promise<Finding[]> {
     else fail("the source user has neither REPLICATION nor SUPERUSER", "ALTER ROLE <user> WITH REPLICATION;");
 
     const slot = await inspectSlot(sql, config.source.slot);
-    if (slot) {
+    if (slot?.lost) {
+      const lost = slotLostError(config.source.slot);
+      fail(lost.message, lost.fix);
+    } else if (slot) {
       if (slot.plugin === config.source.plugin) {
         pass(`slot ${config.source.slot} exists (plugin ${slot.plugin}${slot.active ? ", in use" : ""})`);
       } else {fail(

@@ -16,6 +16,8 @@ export interface SlotInfo {
   readonly temporary: boolean;
   readonly confirmedFlushLsn: Lsn | null;
   readonly restartLsn: Lsn | null;
+  /** Invalidated by the server (`wal_status` lost): it held more WAL than `max_slot_wal_keep_size`. */
+  readonly lost: boolean;
 }
 
 export async function inspectSlot(sql: Sql, slot: string): Promise<SlotInfo | null> {
@@ -28,8 +30,10 @@ export async function inspectSlot(sql: Sql, slot: string): Promise<SlotInfo | nu
       temporary: boolean;
       confirmed: string | null;
       restart: string | null;
+      lost: boolean;
     }[]
-  >`SELECT plugin, database, active, active_pid, temporary, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart
+  >`SELECT plugin, database, active, active_pid, temporary, confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart,
+      wal_status IS NOT DISTINCT FROM 'lost' AS lost
     FROM pg_replication_slots WHERE slot_name = ${slot} AND slot_type = 'logical'`;
   if (!row) return null;
   return {
@@ -40,7 +44,21 @@ export async function inspectSlot(sql: Sql, slot: string): Promise<SlotInfo | nu
     temporary: row.temporary,
     confirmedFlushLsn: row.confirmed ? parseLsn(row.confirmed) : null,
     restartLsn: row.restart ? parseLsn(row.restart) : null,
+    lost: row.lost,
   };
+}
+
+/** A slot the server invalidated: what it held is gone, and only a new snapshot can go on. */
+export function slotLostError(slot: string, cause?: unknown): OesophagusError {
+  return new OesophagusError(
+    "slot_invalidated",
+    `replication slot ${slot} was invalidated by the server (it held more WAL than max_slot_wal_keep_size allows): the changes it held are lost to the engine`,
+    {
+      fix:
+        `start over with a new snapshot: SELECT pg_drop_replication_slot('${slot}'); DELETE FROM oesophagus.snapshot_table WHERE slot = '${slot}'; then start the engine again (documents of rows deleted meanwhile stay in Elasticsearch until the index is rebuilt). To keep the slot, raise max_slot_wal_keep_size (or set it to -1) above the WAL written while the engine or its sinks are down`,
+      cause,
+    },
+  );
 }
 
 /**
@@ -83,7 +101,9 @@ export async function createSlotWithSnapshot(
 
 export function explainSlotError(error: unknown, slot: string, plugin: string): unknown {
   const message = (error as Error)?.message ?? String(error);
+  const detail = (error as { detail?: string })?.detail ?? "";
   const code = (error as { code?: string })?.code;
+  if (/invalidated/.test(`${message} ${detail}`)) return slotLostError(slot, error);
   if (/wal_level/.test(message)) {
     return new OesophagusError("source_misconfigured", `logical decoding is off on the source: ${message}`, {
       fix: "set wal_level = logical in postgresql.conf (ALTER SYSTEM SET wal_level = logical) and restart PostgreSQL",

@@ -11,7 +11,7 @@
 import { errorMessage, OesophagusError } from "../errors.ts";
 import { logger } from "../telemetry/log.ts";
 import type { Sql } from "./session.ts";
-import { inspectSlot, type SlotInfo } from "./slot.ts";
+import { inspectSlot, type SlotInfo, slotLostError } from "./slot.ts";
 
 export interface IdleSlotWait {
   readonly signal: AbortSignal;
@@ -37,6 +37,7 @@ export async function waitForIdleSlot(sql: Sql, slot: string, wait: IdleSlotWait
         );
       }
     }
+    if (info?.lost) throw slotLostError(slot);
     if (!info?.active) return info;
     if (info.activePid !== null && wait.abandoned?.has(info.activePid)) {
       await endAbandoned(sql, slot, info.activePid, wait.abandoned);
