@@ -4,46 +4,16 @@
  * writes the database's own bytes, is refused at start with what to do instead.
  */
 import assert from "node:assert/strict";
-import postgres from "postgres";
-import { RENDER_SETTINGS } from "../../src/pg/session.ts";
 import { assertSameDocuments, compareIndex, expectedDocuments } from "../helpers/contract.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
-import { services, uniqueName } from "../helpers/services.ts";
+import { services } from "../helpers/services.ts";
+import { createTestDatabase } from "../helpers/database.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
-
-/** A LATIN1 database (template0: the template's encoding must allow it), dropped with its slots. */
-async function latin1Database(): Promise<{ url: string; sql: postgres.Sql } & AsyncDisposable> {
-  const { pgUrl } = await services();
-  const name = uniqueName("latin1");
-  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`);
-  const url = new URL(pgUrl);
-  url.pathname = `/${name}`;
-  const sql = postgres(url.toString(), { max: 2, onnotice: () => {}, connection: { ...RENDER_SETTINGS } });
-  return {
-    url: url.toString(),
-    sql,
-    async [Symbol.asyncDispose]() {
-      await sql.end({ timeout: 1 });
-      for (let attempt = 0;; attempt++) {
-        try {
-          await admin`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = ${name}`;
-          await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-          break;
-        } catch (error) {
-          if (attempt === 49) throw error;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-      await admin.end({ timeout: 1 });
-    },
-  };
-}
 
 Deno.test("stream (pgoutput): a LATIN1 database's text is copied and streamed exactly as to_jsonb renders it", async () => {
   const { esUrl } = await services();
-  await using db = await latin1Database();
+  await using db = await createTestDatabase({ encoding: "LATIN1" });
   await using indices = uniqueIndexPrefix();
   const { sql } = db;
   await sql.unsafe(`
@@ -92,7 +62,7 @@ Deno.test("stream (pgoutput): a LATIN1 database's text is copied and streamed ex
 
 Deno.test("stream (wal2json): a database not in UTF8 is refused at start, with what works instead", async () => {
   const { esUrl } = await services();
-  await using db = await latin1Database();
+  await using db = await createTestDatabase({ encoding: "LATIN1" });
   await using indices = uniqueIndexPrefix();
   await db.sql.unsafe(`CREATE TABLE names (id int PRIMARY KEY, name text); INSERT INTO names VALUES (1, 'Zoë')`);
   const config = await writeConfig({

@@ -10,11 +10,16 @@ export interface TestDatabase extends AsyncDisposable {
   readonly sql: postgres.Sql;
 }
 
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** `encoding`: the database's own, other than the server's default UTF8 (from template0, C collation). */
+export async function createTestDatabase(options: { encoding?: string } = {}): Promise<TestDatabase> {
   const { pgUrl } = await services();
   const name = uniqueName("t");
   const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
+  await admin.unsafe(
+    options.encoding === undefined
+      ? `CREATE DATABASE ${name}`
+      : `CREATE DATABASE ${name} ENCODING '${options.encoding}' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0`,
+  );
   const url = new URL(pgUrl);
   url.pathname = `/${name}`;
   const sql = postgres(url.toString(), { max: 4, onnotice: () => {}, connection: { ...RENDER_SETTINGS } });
