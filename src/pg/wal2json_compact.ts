@@ -41,6 +41,8 @@ const CLOSE_OBJECT = 0x7d;
 const OPEN_LIST = 0x5b;
 const CLOSE_LIST = 0x5d;
 const BYTEA_OID = 17;
+/** Records up to this long are decoded whole for their strings (see #ascii). */
+const WHOLE_RECORD_BYTES = 256;
 
 /** Thrown inside the scanner when the record is not in the compact form; never leaves this module. */
 const NOT_COMPACT = Symbol("not compact");
@@ -407,16 +409,20 @@ class Scanner {
   }
 
   /**
-   * `bytes[start, end)`, all ASCII. Short ones are made char by char. Longer ones: everything
-   * before `end` has been scanned, and while no non-ASCII byte came, the record decoded as a
-   * whole has the same offsets there (what follows does not matter). Only a record that needs
-   * it is decoded whole: one with text beyond ASCII decodes several times slower.
+   * `bytes[start, end)`, all ASCII. Everything before `end` has been scanned: while no non-ASCII
+   * byte came, the record decoded as a whole has the same offsets there (what follows does not
+   * matter). A short record (begin, commit) is decoded whole once and sliced. A longer one (a
+   * row's) has few strings outside its spans and may hold text beyond ASCII, which makes decoding
+   * it whole several times slower: its short strings are made char by char.
    * `owned`: a value held until its row is indexed gets characters of its own, because V8 keeps a
    * longer slice as a view of the whole record (measured: 1,850 instead of 830 bytes held per row).
    */
   #ascii(start: number, end: number, owned = false): string {
-    if (end - start <= SHORT_STRING) return spanText(this.bytes, start, end);
-    if (this.#sawHigh || owned) return asciiCopy(this.bytes, start, end);
+    const short = end - start <= SHORT_STRING;
+    if (short && (this.#sawHigh || (this.#chars === null && this.bytes.length > WHOLE_RECORD_BYTES))) {
+      return spanText(this.bytes, start, end);
+    }
+    if (this.#sawHigh || (owned && !short)) return asciiCopy(this.bytes, start, end);
     this.#chars ??= lenientUtf8.decode(this.bytes);
     return this.#chars.slice(start, end);
   }
