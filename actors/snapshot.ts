@@ -16,7 +16,7 @@ import { formatLsn } from "../src/pg/lsn.ts";
 import { connect, connectReplication, type Sql } from "../src/pg/session.ts";
 import { createSlotWithSnapshot, ensurePublication } from "../src/pg/slot.ts";
 import { judgeEncoding, sourceEncoding } from "../src/pg/encoding.ts";
-import { metadataColumnsError } from "../src/sinks/elasticsearch/metadata_fields.ts";
+import { unindexableColumnsError } from "../src/sinks/elasticsearch/unindexable_columns.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
 import { leavesWithEarlierRows, unreadableLeaf } from "../src/pg/partitions.ts";
 import { currentIdentities } from "../src/pg/table_identity.ts";
@@ -92,7 +92,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       const fatal = explained.code === "source_auth_failed" || explained.code === "source_misconfigured";
       throw fatal || isUnreachable(error) ? explained : error;
     }
-    const unindexable = metadataColumnsError(tables);
+    const unindexable = unindexableColumnsError(tables);
     if (unindexable) throw unindexable;
     const encoding = judgeEncoding(await sourceEncoding(sql), source.plugin);
     if (encoding.error) throw encoding.error;

@@ -10,7 +10,7 @@ import { explainConnectionError } from "../pg/connect_errors.ts";
 import { connect, connectReplication } from "../pg/session.ts";
 import { explainSlotError, inspectSlot, slotLostError } from "../pg/slot.ts";
 import { judgeEncoding, sourceEncoding } from "../pg/encoding.ts";
-import { metadataColumnsError } from "../sinks/elasticsearch/metadata_fields.ts";
+import { unindexableColumnsError } from "../sinks/elasticsearch/unindexable_columns.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
 import { classifyRequestError } from "../sinks/elasticsearch/classify.ts";
 import { redact } from "../telemetry/redact.ts";
@@ -112,7 +112,7 @@ export async function runChecks(config: Config): Promise<Finding[]> {
     try {
       const tables = await describeTables(sql, config.tables.map((t) => t.name));
       pass(`tables found with keys: ${tables.map((t) => displayName(t.name)).join(", ")}`);
-      const unindexable = metadataColumnsError(tables);
+      const unindexable = unindexableColumnsError(tables);
       if (unindexable) fail(unindexable.message, unindexable.fix);
       for (const table of tables) {
         const [privileges] = await sql<{ can_select: boolean; owns: boolean }[]>`
