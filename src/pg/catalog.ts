@@ -175,6 +175,18 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
       fixes.push(`replicate the table(s) behind ${shown} instead`);
       continue;
     }
+    if (rel.relreplident === "n") {
+      // With pgoutput the engine's publication would even make PostgreSQL refuse them.
+      problems.push(
+        `table ${shown} has REPLICA IDENTITY NOTHING, so the WAL does not say which row an update or delete changed: its rows cannot be identified`,
+      );
+      fixes.push(
+        `ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY DEFAULT; (it has a primary key) or ALTER TABLE ${
+          quoteQualified(name)
+        } REPLICA IDENTITY FULL;`,
+      );
+      continue;
+    }
     if (!rel.pk && rel.relreplident !== "f" && !(rel.relreplident === "i" && rel.ri)) {
       problems.push(`table ${shown} has no primary key and its REPLICA IDENTITY is not FULL, so its rows cannot be identified`);
       fixes.push(

@@ -134,3 +134,28 @@ Deno.test("snapshot: a table with a column Elasticsearch keeps for metadata (_id
   const listing = await esRequest("GET", `/_cat/indices/${indices.prefix}*?h=index`);
   assert.equal(listing.text.trim(), "");
 });
+
+Deno.test("snapshot: a table with REPLICA IDENTITY NOTHING is refused before a publication is made, so its writes still work", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql.unsafe(`
+    CREATE TABLE quiet (id int PRIMARY KEY, v text); ALTER TABLE quiet REPLICA IDENTITY NOTHING;
+    INSERT INTO quiet VALUES (1, 'x');`);
+  const config = await writeConfig({
+    source: { url: db.url, slot: "nothing", plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { quiet: { index: `${indices.prefix}_quiet` } },
+  });
+  const result = await runEngine(["run", "--config", config, "--progress", "log"]);
+  assert.equal(result.code, 1, result.output);
+  assert.match(result.output, /oesophagus: table public\.quiet has REPLICA IDENTITY NOTHING, so the WAL does not say which row/);
+  assert.match(result.output, /fix: ALTER TABLE "public"\."quiet" REPLICA IDENTITY DEFAULT;/);
+  // A publication of the table would make PostgreSQL refuse its updates and deletes: none was made.
+  const publications = await db.sql`SELECT 1 FROM pg_publication`;
+  assert.equal(publications.length, 0);
+  await db.sql`UPDATE quiet SET v = 'y' WHERE id = 1`;
+  await db.sql`DELETE FROM quiet WHERE id = 1`;
+  const slots = await db.sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'nothing'`;
+  assert.equal(slots.length, 0);
+});
