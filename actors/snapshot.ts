@@ -98,7 +98,16 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     if (encoding.error) throw encoding.error;
     if (encoding.warning) logger.warn(encoding.warning, { actor: ctx.path, encoding: encoding.encoding });
     await ensureEngineSchema(sql);
-    if (source.plugin === "pgoutput") await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
+    if (source.plugin === "pgoutput") {
+      const { widenedFrom } = await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
+      if (widenedFrom !== null) {
+        logger.warn("the publication left out some changes: it publishes every kind of change now", {
+          actor: ctx.path,
+          publication: source.publication,
+          published: widenedFrom,
+        });
+      }
+    }
     const slot = await waitForIdleSlot(sql, source.slot, {
       signal: ctx.scope.signal,
       abandoned: deps.abandonedWalsenders,

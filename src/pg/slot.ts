@@ -7,6 +7,9 @@ import { type QualifiedName, quoteIdent, quoteQualified } from "./identifier.ts"
 import { type Lsn, parseLsn } from "./lsn.ts";
 import type { Sql } from "./session.ts";
 
+/** What the engine's publication must publish: every change a document follows. */
+const ALL_CHANGES = "insert, update, delete, truncate";
+
 export interface SlotInfo {
   readonly plugin: string;
   readonly database: string;
@@ -150,13 +153,30 @@ export function explainSlotError(error: unknown, slot: string, plugin: string): 
   return error;
 }
 
-/** Creates the publication, or sets its table list to exactly the configured tables. */
-export async function ensurePublication(sql: Sql, publication: string, tables: readonly QualifiedName[]): Promise<void> {
+/**
+ * Creates the publication, or sets its table list to exactly the configured tables. One made
+ * beforehand that leaves out a kind of change (`WITH (publish = 'insert')`) would have the stream
+ * skip those changes: it is widened to all four, and what it published before is returned.
+ */
+export async function ensurePublication(
+  sql: Sql,
+  publication: string,
+  tables: readonly QualifiedName[],
+): Promise<{ widenedFrom: string | null }> {
   const list = tables.map(quoteQualified).join(", ");
-  const [existing] = await sql`SELECT 1 FROM pg_publication WHERE pubname = ${publication}`;
+  const [existing] = await sql<{ kinds: string }[]>`
+    SELECT concat_ws(', ', CASE WHEN pubinsert THEN 'insert' END, CASE WHEN pubupdate THEN 'update' END,
+                     CASE WHEN pubdelete THEN 'delete' END, CASE WHEN pubtruncate THEN 'truncate' END) AS kinds
+    FROM pg_publication WHERE pubname = ${publication}`;
   try {
-    if (existing) await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
-    else await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
+    if (!existing) {
+      await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
+      return { widenedFrom: null };
+    }
+    await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    if (existing.kinds === ALL_CHANGES) return { widenedFrom: null };
+    await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = '${ALL_CHANGES}')`);
+    return { widenedFrom: existing.kinds };
   } catch (error) {
     const message = (error as Error).message;
     throw new OesophagusError(
@@ -165,7 +185,7 @@ export async function ensurePublication(sql: Sql, publication: string, tables: r
       {
         fix:
           "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself: CREATE PUBLICATION " +
-          `${quoteIdent(publication)} FOR TABLE ${list};`,
+          `${quoteIdent(publication)} FOR TABLE ${list}; (it must publish every kind of change: the default)`,
         cause: error,
       },
     );
