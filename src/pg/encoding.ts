@@ -9,8 +9,6 @@
 import { OesophagusError } from "../errors.ts";
 import type { Sql } from "./session.ts";
 
-export type Plugin = "pgoutput" | "wal2json";
-
 export interface EncodingVerdict {
   readonly encoding: string;
   /** The engine cannot read this database's text with this plugin. */
@@ -25,7 +23,7 @@ export async function sourceEncoding(sql: Sql): Promise<string> {
   return encoding;
 }
 
-export function judgeEncoding(encoding: string, plugin: Plugin): EncodingVerdict {
+export function judgeEncoding(encoding: string, plugin: "pgoutput" | "wal2json"): EncodingVerdict {
   if (encoding === "UTF8") return { encoding };
   if (encoding === "SQL_ASCII") {
     return {

@@ -282,8 +282,8 @@ class Scanner {
     }
     const start = this.#pos;
     const text = this.#string(true);
-    // Only plain ASCII (its bytes are its characters) is worth matching again.
-    if (this.#pos - start - 2 === text.length && !this.#sawHigh) {
+    // Only plain ASCII (its bytes are its characters, one each) is worth matching again.
+    if (this.#pos - start - 2 === text.length) {
       this.recent.remember(place, this.bytes.slice(start + 1, this.#pos - 1), text);
     }
     return text;

@@ -13,7 +13,7 @@
 import { OesophagusError } from "../../errors.ts";
 import { displayName, quoteIdent, quoteQualified } from "../../pg/identifier.ts";
 import type { TableDescription } from "../../pg/catalog.ts";
-import { indexMapping } from "./mapping.ts";
+import { type IndexMapping, indexMapping } from "./mapping.ts";
 
 export const METADATA_FIELDS: ReadonlySet<string> = new Set([
   "_id",
@@ -31,14 +31,21 @@ export const METADATA_FIELDS: ReadonlySet<string> = new Set([
   "_nested_path",
 ]);
 
-/** Why Elasticsearch refuses `column` of `table` as a field, or null when it takes it. */
-export function refusal(table: TableDescription, column: string): string | null {
+/**
+ * Why Elasticsearch refuses `column` of `table` as a field, or null when it takes it. `mapped`:
+ * the table's fields as the engine maps them (given once per table by a caller asking of each column).
+ */
+export function refusal(
+  table: TableDescription,
+  column: string,
+  mapped: IndexMapping["properties"] = indexMapping(table).properties,
+): string | null {
   if (METADATA_FIELDS.has(column)) return "the name of an Elasticsearch metadata field";
   if (column.trim() === "") return "a name of white space only";
   if (column.startsWith(".") || column.includes("..")) return "a name Elasticsearch reads as a path with an empty step";
   const dot = column.indexOf(".");
   if (dot > 0) {
-    const parent = indexMapping(table).properties[column.slice(0, dot)];
+    const parent = mapped[column.slice(0, dot)];
     if (parent !== undefined && parent.type !== "object") {
       return `a path into column ${column.slice(0, dot)}, which the index holds as a ${parent.type} value`;
     }
@@ -48,9 +55,11 @@ export function refusal(table: TableDescription, column: string): string | null 
 
 /** The tables' columns Elasticsearch refuses, as one error; null when there are none. */
 export function unindexableColumnsError(tables: readonly TableDescription[]): OesophagusError | null {
-  const found = tables.flatMap((table) =>
-    table.columns.map((c) => ({ table, column: c.name, why: refusal(table, c.name) })).filter((f) => f.why !== null)
-  );
+  const found = tables.flatMap((table) => {
+    const mapped = indexMapping(table).properties;
+    return table.columns.map((c) => ({ table, column: c.name, why: refusal(table, c.name, mapped) }))
+      .filter((f) => f.why !== null);
+  });
   if (found.length === 0) return null;
   return new OesophagusError(
     "table_unindexable",
