@@ -16,7 +16,7 @@ import { leafPartitions, partitionAncestors } from "../src/pg/partitions.ts";
 import { currentIdentities } from "../src/pg/table_identity.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
-import type { CheckpointerCommand, RouterCommand, Segment } from "../src/protocol/stream.ts";
+import type { CheckpointerCommand, RouterCommand } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, KeylessChange, type RowChange, TableRenderer } from "../src/stream/render.ts";
@@ -60,7 +60,14 @@ interface SentBatch {
 }
 
 interface Work {
-  readonly segment: Segment;
+  readonly segmentId: number;
+  readonly readAt: number;
+  /**
+   * The segment's events until it is processed, then null: its batches hold what Elasticsearch
+   * needs, and events kept until the acks (tens of milliseconds later) would outlive V8's young
+   * generation and be collected as old objects.
+   */
+  events: readonly ChangeEvent[] | null;
   /** Index of the next event of the segment to process. */
   next: number;
   /** Batches (and truncates) sent for this segment and not yet acked by their sink. */
@@ -371,7 +378,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
 
   /** Processes work until it ends or reaches a TRUNCATE that must wait for earlier batches. */
   async function process(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>): Promise<boolean> {
-    const events = work.segment.events;
+    const events = work.events!;
     const groups = new Map<Route, RowChange[]>();
     // Counted per segment, not per change: a metric update per change would cost more than the change.
     const received = new Map<string, number>();
@@ -399,7 +406,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   ): Promise<boolean> {
     const flushGroups = async () => {
       if (groups.size === 0) return;
-      send(state, work, ctx, await renderGroups(state, groups, work.segment.readAt));
+      send(state, work, ctx, await renderGroups(state, groups, work.readAt));
       groups.clear();
     };
     while (work.next < events.length) {
@@ -461,7 +468,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     }
     await flushGroups();
     work.done = true;
-    if (work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segment.id });
+    work.events = null;
+    if (work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segmentId });
     return true;
   }
 
@@ -548,7 +556,14 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           return state;
         }
         case "Route":
-          state.queue.push({ segment: msg.segment, next: 0, pending: 0, done: false });
+          state.queue.push({
+            segmentId: msg.segment.id,
+            readAt: msg.segment.readAt,
+            events: msg.segment.events,
+            next: 0,
+            pending: 0,
+            done: false,
+          });
           if (state.sql) await drain(state, ctx);
           return state;
         case "Resume":
@@ -573,7 +588,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           }
           state.inFlight--;
           work.pending--;
-          if (work.done && work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segment.id });
+          if (work.done && work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segmentId });
           if (state.blocked && state.inFlight === 0) ctx.send(ctx.self, { type: "Resume" });
           return state;
         }

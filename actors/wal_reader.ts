@@ -1,7 +1,8 @@
 /**
  * The wal reader: one replication connection streaming the slot from its confirmed LSN. Frames
- * are decoded as they arrive and cut into segments (bounded by the sinks' batch size and
- * timeout, and cut sooner, after `lingerMs`, when nothing is in flight), which go to the router
+ * are decoded as they arrive and cut into segments (bounded by a bulk request for each lane of the
+ * sinks, `src/stream/segment_size.ts`, and by the batch timeout, and cut sooner, after `lingerMs`,
+ * when nothing is in flight), which go to the router
  * after being registered with the checkpointer. When more than `maxInFlightEvents` row changes or
  * `maxInFlightBytes` are un-acked, the stream is paused (TCP holds PostgreSQL back) while standby
  * status updates keep the connection alive. The flushed LSN sent to PostgreSQL is only ever the
@@ -34,6 +35,7 @@ import { type ChangeEvent, DecodeError } from "../src/stream/change.ts";
 import { copiesAgain, tableChangeError, tableChanges } from "../src/stream/table_watch.ts";
 import type { Lifecycle } from "../src/lifecycle.ts";
 import { setPhase } from "../src/telemetry/health.ts";
+import { segmentBounds } from "../src/stream/segment_size.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { gauges } from "../src/telemetry/metrics.ts";
 import { startSlotProbe } from "../src/telemetry/slot_probe.ts";
@@ -122,8 +124,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   const { config } = deps;
   const source = config.source;
   const sinkConfigs = Object.values(config.sinks);
-  const segmentEvents = Math.min(...sinkConfigs.map((s) => s.batch.maxDocs));
-  const segmentBytes = Math.min(...sinkConfigs.map((s) => s.batch.maxBytes));
+  const { rows: segmentEvents, bytes: segmentBytes } = segmentBounds(sinkConfigs, source);
   const segmentTimeoutMs = Math.min(...sinkConfigs.map((s) => s.batch.timeoutMs));
   const segmentLingerMs = Math.min(segmentTimeoutMs, ...sinkConfigs.map((s) => s.batch.lingerMs));
 

@@ -16,6 +16,7 @@ import { serviceControl } from "../helpers/service_control.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 import { startWorkload, type Workload } from "../helpers/workload.ts";
+import { segmentBounds } from "../../src/stream/segment_size.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -337,10 +338,12 @@ for (const bound of ["maxInFlightEvents", "maxInFlightBytes"] as const) {
         assert.ok(tries < 150, `the reader never reached ${bound}: ${JSON.stringify(await inFlight())}`);
         await sleep(100);
       }
-      // Time to read on if it did not stop; it may pass the bound by the segment that reached it (20 rows), no more.
+      // Time to read on if it did not stop; it may pass the bound by the segment that reached it (two lanes of 20
+      // rows, ~400 bytes each), no more.
       await sleep(3_000);
       const held = await inFlight();
-      const slack = bound === "maxInFlightEvents" ? 20 : 20 * 400;
+      const segment = segmentBounds([{ batch: { maxDocs: 20, maxBytes: 5_000_000 }, concurrency: 2 }], limits).rows;
+      const slack = bound === "maxInFlightEvents" ? segment : segment * 400;
       assert.ok(held[reached()] <= limit + slack, `${bound} ${limit}, yet ${JSON.stringify(held)} in flight`);
       assert.ok((await confirmedLsn(sql, slot)) < written, "the slot moved past changes Elasticsearch does not have");
 
