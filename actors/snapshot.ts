@@ -99,12 +99,24 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
     if (encoding.warning) logger.warn(encoding.warning, { actor: ctx.path, encoding: encoding.encoding });
     await ensureEngineSchema(sql);
     if (source.plugin === "pgoutput") {
-      const { widenedFrom } = await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
-      if (widenedFrom !== null) {
+      const changed = await ensurePublication(sql, source.publication, config.tables.map((t) => t.name));
+      if (changed.widenedFrom !== null) {
         logger.warn("the publication left out some changes: it publishes every kind of change now", {
           actor: ctx.path,
           publication: source.publication,
-          published: widenedFrom,
+          published: changed.widenedFrom,
+        });
+      }
+      if (changed.viaRootReset) {
+        logger.warn(
+          "the publication published partitions' changes as their root's, which sends nothing for a TRUNCATE of one partition: it publishes each partition under its own name now",
+          { actor: ctx.path, publication: source.publication },
+        );
+      }
+      if (changed.allTables) {
+        logger.info("the publication publishes every table: the stream carries the other tables' changes, and they are dropped", {
+          actor: ctx.path,
+          publication: source.publication,
         });
       }
     }

@@ -153,30 +153,49 @@ export function explainSlotError(error: unknown, slot: string, plugin: string): 
   return error;
 }
 
+/** What `ensurePublication` changed in a publication made beforehand, for the log. */
+export interface PublicationChanges {
+  /** The kinds of change it published, when it left some out; null when it published all. */
+  readonly widenedFrom: string | null;
+  /** It published partitions' changes as their root's, and no longer does. */
+  readonly viaRootReset: boolean;
+  /** It is FOR ALL TABLES: its table list was left as it is. */
+  readonly allTables: boolean;
+}
+
 /**
  * Creates the publication, or sets its table list to exactly the configured tables. One made
- * beforehand that leaves out a kind of change (`WITH (publish = 'insert')`) would have the stream
- * skip those changes: it is widened to all four, and what it published before is returned.
+ * beforehand is made to publish what the stream needs: every kind of change (`WITH (publish =
+ * 'insert')` would have the stream skip the rest), each partition under its own name (with
+ * `publish_via_partition_root` pgoutput sends nothing at all for a TRUNCATE of one partition, so
+ * its rows would stay in the index). A FOR ALL TABLES publication already holds every configured
+ * table and cannot be given a list: its list is left alone, and the router drops the other tables'
+ * changes.
  */
 export async function ensurePublication(
   sql: Sql,
   publication: string,
   tables: readonly QualifiedName[],
-): Promise<{ widenedFrom: string | null }> {
+): Promise<PublicationChanges> {
   const list = tables.map(quoteQualified).join(", ");
-  const [existing] = await sql<{ kinds: string }[]>`
+  const [existing] = await sql<{ kinds: string; allTables: boolean; viaRoot: boolean }[]>`
     SELECT concat_ws(', ', CASE WHEN pubinsert THEN 'insert' END, CASE WHEN pubupdate THEN 'update' END,
-                     CASE WHEN pubdelete THEN 'delete' END, CASE WHEN pubtruncate THEN 'truncate' END) AS kinds
+                     CASE WHEN pubdelete THEN 'delete' END, CASE WHEN pubtruncate THEN 'truncate' END) AS kinds,
+           puballtables AS "allTables", pubviaroot AS "viaRoot"
     FROM pg_publication WHERE pubname = ${publication}`;
   try {
     if (!existing) {
       await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
-      return { widenedFrom: null };
+      return { widenedFrom: null, viaRootReset: false, allTables: false };
     }
-    await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
-    if (existing.kinds === ALL_CHANGES) return { widenedFrom: null };
-    await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = '${ALL_CHANGES}')`);
-    return { widenedFrom: existing.kinds };
+    if (!existing.allTables) await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    const widen = existing.kinds !== ALL_CHANGES;
+    if (widen || existing.viaRoot) {
+      await sql.unsafe(
+        `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = '${ALL_CHANGES}', publish_via_partition_root = false)`,
+      );
+    }
+    return { widenedFrom: widen ? existing.kinds : null, viaRootReset: existing.viaRoot, allTables: existing.allTables };
   } catch (error) {
     const message = (error as Error).message;
     throw new OesophagusError(
@@ -185,7 +204,9 @@ export async function ensurePublication(
       {
         fix:
           "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself: CREATE PUBLICATION " +
-          `${quoteIdent(publication)} FOR TABLE ${list}; (it must publish every kind of change: the default)`,
+          `${
+            quoteIdent(publication)
+          } FOR TABLE ${list}; (it must publish every kind of change, the default, and each partition under its own name, publish_via_partition_root = false, the default)`,
         cause: error,
       },
     );

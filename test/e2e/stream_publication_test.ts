@@ -1,16 +1,18 @@
 /**
  * A publication of the engine's name made beforehand (the README lets an operator make it, for
- * a source user who may not) is taken as it is only if it publishes every kind of change: one
+ * a source user who may not) is taken as it is only if it publishes what the stream needs: one
  * made `WITH (publish = 'insert')` would have the stream carry no update, delete or truncate, and
- * the index keep documents the table no longer has.
+ * one `WITH (publish_via_partition_root = true)` no TRUNCATE of a partition; either way the index
+ * keeps documents the table no longer has. One FOR ALL TABLES cannot be given a table list, and
+ * needs none.
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
 import { services } from "../helpers/services.ts";
-import { waitForCatchUp } from "../helpers/stream.ts";
+import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 
 Deno.test("stream (pgoutput): a publication made beforehand for inserts only is widened to every change, and nothing is missed", async () => {
   const { esUrl } = await services();
@@ -49,5 +51,76 @@ Deno.test("stream (pgoutput): a publication made beforehand for inserts only is 
     assertSameDocuments(await compareIndex(sql, { schema: "public", name: "logs" }, `${indices.prefix}_logs`));
   } finally {
     await stopEngine(engine);
+  }
+});
+
+Deno.test("stream (pgoutput): a publication made beforehand FOR ALL TABLES is taken as it is; other tables' changes are left out", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql.unsafe(`
+    CREATE TABLE items (id int PRIMARY KEY, name text);
+    CREATE TABLE other (id int PRIMARY KEY, line text);
+    INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;
+    CREATE PUBLICATION oesophagus FOR ALL TABLES;`);
+  const config = await writeConfig({
+    source: { url: db.url, slot: "all_tables", plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { items: { index: `${indices.prefix}_items` } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql.unsafe(`
+      INSERT INTO other SELECT g, 'line ' || g FROM generate_series(1, 30) g;
+      INSERT INTO items VALUES (100, 'new');
+      UPDATE items SET name = 'renamed' WHERE id <= 10;
+      DELETE FROM items WHERE id > 40 AND id < 100;
+      UPDATE other SET line = 'changed';`);
+    await waitForCatchUp(sql, "all_tables");
+    const [publication] = await sql<
+      { all: boolean }[]
+    >`SELECT puballtables AS all FROM pg_publication WHERE pubname = 'oesophagus'`;
+    assert.equal(publication.all, true, "the operator's publication was changed");
+    assert.match(engine.output(), /"msg":"the publication publishes every table/);
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "items" }, `${indices.prefix}_items`));
+  } finally {
+    await stopEngine(engine);
+  }
+});
+
+Deno.test("stream (pgoutput): a publication made beforehand to publish via the partition root is reset, so a partition's TRUNCATE is seen", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql.unsafe(`
+    CREATE TABLE m (id int, region text, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+    CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu');
+    CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
+    INSERT INTO m SELECT g, (ARRAY['eu', 'us'])[1 + g % 2], 'copied' FROM generate_series(1, 100) g;
+    CREATE PUBLICATION oesophagus FOR TABLE m WITH (publish_via_partition_root = true);`);
+  const config = await writeConfig({
+    source: { url: db.url, slot: "via_root", plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { m: { index: `${indices.prefix}_m` } },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql`UPDATE m SET v = 'streamed' WHERE id <= 10`;
+    await waitForCatchUp(sql, "via_root");
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "m" }, `${indices.prefix}_m`));
+    assert.match(engine.output(), /"msg":"the publication published partitions' changes as their root's/);
+    const before = await currentWalLsn(sql);
+    // Published via the root, this TRUNCATE sends nothing: the engine would go on with m_us's 50 rows in the index.
+    await sql`TRUNCATE m_us`;
+    const output = await stopsOnItsOwn(engine, "the TRUNCATE");
+    assert.match(output, /TRUNCATE of public\.m_us empties only part of public\.m/);
+    assert.ok((await confirmedLsn(sql, "via_root")) <= before, "the slot passed the TRUNCATE");
+  } finally {
+    engine.kill("SIGKILL");
+    await engine.exited;
   }
 });
