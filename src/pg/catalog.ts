@@ -129,11 +129,12 @@ const IDENTITY: Record<string, TableDescription["replicaIdentity"]> = { d: "defa
 /**
  * What identifies a table's rows, from its primary key columns, `relreplident` and replica
  * identity index columns: the key `_id`s are made from. The one rule for describing a table and for
- * noticing, while streaming, that its key changed.
+ * noticing, while streaming, that its key changed. A replica identity index comes before the
+ * primary key: the old key an update or delete logs holds that index's columns only.
  */
 export function rowKeyOf(pk: readonly string[] | null, replident: string, identityKey: readonly string[] | null): RowKey {
-  if (pk) return { source: "primary_key", columns: pk };
   if (replident === "i" && identityKey) return { source: "replica_identity_index", columns: identityKey };
+  if (pk) return { source: "primary_key", columns: pk };
   return { source: "replica_identity_full", columns: null };
 }
 
@@ -184,6 +185,18 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
         `ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY DEFAULT; (it has a primary key) or ALTER TABLE ${
           quoteQualified(name)
         } REPLICA IDENTITY FULL;`,
+      );
+      continue;
+    }
+    if (rel.relreplident === "i" && !rel.ri) {
+      // PostgreSQL then logs no old key, as with NOTHING.
+      problems.push(
+        `table ${shown} has REPLICA IDENTITY USING INDEX, but that index is gone, so the WAL does not say which row an update or delete changed`,
+      );
+      fixes.push(
+        `ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY DEFAULT; (if it has a primary key) or ALTER TABLE ${
+          quoteQualified(name)
+        } REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns>;`,
       );
       continue;
     }

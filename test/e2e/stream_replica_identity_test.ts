@@ -1,0 +1,73 @@
+/**
+ * A table with a primary key and REPLICA IDENTITY USING INDEX on another unique index: the WAL's
+ * old key of an update or delete holds that index's columns, not the primary key's (pgoutput
+ * sends the others as null), so `_id`s must come from the identity index or a delete cannot name
+ * its document. And one whose identity index was dropped logs no old key at all (PostgreSQL then
+ * behaves as REPLICA IDENTITY NOTHING): refused at start like NOTHING.
+ */
+import assert from "node:assert/strict";
+import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
+import { createTestDatabase } from "../helpers/database.ts";
+import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { waitForCatchUp } from "../helpers/stream.ts";
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): a table identified by a replica identity index other than its primary key streams exactly`, async () => {
+    const { esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql.unsafe(`
+      CREATE TABLE accounts (id int PRIMARY KEY, code text NOT NULL, v text);
+      CREATE UNIQUE INDEX accounts_code ON accounts (code);
+      ALTER TABLE accounts REPLICA IDENTITY USING INDEX accounts_code;
+      INSERT INTO accounts SELECT g, 'c' || g, 'copied' FROM generate_series(1, 50) g;`);
+    const slot = uniqueName("identity_index");
+    const index = `${indices.prefix}_accounts`;
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+      tables: { accounts: { index } },
+    });
+    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await sql.unsafe(`
+        UPDATE accounts SET v = 'streamed' WHERE id <= 10;
+        DELETE FROM accounts WHERE id BETWEEN 11 AND 20;
+        UPDATE accounts SET id = id + 1000 WHERE id BETWEEN 21 AND 25;
+        UPDATE accounts SET code = 'recoded ' || id WHERE id BETWEEN 26 AND 30;
+        INSERT INTO accounts VALUES (2000, 'new', 'inserted');`);
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "accounts" }, index));
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+}
+
+Deno.test("snapshot: a table whose replica identity index was dropped logs no old key, and is refused like REPLICA IDENTITY NOTHING", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql.unsafe(`
+    CREATE TABLE accounts (id int PRIMARY KEY, code text NOT NULL);
+    CREATE UNIQUE INDEX accounts_code ON accounts (code);
+    ALTER TABLE accounts REPLICA IDENTITY USING INDEX accounts_code;
+    DROP INDEX accounts_code;
+    INSERT INTO accounts VALUES (1, 'x');`);
+  const slot = uniqueName("identity_dropped");
+  const config = await writeConfig({
+    source: { url: db.url, slot, plugin: "wal2json" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { accounts: { index: `${indices.prefix}_accounts` } },
+  });
+  const result = await runEngine(["run", "--config", config, "--progress", "log"]);
+  assert.equal(result.code, 1, result.output);
+  assert.match(result.output, /oesophagus: table public\.accounts has REPLICA IDENTITY USING INDEX, but that index is gone/);
+  assert.match(result.output, /fix: ALTER TABLE "public"\."accounts" REPLICA IDENTITY DEFAULT;/);
+  const slots = await db.sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot}`;
+  assert.equal(slots.length, 0);
+});
