@@ -5,6 +5,7 @@
  */
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
+import { leafIdentities, partitionIdentityProblems } from "./partition_identity.ts";
 import { partitionAncestors } from "./partitions.ts";
 import type { Sql } from "./session.ts";
 
@@ -191,7 +192,7 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
     if (rel.relreplident === "i" && !rel.ri) {
       // PostgreSQL then logs no old key, as with NOTHING.
       problems.push(
-        `table ${shown} has REPLICA IDENTITY USING INDEX, but that index is gone, so the WAL does not say which row an update or delete changed`,
+        `table ${shown} has REPLICA IDENTITY USING INDEX, but that index is gone, so the WAL does not say which row an update or delete changed: its rows cannot be identified`,
       );
       fixes.push(
         `ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY DEFAULT; (if it has a primary key) or ALTER TABLE ${
@@ -208,6 +209,16 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
         } REPLICA IDENTITY FULL;`,
       );
       continue;
+    }
+    if (rel.relkind === "p") {
+      const gaps = partitionIdentityProblems(
+        name,
+        rowKeyOf(rel.pk, rel.relreplident, rel.ri),
+        await leafIdentities(sql, rel.oid),
+      );
+      problems.push(...gaps.problems);
+      fixes.push(...gaps.fixes);
+      if (gaps.problems.length > 0) continue;
     }
     found.push({ name, oid: rel.oid, replident: rel.relreplident, key: rel.pk, identityKey: rel.ri });
   }

@@ -37,9 +37,13 @@ export function idExpression(table: TableDescription, alias: string, rowJson: st
   // database keeps its text (in LATIN1, "é" is one byte, in UTF-8 two).
   if (table.key.columns === null) return `to_json(md5(convert_to(${rowJson}, 'UTF8')))::text`;
   const [only, ...more] = table.key.columns;
+  // A key column is null only where a change's old image lacks it: no _id (the stream stops on
+  // it), rather than "[null, 2]", which names no document and would drop the delete unnoticed.
   const text = more.length === 0
     ? `${alias}.${quoteIdent(only)}::text`
-    : `jsonb_build_array(${table.key.columns.map((c) => `${alias}.${quoteIdent(c)}`).join(", ")})::text`;
+    : `CASE WHEN ${
+      table.key.columns.map((c) => `${alias}.${quoteIdent(c)} IS NULL`).join(" OR ")
+    } THEN NULL ELSE jsonb_build_array(${table.key.columns.map((c) => `${alias}.${quoteIdent(c)}`).join(", ")})::text END`;
   return `to_json(CASE WHEN octet_length(convert_to(${text}, 'UTF8')) BETWEEN 1 AND 512 AND left(${text}, 1) <> '~'
     THEN ${text} ELSE '~' || encode(sha256(convert_to(${text}, 'UTF8')), 'hex') END)::text`;
 }

@@ -66,8 +66,54 @@ Deno.test("snapshot: a table whose replica identity index was dropped logs no ol
   });
   const result = await runEngine(["run", "--config", config, "--progress", "log"]);
   assert.equal(result.code, 1, result.output);
-  assert.match(result.output, /oesophagus: table public\.accounts has REPLICA IDENTITY USING INDEX, but that index is gone/);
+  assert.match(
+    result.output,
+    /oesophagus: table public\.accounts has REPLICA IDENTITY USING INDEX, but that index is gone, .*: its rows cannot be identified/,
+  );
+  assert.match(result.output, /"code":"table_without_key"/);
   assert.match(result.output, /fix: ALTER TABLE "public"\."accounts" REPLICA IDENTITY DEFAULT;/);
   const slots = await db.sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot}`;
   assert.equal(slots.length, 0);
+});
+
+Deno.test("snapshot: partitions whose own replica identity does not log the table's key are refused before a publication is made", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql.unsafe(`
+    CREATE TABLE m (id int, region text, code text NOT NULL, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+    CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu');
+    CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
+    CREATE TABLE m_sa PARTITION OF m FOR VALUES IN ('sa');
+    CREATE TABLE m_af PARTITION OF m FOR VALUES IN ('af');
+    CREATE UNIQUE INDEX m_us_code ON m_us (code);
+    CREATE UNIQUE INDEX m_af_code ON m_af (code);
+    ALTER TABLE m_eu REPLICA IDENTITY NOTHING;
+    ALTER TABLE m_us REPLICA IDENTITY USING INDEX m_us_code;
+    ALTER TABLE m_af REPLICA IDENTITY USING INDEX m_af_code;
+    DROP INDEX m_af_code;
+    INSERT INTO m SELECT g, (ARRAY['eu', 'us', 'sa', 'af'])[1 + g % 4], 'c' || g FROM generate_series(1, 40) g;`);
+  const slot = uniqueName("partition_identity");
+  const config = await writeConfig({
+    source: { url: db.url, slot, plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { m: { index: `${indices.prefix}_m` } },
+  });
+  const result = await runEngine(["run", "--config", config, "--progress", "log"]);
+  assert.equal(result.code, 1, result.output);
+  assert.match(result.output, /"code":"table_without_key"/);
+  assert.match(result.output, /partition public\.m_eu of public\.m has REPLICA IDENTITY NOTHING/);
+  assert.match(
+    result.output,
+    /partition public\.m_us of public\.m logs \(code\) as the old key of an update or delete, not \(id, region\)/,
+  );
+  assert.match(result.output, /partition public\.m_af of public\.m has REPLICA IDENTITY USING INDEX, but that index is gone/);
+  assert.doesNotMatch(result.output, /partition public\.m_sa/);
+  assert.match(result.output, /ALTER TABLE "public"\."m_eu" REPLICA IDENTITY DEFAULT;/);
+  // With a publication of m, PostgreSQL would refuse these (m_eu publishes updates and has no identity).
+  assert.equal((await sql`SELECT 1 FROM pg_publication`).length, 0);
+  await sql`UPDATE m SET code = code || '!'`;
+  await sql`DELETE FROM m WHERE id <= 8`;
+  assert.equal((await sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot}`).length, 0);
 });
