@@ -5,6 +5,7 @@
  */
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
+import { identityColumns } from "./identity_columns.ts";
 import { leafIdentities, partitionIdentityProblems } from "./partition_identity.ts";
 import { partitionAncestors } from "./partitions.ts";
 import type { Sql } from "./session.ts";
@@ -154,18 +155,11 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
   const found: { name: QualifiedName; oid: number; replident: string; key: string[] | null; identityKey: string[] | null }[] = [];
 
   for (const name of names) {
-    const [rel] = await sql<{ oid: number; relkind: string; relreplident: string; pk: string[] | null; ri: string[] | null }[]>`
-      SELECT c.oid, c.relkind, c.relreplident,
-        (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
-           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-          WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
-        (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
-           CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-           JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-          WHERE i.indrelid = c.oid AND i.indisreplident) AS ri
+    const [relation] = await sql<{ oid: number; relkind: string; relreplident: string }[]>`
+      SELECT c.oid, c.relkind, c.relreplident
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = ${name.schema} AND c.relname = ${name.name}`;
+    const rel = relation && { ...relation, ...(await identityColumns(sql, [relation.oid])).get(Number(relation.oid))! };
     const shown = displayName(name);
     if (!rel) {
       problems.push(`table ${shown} does not exist`);

@@ -6,6 +6,7 @@
  * before anything is made, like a table without a key.
  */
 import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
+import { identityColumns } from "./identity_columns.ts";
 import type { Sql } from "./session.ts";
 import type { RowKey } from "./catalog.ts";
 
@@ -38,21 +39,18 @@ export function leafIdentityGap(key: RowKey, leaf: LeafIdentity): string | null 
 
 /** The leaf partitions of the partitioned table `oid` and what each logs. */
 export async function leafIdentities(sql: Sql, oid: number): Promise<LeafIdentity[]> {
-  const rows = await sql<{ schema: string; name: string; replident: string; pk: string[] | null; ri: string[] | null }[]>`
-    SELECT n.nspname AS schema, c.relname AS name, c.relreplident AS replident,
-      (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
-         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = c.oid AND i.indisprimary) AS pk,
-      (SELECT array_agg(a.attname ORDER BY k.ord) FROM pg_index i
-         CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
-         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-        WHERE i.indrelid = c.oid AND i.indisreplident) AS ri
+  const leaves = await sql<{ oid: number; schema: string; name: string; replident: string }[]>`
+    SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relreplident AS replident
     FROM pg_partition_tree(${oid}::oid::regclass) t
     JOIN pg_class c ON c.oid = t.relid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE t.isleaf
     ORDER BY n.nspname, c.relname`;
-  return rows.map((r) => ({ name: { schema: r.schema, name: r.name }, replident: r.replident, pk: r.pk, ri: r.ri }));
+  const columns = await identityColumns(sql, leaves.map((l) => Number(l.oid)));
+  return leaves.map((l) => ({
+    name: { schema: l.schema, name: l.name },
+    replident: l.replident,
+    ...columns.get(Number(l.oid))!,
+  }));
 }
 
 /** Problems and fixes, in describeTables' terms, for the partitions of `table` that do not log its key. */
