@@ -8,14 +8,24 @@
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
-import { createTestDatabase } from "../helpers/database.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
 import { services } from "../helpers/services.ts";
 import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 
-Deno.test("stream (pgoutput): a publication made beforehand for inserts only is widened to every change, and nothing is missed", async () => {
+/** The engine on `db` with pgoutput, each of `tables` to the index `<prefix>_<table>`. */
+async function engineFor(db: TestDatabase, slot: string, tables: readonly string[], prefix: string) {
   const { esUrl } = await services();
+  const config = await writeConfig({
+    source: { url: db.url, slot, plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: Object.fromEntries(tables.map((table) => [table, { index: `${prefix}_${table}` }])),
+  });
+  return startEngine(["run", "--config", config, "--progress", "log"]);
+}
+
+Deno.test("stream (pgoutput): a publication made beforehand for inserts only is widened to every change, and nothing is missed", async () => {
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   const { sql } = db;
@@ -25,12 +35,7 @@ Deno.test("stream (pgoutput): a publication made beforehand for inserts only is 
     INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;
     INSERT INTO logs SELECT g, 'line ' || g FROM generate_series(1, 20) g;
     CREATE PUBLICATION oesophagus FOR TABLE items WITH (publish = 'insert');`);
-  const config = await writeConfig({
-    source: { url: db.url, slot: "widened", plugin: "pgoutput" },
-    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-    tables: { items: { index: `${indices.prefix}_items` }, logs: { index: `${indices.prefix}_logs` } },
-  });
-  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  const engine = await engineFor(db, "widened", ["items", "logs"], indices.prefix);
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
     await sql.unsafe(`
@@ -55,7 +60,6 @@ Deno.test("stream (pgoutput): a publication made beforehand for inserts only is 
 });
 
 Deno.test("stream (pgoutput): a publication made beforehand FOR ALL TABLES is taken as it is; other tables' changes are left out", async () => {
-  const { esUrl } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   const { sql } = db;
@@ -64,12 +68,7 @@ Deno.test("stream (pgoutput): a publication made beforehand FOR ALL TABLES is ta
     CREATE TABLE other (id int PRIMARY KEY, line text);
     INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;
     CREATE PUBLICATION oesophagus FOR ALL TABLES;`);
-  const config = await writeConfig({
-    source: { url: db.url, slot: "all_tables", plugin: "pgoutput" },
-    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-    tables: { items: { index: `${indices.prefix}_items` } },
-  });
-  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  const engine = await engineFor(db, "all_tables", ["items"], indices.prefix);
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
     await sql.unsafe(`
@@ -91,7 +90,6 @@ Deno.test("stream (pgoutput): a publication made beforehand FOR ALL TABLES is ta
 });
 
 Deno.test("stream (pgoutput): a publication made beforehand to publish via the partition root is reset, so a partition's TRUNCATE is seen", async () => {
-  const { esUrl } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   const { sql } = db;
@@ -101,12 +99,7 @@ Deno.test("stream (pgoutput): a publication made beforehand to publish via the p
     CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
     INSERT INTO m SELECT g, (ARRAY['eu', 'us'])[1 + g % 2], 'copied' FROM generate_series(1, 100) g;
     CREATE PUBLICATION oesophagus FOR TABLE m WITH (publish_via_partition_root = true);`);
-  const config = await writeConfig({
-    source: { url: db.url, slot: "via_root", plugin: "pgoutput" },
-    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-    tables: { m: { index: `${indices.prefix}_m` } },
-  });
-  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  const engine = await engineFor(db, "via_root", ["m"], indices.prefix);
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
     await sql`UPDATE m SET v = 'streamed' WHERE id <= 10`;
