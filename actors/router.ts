@@ -255,6 +255,12 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     return [...routes];
   }
 
+  /** What rebuilds an index the stream can no longer keep right. */
+  function newSnapshotSteps(index: string): string {
+    const slot = config.source.slot;
+    return `rebuild the index from a new snapshot: stop the engine, delete the index ${index}, run SELECT pg_drop_replication_slot('${slot}'); DELETE FROM oesophagus.snapshot_table WHERE slot = '${slot}'; and start it again (every configured table is copied anew)`;
+  }
+
   async function partitionTruncateLeftOver(state: RouterState): Promise<OesophagusError> {
     const [[root, truncated]] = state.partialTruncates;
     const leaves = await leafPartitions(state.sql!, root.config.name);
@@ -265,8 +271,9 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         left.map(displayName).join(", ")
       }): its index ${root.config.index} cannot mirror that, as documents do not record their partition`,
       {
-        fix:
-          `rebuild the index from a new snapshot: stop the engine, delete the index ${root.config.index}, run SELECT pg_drop_replication_slot('${config.source.slot}'); DELETE FROM oesophagus.snapshot_table WHERE slot = '${config.source.slot}'; and start it again (every configured table is copied anew). To drop old data of a partitioned table, DELETE its rows, or detach the partition and delete its documents yourself`,
+        fix: `${
+          newSnapshotSteps(root.config.index)
+        }. To drop old data of a partitioned table, DELETE its rows, or detach the partition and delete its documents yourself`,
       },
     );
   }
@@ -295,11 +302,27 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   /**
    * A change without a value for the table's key, read before the wal reader's watch saw the key
    * change: the same stop as the watch's (the restart copies the table under its new `_id`s).
+   * With the key unchanged, the change was logged under a replica identity that does not hold it
+   * (a partition's own, made while streaming): no restart can find its document, and fixing the
+   * identity helps only the changes after it, so the stop says to copy the table anew too.
    */
   async function keyChanged(state: RouterState, route: Route, error: KeylessChange): Promise<Error> {
-    const table = await describeNow(state, route);
+    const lost = (why: string, fix?: string) =>
+      new OesophagusError("table_without_key", `${error.message}: ${why}`, {
+        fix: `${fix ? `${fix}\nthen ` : ""}${newSnapshotSteps(route.config.index)}`,
+        cause: error,
+      });
+    let table: TableDescription;
+    try {
+      table = await describeNow(state, route);
+    } catch (refused) {
+      if (refused instanceof OesophagusError && refused.code === "table_without_key") return lost(refused.message, refused.fix);
+      throw refused;
+    }
     const [from, to] = [route.renderer.table.key, table.key].map(keyText);
-    if (from === to) return error;
+    if (from === to) {
+      return lost("it was logged under a replica identity that did not hold the key, so its document cannot be found");
+    }
     return tableChangeError(
       { kind: "rekeyed", oid: table.oid, name: table.name, from, to },
       config.source.plugin,

@@ -8,10 +8,10 @@
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
-import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { esRequest, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { runEngine, startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
-import { waitForCatchUp } from "../helpers/stream.ts";
+import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 
 for (const plugin of ["pgoutput", "wal2json"] as const) {
   Deno.test(`stream (${plugin}): a table identified by a replica identity index other than its primary key streams exactly`, async () => {
@@ -116,4 +116,77 @@ Deno.test("snapshot: partitions whose own replica identity does not log the tabl
   await sql`UPDATE m SET code = code || '!'`;
   await sql`DELETE FROM m WHERE id <= 8`;
   assert.equal((await sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot}`).length, 0);
+});
+
+Deno.test("stream (pgoutput): a partition made while streaming with another identity stops the stream at its first delete, with steps that rebuild the index", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql.unsafe(`
+    CREATE TABLE m (id int, region text, code text NOT NULL, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+    CREATE TABLE m_eu PARTITION OF m FOR VALUES IN ('eu');
+    INSERT INTO m SELECT g, 'eu', 'e' || g FROM generate_series(1, 10) g;`);
+  const slot = uniqueName("partition_made");
+  const index = `${indices.prefix}_m`;
+  const config = await writeConfig({
+    source: { url: db.url, slot, plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { m: { index } },
+  });
+  const run = async () => {
+    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    try {
+      return await stopsOnItsOwn(engine, "the delete");
+    } finally {
+      engine.kill("SIGKILL");
+      await engine.exited;
+    }
+  };
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  let output = "";
+  let before = 0n;
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql.unsafe(`
+      CREATE TABLE m_us PARTITION OF m FOR VALUES IN ('us');
+      CREATE UNIQUE INDEX m_us_code ON m_us (code);
+      ALTER TABLE m_us REPLICA IDENTITY USING INDEX m_us_code;
+      INSERT INTO m SELECT g, 'us', 'u' || g FROM generate_series(100, 110) g;`);
+    before = await currentWalLsn(sql);
+    await sql`DELETE FROM m WHERE id = 100`;
+    output = await stopsOnItsOwn(engine, "the delete");
+  } finally {
+    engine.kill("SIGKILL");
+    await engine.exited;
+  }
+  assert.match(
+    output,
+    /oesophagus: a change of m carries no value for its key \(id, region\): partition public\.m_us of public\.m logs \(code\)/,
+  );
+  assert.match(
+    output,
+    /fix: ALTER TABLE "public"\."m_us" REPLICA IDENTITY DEFAULT;\s+then rebuild the index from a new snapshot/,
+  );
+  assert.ok((await confirmedLsn(sql, slot)) <= before, "the slot passed the delete");
+
+  // Fixing the identity helps the changes after it; the delete in the WAL still lacks the key.
+  await sql`ALTER TABLE m_us REPLICA IDENTITY DEFAULT`;
+  output = await run();
+  assert.match(output, /it was logged under a replica identity that did not hold the key, so its document cannot be found/);
+  assert.match(output, /fix: rebuild the index from a new snapshot: stop the engine, delete the index/);
+
+  // The steps, as the fix gives them, end with the index right.
+  await esRequest("DELETE", `/${index}`);
+  await sql`SELECT pg_drop_replication_slot(${slot})`;
+  await sql`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
+  const rebuilt = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await rebuilt.waitFor(/"msg":"streaming from slot"/);
+    await sql`DELETE FROM m WHERE id = 101`;
+    await waitForCatchUp(sql, slot);
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "m" }, index));
+  } finally {
+    await stopEngine(rebuilt);
+  }
 });
