@@ -8,7 +8,7 @@ import { OesophagusError } from "../errors.ts";
 import { describeTables } from "../pg/catalog.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { connect, connectReplication } from "../pg/session.ts";
-import { explainSlotError, inspectSlot, slotLostError } from "../pg/slot.ts";
+import { explainSlotError, inspectSlot, publicationUsableAsIs, slotLostError } from "../pg/slot.ts";
 import { judgeEncoding, sourceEncoding } from "../pg/encoding.ts";
 import { unindexableColumnsError } from "../sinks/elasticsearch/unindexable_columns.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
@@ -114,6 +114,10 @@ export async function runChecks(config: Config): Promise<Finding[]> {
       pass(`tables found with keys: ${tables.map((t) => displayName(t.name)).join(", ")}`);
       const unindexable = unindexableColumnsError(tables);
       if (unindexable) fail(unindexable.message, unindexable.fix);
+      // A publication made for the engine as it must be is used as it is: the source user need not own the tables.
+      const publicationReady = config.source.plugin === "pgoutput" &&
+        await publicationUsableAsIs(sql, config.source.publication, config.tables.map((t) => t.name));
+      if (publicationReady) pass(`publication ${config.source.publication} is made already and is used as it is`);
       for (const table of tables) {
         const [privileges] = await sql<{ can_select: boolean; owns: boolean }[]>`
           SELECT has_table_privilege(${table.oid}::oid, 'SELECT') AS can_select,
@@ -122,7 +126,7 @@ export async function runChecks(config: Config): Promise<Finding[]> {
         if (!privileges.can_select) {
           fail(`no SELECT privilege on ${displayName(table.name)}`, `GRANT SELECT ON ${name} TO <user>;`);
         }
-        if (config.source.plugin === "pgoutput" && !privileges.owns && !settings.superuser) {
+        if (config.source.plugin === "pgoutput" && !privileges.owns && !settings.superuser && !publicationReady) {
           fail(
             `the source user does not own ${
               displayName(table.name)

@@ -188,7 +188,10 @@ export async function ensurePublication(
       await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
       return { widenedFrom: null, viaRootReset: false, allTables: false };
     }
-    if (!existing.allTables) await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    // Only what must change is changed: the source user may not own a publication an operator made for it.
+    if (!existing.allTables && !(await holdsExactly(sql, publication, tables))) {
+      await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    }
     const widen = existing.kinds !== ALL_CHANGES;
     if (widen || existing.viaRoot) {
       await sql.unsafe(
@@ -203,7 +206,7 @@ export async function ensurePublication(
       `cannot ${existing ? "alter" : "create"} publication ${publication}: ${message}`,
       {
         fix:
-          "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself: CREATE PUBLICATION " +
+          "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself, as it must be, and the engine uses it as it is: CREATE PUBLICATION " +
           `${
             quoteIdent(publication)
           } FOR TABLE ${list}; (it must publish every kind of change, the default, and each partition under its own name, publish_via_partition_root = false, the default)`,
@@ -211,6 +214,37 @@ export async function ensurePublication(
       },
     );
   }
+}
+
+/** Whether `ensurePublication` would leave the publication as it is (so its owner need not be the source user). */
+export async function publicationUsableAsIs(sql: Sql, publication: string, tables: readonly QualifiedName[]): Promise<boolean> {
+  const [existing] = await sql<{ allTables: boolean; every: boolean; viaRoot: boolean }[]>`
+    SELECT puballtables AS "allTables", pubinsert AND pubupdate AND pubdelete AND pubtruncate AS every, pubviaroot AS "viaRoot"
+    FROM pg_publication WHERE pubname = ${publication}`;
+  if (!existing || !existing.every || existing.viaRoot) return false;
+  return existing.allTables || await holdsExactly(sql, publication, tables);
+}
+
+/**
+ * Whether the publication holds exactly `tables`, whole: no other table or schema, no row filter,
+ * no column list (PostgreSQL 15's; read through to_jsonb so older servers answer too).
+ */
+async function holdsExactly(sql: Sql, publication: string, tables: readonly QualifiedName[]): Promise<boolean> {
+  const held = await sql<{ schema: string; name: string; partial: boolean }[]>`
+    SELECT n.nspname AS schema, c.relname AS name,
+           (to_jsonb(pr) ->> 'prqual') IS NOT NULL OR (to_jsonb(pr) ->> 'prattrs') IS NOT NULL AS partial
+    FROM pg_publication p JOIN pg_publication_rel pr ON pr.prpubid = p.oid
+    JOIN pg_class c ON c.oid = pr.prrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE p.pubname = ${publication}`;
+  if (held.length !== tables.length || held.some((t) => t.partial)) return false;
+  if (!tables.every((t) => held.some((h) => h.schema === t.schema && h.name === t.name))) return false;
+  const [{ schemas }] = await sql<{ schemas: boolean }[]>`
+    SELECT to_regclass('pg_catalog.pg_publication_namespace') IS NOT NULL AS schemas`;
+  if (!schemas) return true;
+  const [{ n }] = await sql<{ n: number }[]>`
+    SELECT count(*)::int AS n FROM pg_publication_namespace pn JOIN pg_publication p ON p.oid = pn.pnpubid
+    WHERE p.pubname = ${publication}`;
+  return n === 0;
 }
 
 /**

@@ -8,10 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { createEngineRole, createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
-import { services } from "../helpers/services.ts";
+import { runEngine, startEngine, stopEngine, stopsOnItsOwn, writeConfig } from "../helpers/engine.ts";
+import { services, uniqueName } from "../helpers/services.ts";
 import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 
 /** The engine on `db` with pgoutput, each of `tables` to the index `<prefix>_<table>`. */
@@ -115,5 +115,44 @@ Deno.test("stream (pgoutput): a publication made beforehand to publish via the p
   } finally {
     engine.kill("SIGKILL");
     await engine.exited;
+  }
+});
+
+Deno.test("stream (pgoutput): a publication an operator made for a source user who does not own the tables is used as it is", async () => {
+  const { esUrl } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const { sql } = db;
+  await sql.unsafe(`
+    CREATE TABLE items (id int PRIMARY KEY, name text);
+    INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;
+    CREATE PUBLICATION oesophagus FOR TABLE items;`);
+  const role = uniqueName("reader_role");
+  const password = crypto.randomUUID();
+  await using _role = await createEngineRole(db, role, {
+    table: "items",
+    attributes: `LOGIN REPLICATION PASSWORD '${password}'`,
+    owner: false,
+  });
+  const { host } = new URL(db.url);
+  const config = await writeConfig({
+    source: { url: `postgres://${role}:\${READER_PASSWORD}@${host}/${db.name}`, slot: "operator_made", plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { items: { index: `${indices.prefix}_items` } },
+  });
+  const checked = await runEngine(["check", "--config", config], { READER_PASSWORD: password });
+  assert.equal(checked.code, 0, checked.output);
+  assert.match(checked.output, /publication oesophagus is made already and is used as it is/);
+  const engine = startEngine(["run", "--config", config, "--progress", "log"], { READER_PASSWORD: password });
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql.unsafe(`
+      INSERT INTO items VALUES (100, 'new');
+      UPDATE items SET name = 'renamed' WHERE id <= 10;
+      DELETE FROM items WHERE id > 40 AND id < 100;`);
+    await waitForCatchUp(sql, "operator_made");
+    assertSameDocuments(await compareIndex(sql, { schema: "public", name: "items" }, `${indices.prefix}_items`));
+  } finally {
+    await stopEngine(engine);
   }
 });

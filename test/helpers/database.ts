@@ -53,13 +53,17 @@ export async function createTestDatabase(options: { encoding?: string } = {}): P
 export async function createEngineRole(
   db: TestDatabase,
   role: string,
-  options: { readonly table: string; readonly attributes: string },
+  options: { readonly table: string; readonly attributes: string; readonly owner?: boolean },
 ): Promise<AsyncDisposable> {
   const { pgUrl } = await services();
   const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
   await admin.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
   await admin.unsafe(`CREATE ROLE ${role} ${options.attributes}`);
-  await db.sql.unsafe(`GRANT CREATE ON DATABASE ${db.name} TO ${role}; ALTER TABLE ${options.table} OWNER TO ${role}`);
+  // owner false: the role may only read the table, as an application's replication user often does.
+  const access = options.owner === false
+    ? `GRANT SELECT ON ${options.table} TO ${role}`
+    : `ALTER TABLE ${options.table} OWNER TO ${role}`;
+  await db.sql.unsafe(`GRANT CREATE ON DATABASE ${db.name} TO ${role}; ${access}`);
   return {
     async [Symbol.asyncDispose]() {
       await db.sql.unsafe(`DROP OWNED BY ${role} CASCADE`).catch(() => {});
