@@ -205,11 +205,16 @@ export async function ensurePublication(
       "source_misconfigured",
       `cannot ${existing ? "alter" : "create"} publication ${publication}: ${message}`,
       {
-        fix:
-          "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself, as it must be, and the engine uses it as it is: CREATE PUBLICATION " +
-          `${
+        fix: existing
+          ? `as the publication's owner, make it what the engine needs, and the engine uses it as it is: ALTER PUBLICATION ${
             quoteIdent(publication)
-          } FOR TABLE ${list}; (it must publish every kind of change, the default, and each partition under its own name, publish_via_partition_root = false, the default)`,
+          } SET TABLE ${list}; ALTER PUBLICATION ${
+            quoteIdent(publication)
+          } SET (publish = '${ALL_CHANGES}', publish_via_partition_root = false); (or let the source user own the tables and the publication)`
+          : "the source user must own the replicated tables (or be superuser) to manage the publication; or create it yourself, as it must be, and the engine uses it as it is: CREATE PUBLICATION " +
+            `${
+              quoteIdent(publication)
+            } FOR TABLE ${list}; (it must publish every kind of change, the default, and each partition under its own name, publish_via_partition_root = false, the default)`,
         cause: error,
       },
     );

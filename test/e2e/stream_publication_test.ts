@@ -155,4 +155,18 @@ Deno.test("stream (pgoutput): a publication an operator made for a source user w
   } finally {
     await stopEngine(engine);
   }
+  // A table added to the config needs the publication changed, which only its owner may do: the fix says how.
+  await sql.unsafe(`CREATE TABLE extra (id int PRIMARY KEY); GRANT SELECT ON extra TO ${role}`);
+  const widened = await writeConfig({
+    source: { url: `postgres://${role}:\${READER_PASSWORD}@${host}/${db.name}`, slot: "operator_made", plugin: "pgoutput" },
+    sinks: { search: { type: "elasticsearch", url: esUrl } },
+    tables: { items: { index: `${indices.prefix}_items` }, extra: { index: `${indices.prefix}_extra` } },
+  });
+  const refused = await runEngine(["run", "--config", widened, "--progress", "log"], { READER_PASSWORD: password });
+  assert.equal(refused.code, 1, refused.output);
+  assert.match(refused.output, /cannot alter publication oesophagus: must be owner of publication oesophagus/);
+  assert.match(
+    refused.output,
+    /fix: as the publication's owner, .*ALTER PUBLICATION "oesophagus" SET TABLE "public"\."items", "public"\."extra";/,
+  );
 });
