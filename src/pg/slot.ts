@@ -178,34 +178,26 @@ export async function ensurePublication(
   tables: readonly QualifiedName[],
 ): Promise<PublicationChanges> {
   const list = tables.map(quoteQualified).join(", ");
-  const [existing] = await sql<{ kinds: string; allTables: boolean; viaRoot: boolean }[]>`
-    SELECT concat_ws(', ', CASE WHEN pubinsert THEN 'insert' END, CASE WHEN pubupdate THEN 'update' END,
-                     CASE WHEN pubdelete THEN 'delete' END, CASE WHEN pubtruncate THEN 'truncate' END) AS kinds,
-           puballtables AS "allTables", pubviaroot AS "viaRoot"
-    FROM pg_publication WHERE pubname = ${publication}`;
+  const plan = await publicationPlan(sql, publication, tables);
   try {
-    if (!existing) {
+    if (plan === null) {
       await sql.unsafe(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${list}`);
       return { widenedFrom: null, viaRootReset: false, allTables: false };
     }
-    // Only what must change is changed: the source user may not own a publication an operator made for it.
-    if (!existing.allTables && !(await holdsExactly(sql, publication, tables))) {
-      await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
-    }
-    const widen = existing.kinds !== ALL_CHANGES;
-    if (widen || existing.viaRoot) {
+    if (plan.setTables) await sql.unsafe(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${list}`);
+    if (plan.setOptions) {
       await sql.unsafe(
         `ALTER PUBLICATION ${quoteIdent(publication)} SET (publish = '${ALL_CHANGES}', publish_via_partition_root = false)`,
       );
     }
-    return { widenedFrom: widen ? existing.kinds : null, viaRootReset: existing.viaRoot, allTables: existing.allTables };
+    return plan.changes;
   } catch (error) {
     const message = (error as Error).message;
     throw new OesophagusError(
       "source_misconfigured",
-      `cannot ${existing ? "alter" : "create"} publication ${publication}: ${message}`,
+      `cannot ${plan ? "alter" : "create"} publication ${publication}: ${message}`,
       {
-        fix: existing
+        fix: plan
           ? `as the publication's owner, make it what the engine needs, and the engine uses it as it is: ALTER PUBLICATION ${
             quoteIdent(publication)
           } SET TABLE ${list}; ALTER PUBLICATION ${
@@ -223,11 +215,32 @@ export async function ensurePublication(
 
 /** Whether `ensurePublication` would leave the publication as it is (so its owner need not be the source user). */
 export async function publicationUsableAsIs(sql: Sql, publication: string, tables: readonly QualifiedName[]): Promise<boolean> {
-  const [existing] = await sql<{ allTables: boolean; every: boolean; viaRoot: boolean }[]>`
-    SELECT puballtables AS "allTables", pubinsert AND pubupdate AND pubdelete AND pubtruncate AS every, pubviaroot AS "viaRoot"
+  const plan = await publicationPlan(sql, publication, tables);
+  return plan !== null && !plan.setTables && !plan.setOptions;
+}
+
+/**
+ * What an existing publication needs to publish what the stream needs, and what that changes
+ * (for the log); null when there is none. Only what must change is changed: the source user may
+ * not own a publication an operator made for it.
+ */
+async function publicationPlan(
+  sql: Sql,
+  publication: string,
+  tables: readonly QualifiedName[],
+): Promise<{ setTables: boolean; setOptions: boolean; changes: PublicationChanges } | null> {
+  const [existing] = await sql<{ kinds: string; allTables: boolean; viaRoot: boolean }[]>`
+    SELECT concat_ws(', ', CASE WHEN pubinsert THEN 'insert' END, CASE WHEN pubupdate THEN 'update' END,
+                     CASE WHEN pubdelete THEN 'delete' END, CASE WHEN pubtruncate THEN 'truncate' END) AS kinds,
+           puballtables AS "allTables", pubviaroot AS "viaRoot"
     FROM pg_publication WHERE pubname = ${publication}`;
-  if (!existing || !existing.every || existing.viaRoot) return false;
-  return existing.allTables || await holdsExactly(sql, publication, tables);
+  if (!existing) return null;
+  const widen = existing.kinds !== ALL_CHANGES;
+  return {
+    setTables: !existing.allTables && !(await holdsExactly(sql, publication, tables)),
+    setOptions: widen || existing.viaRoot,
+    changes: { widenedFrom: widen ? existing.kinds : null, viaRootReset: existing.viaRoot, allTables: existing.allTables },
+  };
 }
 
 /**
