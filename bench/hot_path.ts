@@ -3,7 +3,8 @@
  * bench table's row (bench/fixture.ts's columns and values) decoded, rendered to documents and
  * encoded into `_bulk` bodies, as the wal reader, router and sink do it. Prints microseconds per
  * change for each plugin: the part of the engine's CPU in bench/stream that is its own code's.
- * Then the same with the row's name beyond ASCII (accents and a dash), as most real text is.
+ * Then the same with the row's name beyond ASCII (accents and a dash), as most real text is. For
+ * wal2json it also times V8's JSON.parse of the same messages alone: no decoder in JS does less.
  *
  *   deno run -A --v8-flags=--max-semi-space-size=2 bench/hot_path.ts [--changes 1000000]
  */
@@ -174,4 +175,21 @@ for (const [shape, name] of shapes) {
     await run(decode, messages); // warm up
     console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per change   (${shape})`);
   }
+  nativeParse(w2jMessages); // warm up
+  console.log(
+    `    wal2json  ${nativeParse(w2jMessages).toFixed(2)} us per change   (${shape}: TextDecoder and JSON.parse alone)`,
+  );
+}
+
+/**
+ * wal2json's messages through V8's own JSON parser and nothing else: a floor for any decoder
+ * written in JavaScript (this one cannot be used, as it reads numbers as doubles).
+ */
+function nativeParse(messages: readonly Uint8Array[]): number {
+  const decoder = new TextDecoder();
+  let columns = 0;
+  const started = performance.now();
+  for (let i = 0; i < CHANGES; i++) columns += JSON.parse(decoder.decode(messages[i % messages.length])).columns.length;
+  if (columns !== CHANGES * COLUMNS.length) throw new Error(`parsed ${columns} columns of ${CHANGES} changes`);
+  return (performance.now() - started) * 1000 / CHANGES;
 }

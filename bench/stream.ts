@@ -16,7 +16,9 @@
  * run, shared out over the cores): on a small machine that bound, not the engine, may be what
  * keeps the ratio under the target. After the engine, Elasticsearch alone takes the engine's
  * writes again (versioned updates of the existing documents, which is what a change stream asks
- * of it, unlike the ceiling's fresh index), and the bound is printed from that too.
+ * of it, unlike the ceiling's fresh index), and the bound is printed from that too. Last, the CPU
+ * an engine may use at all to reach the target in such a run: the cores for the time the target
+ * allows, less the walsender's and Elasticsearch's CPU.
  *
  * Connections are plain (sslmode=disable, as on loopback in the compose stack) unless --sslmode
  * says otherwise; pg_recvlogical then uses the same. BENCH_V8_FLAGS adds V8 flags to the engine
@@ -99,6 +101,8 @@ const PGBIN = "/usr/lib/postgresql/15/bin";
 const ES_PID = elasticsearchPid();
 const esCpu = () => ES_PID === null ? NaN : cpuSeconds(ES_PID);
 const CORES = navigator.hardwareConcurrency;
+/** Issue #4's target for engine / min(ceilings). */
+const TARGET_RATIO = 0.7;
 
 const medianOf = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
@@ -305,7 +309,7 @@ for (const plugin of plugins) {
           } s: neither plugin sends one before its commit`
           : ""
       })`,
-      `    ratio engine / min(ceilings)      ${((changes / engine.seconds) / ceiling).toFixed(2)}   (target >= 0.7; ${
+      `    ratio engine / min(ceilings)      ${((changes / engine.seconds) / ceiling).toFixed(2)}   (target >= ${TARGET_RATIO}; ${
         ((changes / engine.streamSeconds) / ceiling).toFixed(2)
       } from START_REPLICATION)`,
       `    Elasticsearch alone, versioned    ${versioned.seconds.toFixed(1)} s   ${
@@ -315,6 +319,7 @@ for (const plugin of plugins) {
       } rows replayed: external_gte over existing documents)`,
       freeEngineLine(changes, ceiling, recv, bulk.seconds, engine),
       anyEngineLine(changes, ceiling, recv, versioned, esVersioned, engine),
+      cpuBudgetLine(changes, ceiling, engine),
       `    engine peak RSS                   ${Math.max(...untraced.map((r) => r.peakRssMb)).toFixed(0)} MB${
         workload === "b" ? "   (target <= 300 MB)" : ""
       }`,
@@ -404,6 +409,21 @@ function anyEngineLine(
   }   (${
     alone > 0 ? `the walsender's ${alone.toFixed(1)} s alone before the commit, then ` : ""
   }the walsender's CPU beside Elasticsearch's for versioned writes alone, on ${CORES} cores; from START_REPLICATION)`;
+}
+
+/**
+ * The CPU an engine may spend, start included, and still reach the target ratio here: the cores
+ * for the time the target allows, less what the walsender and Elasticsearch used in the run,
+ * as if no core were ever idle. None left: no engine can reach the target on this machine.
+ */
+function cpuBudgetLine(changes: number, ceiling: number, run: EngineRun): string {
+  const allowed = changes / (TARGET_RATIO * ceiling);
+  const budget = CORES * allowed - run.walsenderCpu - run.esCpu;
+  return `    engine CPU allowed for ${TARGET_RATIO}         ${
+    budget > 0 ? `${budget.toFixed(1)} s` : "none"
+  }   (${CORES} cores x ${allowed.toFixed(1)} s, less the walsender's ${run.walsenderCpu.toFixed(1)} s and Elasticsearch's ${
+    run.esCpu.toFixed(1)
+  } s in the run above, no core ever idle; this engine used ${run.cpu.toFixed(1)} s)`;
 }
 
 /** CPU seconds of the walsender serving the slot (the engine's, while it runs). */
