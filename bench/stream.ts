@@ -18,7 +18,8 @@
  * writes again (versioned updates of the existing documents, which is what a change stream asks
  * of it, unlike the ceiling's fresh index), and the bound is printed from that too. Last, the CPU
  * an engine may use at all to reach the target in such a run: the cores for the time the target
- * allows, less the walsender's and Elasticsearch's CPU.
+ * allows, less the walsender's CPU, Elasticsearch's for the same writes (the lower of the two
+ * runs) and the cores idle while the walsender reads a transaction alone.
  *
  * Connections are plain (sslmode=disable, as on loopback in the compose stack) unless --sslmode
  * says otherwise; pg_recvlogical then uses the same. BENCH_V8_FLAGS adds V8 flags to the engine
@@ -319,7 +320,7 @@ for (const plugin of plugins) {
       } rows replayed: external_gte over existing documents)`,
       freeEngineLine(changes, ceiling, recv, bulk.seconds, engine),
       anyEngineLine(changes, ceiling, recv, versioned, esVersioned, engine),
-      cpuBudgetLine(changes, ceiling, engine),
+      cpuBudgetLine(changes, ceiling, versioned, esVersioned, engine),
       `    engine peak RSS                   ${Math.max(...untraced.map((r) => r.peakRssMb)).toFixed(0)} MB${
         workload === "b" ? "   (target <= 300 MB)" : ""
       }`,
@@ -413,17 +414,29 @@ function anyEngineLine(
 
 /**
  * The CPU an engine may spend, start included, and still reach the target ratio here: the cores
- * for the time the target allows, less what the walsender and Elasticsearch used in the run,
- * as if no core were ever idle. None left: no engine can reach the target on this machine.
+ * for the time the target allows, less what the walsender used in the run, what Elasticsearch
+ * used for the same writes (in the run, or alone and scaled to the run if that was less), and
+ * the cores that had nothing to do while the walsender read a transaction alone; as if no core
+ * were ever idle otherwise. None left: no engine can reach the target on this machine.
  */
-function cpuBudgetLine(changes: number, ceiling: number, run: EngineRun): string {
+function cpuBudgetLine(
+  changes: number,
+  ceiling: number,
+  versioned: { docs: number },
+  esVersionedCpu: number,
+  run: EngineRun,
+): string {
   const allowed = changes / (TARGET_RATIO * ceiling);
-  const budget = CORES * allowed - run.walsenderCpu - run.esCpu;
+  const es = Math.min(run.esCpu, esVersionedCpu * changes / versioned.docs);
+  const idle = (CORES - 1) * run.readAloneSeconds;
+  const budget = CORES * allowed - run.walsenderCpu - es - idle;
   return `    engine CPU allowed for ${TARGET_RATIO}         ${
     budget > 0 ? `${budget.toFixed(1)} s` : "none"
-  }   (${CORES} cores x ${allowed.toFixed(1)} s, less the walsender's ${run.walsenderCpu.toFixed(1)} s and Elasticsearch's ${
-    run.esCpu.toFixed(1)
-  } s in the run above, no core ever idle; this engine used ${run.cpu.toFixed(1)} s)`;
+  }   (${CORES} cores x ${allowed.toFixed(1)} s, less the walsender's ${run.walsenderCpu.toFixed(1)} s, Elasticsearch's ${
+    es.toFixed(1)
+  } s${idle > 0 ? ` and ${idle.toFixed(1)} s of cores idle before the commit` : ""}, no core idle otherwise; this engine used ${
+    run.cpu.toFixed(1)
+  } s)`;
 }
 
 /** CPU seconds of the walsender serving the slot (the engine's, while it runs). */
