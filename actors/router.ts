@@ -1,8 +1,9 @@
 /**
- * The router: segments in, bulk batches out. Row changes are grouped per table, rendered by
- * PostgreSQL into exact documents and `_id`s (one round trip per table per segment), turned into
- * versioned index/delete items, and sent to every sink of the table on the document's lane. A
- * segment is acked to the checkpointer when every sink acked every batch of it. A TRUNCATE is a
+ * The router: segments in, bulk batches out. Row changes are grouped per table, rendered into
+ * exact documents and `_id`s (in TypeScript, or by PostgreSQL in one round trip per table per part
+ * of a segment), turned into versioned index/delete items, and written into the batches of every
+ * sink of the table, on the document's lane. A long segment comes in parts; its batches fill
+ * over them. A segment is acked to the checkpointer when every sink acked every batch of it. A TRUNCATE is a
  * barrier: everything before it is acked first, then the index is emptied up to its version.
  */
 import type { Ref } from "nact";
@@ -16,11 +17,11 @@ import { leafPartitions, partitionAncestors } from "../src/pg/partitions.ts";
 import { currentIdentities } from "../src/pg/table_identity.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
-import type { CheckpointerCommand, RouterCommand } from "../src/protocol/stream.ts";
+import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, KeylessChange, type RowChange, TableRenderer } from "../src/stream/render.ts";
-import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
+import { BulkBodyWriter, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { copyVersions } from "../src/snapshot/progress_store.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
@@ -59,20 +60,43 @@ interface SentBatch {
   readonly traces: ChangeSpan[];
 }
 
+/** A batch being filled for one sink's lane: its body written as items come, so no item is held. */
+interface OpenBatch {
+  readonly sink: string;
+  readonly lane: number;
+  readonly body: BulkBodyWriter;
+  counts: Map<string, number>;
+  traces: ChangeSpan[];
+}
+
+/** A segment in the router, from its first events to its last batch's ack. */
 interface Work {
   readonly segmentId: number;
   readonly readAt: number;
   /**
-   * The segment's events until it is processed, then null: its batches hold what Elasticsearch
-   * needs, and events kept until the acks (tens of milliseconds later) would outlive V8's young
-   * generation and be collected as old objects.
+   * Batches being filled, by sink and lane: sent when full, and the rest once the segment's last
+   * events are rendered, or before a TRUNCATE. A segment comes in parts, rendered as they come,
+   * so that few changes are held as objects at a time: those V8's young generation finds alive
+   * are copied, and held long enough, collected as old objects.
    */
-  events: readonly ChangeEvent[] | null;
-  /** Index of the next event of the segment to process. */
-  next: number;
+  readonly open: Map<string, OpenBatch>;
   /** Batches (and truncates) sent for this segment and not yet acked by their sink. */
   pending: number;
+  /** Its last events are processed: acked when no batch is pending. */
   done: boolean;
+}
+
+/** Events of a segment, as they came: all of a short one, or a part of a long one. */
+interface Part {
+  readonly work: Work;
+  /** Until processed, then null. */
+  events: readonly ChangeEvent[] | null;
+  /** Index of the next event to process. */
+  next: number;
+  /** The segment's last events: its open batches go after them. */
+  readonly last: boolean;
+  /** Told when the events are rendered. */
+  readonly replyTo: Ref<WalReaderCommand>;
 }
 
 interface RouterState {
@@ -89,9 +113,11 @@ interface RouterState {
   readonly renamed: Set<string>;
   /** Partitions truncated so far in the current transaction, per partitioned table not yet wholly truncated. */
   readonly partialTruncates: Map<Route, QualifiedName[]>;
-  readonly queue: Work[];
-  /** Work waiting for every earlier batch to be acked (a TRUNCATE is next). */
-  blocked: Work | null;
+  readonly queue: Part[];
+  /** A part waiting for every earlier batch to be acked (a TRUNCATE is next). */
+  blocked: Part | null;
+  /** The segment whose parts are coming (the wal reader is still reading it). */
+  receiving: Work | null;
   readonly batches: Map<string, SentBatch>;
   inFlight: number;
   version: Lsn | null;
@@ -117,60 +143,56 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   const { config } = deps;
   const tag = crypto.randomUUID().slice(0, 8);
 
+  /** Sends an open batch (if it has items) to its sink. */
+  function flush(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, open: OpenBatch) {
+    if (open.body.docs === 0) return;
+    const batchId = `${tag}-${state.nextBatch++}`;
+    state.batches.set(batchId, { work, sink: open.sink, counts: open.counts, traces: open.traces });
+    work.pending++;
+    state.inFlight++;
+    ctx.send(deps.sinks[open.sink], {
+      type: "Write",
+      batchId,
+      batch: open.body.take(),
+      lane: open.lane,
+      replyTo: ctx.self,
+      ...(open.traces.length > 0 ? { links: linksTo(open.traces) } : {}),
+    });
+    open.counts = new Map();
+    open.traces = [];
+  }
+
+  /** Sends every open batch of the segment. */
+  function flushOpen(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>) {
+    for (const open of work.open.values()) flush(state, work, ctx, open);
+  }
+
+  /** Writes rendered items into the segment's open batches (per sink and lane), sending those that are full. */
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
-    // Per sink and lane, batches bounded like the sink's bulk requests.
-    type Entry = {
-      sink: string;
-      lane: number;
-      items: { index: string; item: BulkItem }[];
-      bytes: number;
-      counts: Map<string, number>;
-      traces: ChangeSpan[];
-    };
-    const bySinkLane = new Map<string, Entry>();
-    const flush = (entry: Entry) => {
-      if (entry.items.length === 0) return;
-      const batchId = `${tag}-${state.nextBatch++}`;
-      state.batches.set(batchId, { work, sink: entry.sink, counts: entry.counts, traces: entry.traces });
-      work.pending++;
-      state.inFlight++;
-      ctx.send(deps.sinks[entry.sink], {
-        type: "Write",
-        batchId,
-        batch: encodeItems(entry.items),
-        lane: entry.lane,
-        replyTo: ctx.self,
-        ...(entry.traces.length > 0 ? { links: linksTo(entry.traces) } : {}),
-      });
-      entry.items = [];
-      entry.bytes = 0;
-      entry.counts = new Map();
-      entry.traces = [];
-    };
     for (const { route, item, trace } of routed) {
       for (const sink of route.config.sinks) {
         const sinkConfig = config.sinks[sink];
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
         const key = `${sink}\u0000${lane}`;
-        let entry = bySinkLane.get(key);
-        if (!entry) bySinkLane.set(key, entry = { sink, lane, items: [], bytes: 0, counts: new Map(), traces: [] });
-        // Characters, not bytes: a cheap bound that is exact for ASCII and errs small otherwise.
+        let open = work.open.get(key);
+        if (!open) {
+          work.open.set(key, open = { sink, lane, body: new BulkBodyWriter(), counts: new Map(), traces: [] });
+        }
+        // Characters, not bytes, for a document still a string: a cheap bound, exact for ASCII.
         const size = (item.doc?.length ?? 0) + item.id.length + 120;
         if (
-          entry.items.length > 0 &&
-          (entry.items.length >= sinkConfig.batch.maxDocs || entry.bytes + size > sinkConfig.batch.maxBytes)
-        ) flush(entry);
-        entry.items.push({ index: route.config.index, item });
-        entry.bytes += size;
+          open.body.docs > 0 &&
+          (open.body.docs >= sinkConfig.batch.maxDocs || open.body.bytes + size > sinkConfig.batch.maxBytes)
+        ) flush(state, work, ctx, open);
+        open.body.add(route.config.index, item);
         const countKey = `${route.table}\u0000${item.action}`;
-        entry.counts.set(countKey, (entry.counts.get(countKey) ?? 0) + 1);
+        open.counts.set(countKey, (open.counts.get(countKey) ?? 0) + 1);
         if (trace) {
           changeSpans()?.batched(trace, sink);
-          entry.traces.push(trace);
+          open.traces.push(trace);
         }
       }
     }
-    for (const entry of bySinkLane.values()) flush(entry);
   }
 
   /**
@@ -399,9 +421,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     return routed;
   }
 
-  /** Processes work until it ends or reaches a TRUNCATE that must wait for earlier batches. */
-  async function process(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>): Promise<boolean> {
-    const events = work.events!;
+  /** Processes a part until it ends or reaches a TRUNCATE that must wait for earlier batches. */
+  async function process(state: RouterState, part: Part, ctx: ActorContext<RouterCommand>): Promise<boolean> {
     const groups = new Map<Route, RowChange[]>();
     // Counted per segment, not per change: a metric update per change would cost more than the change.
     const received = new Map<string, number>();
@@ -410,7 +431,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       received.set(key, (received.get(key) ?? 0) + 1);
     };
     try {
-      return await processEvents(state, work, ctx, events, groups, receive);
+      return await processEvents(state, part, ctx, groups, receive);
     } finally {
       for (const [key, n] of received) {
         const [table, op] = key.split("\u0000");
@@ -421,19 +442,20 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
 
   async function processEvents(
     state: RouterState,
-    work: Work,
+    part: Part,
     ctx: ActorContext<RouterCommand>,
-    events: readonly ChangeEvent[],
     groups: Map<Route, RowChange[]>,
     receive: (table: string, op: string) => void,
   ): Promise<boolean> {
+    const { work } = part;
+    const events = part.events!;
     const flushGroups = async () => {
       if (groups.size === 0) return;
       send(state, work, ctx, await renderGroups(state, groups, work.readAt));
       groups.clear();
     };
-    while (work.next < events.length) {
-      const event: ChangeEvent = events[work.next];
+    while (part.next < events.length) {
+      const event: ChangeEvent = events[part.next];
       switch (event.kind) {
         case "begin":
           state.version = event.commitLsn;
@@ -461,6 +483,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         }
         case "truncate": {
           await flushGroups();
+          flushOpen(state, work, ctx);
           if (state.inFlight > 0) return false;
           for (const route of await truncatedRoutes(state, event.tables)) {
             if (state.version === null) continue;
@@ -479,7 +502,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
               });
             }
           }
-          work.next++;
+          part.next++;
           // Nothing after the truncate may be written before it is done.
           if (state.inFlight > 0) return false;
           continue;
@@ -487,11 +510,14 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         default:
           assertNever(event);
       }
-      work.next++;
+      part.next++;
     }
     await flushGroups();
+    part.events = null;
+    ctx.send(part.replyTo, { type: "Rendered", events: events.length });
+    if (!part.last) return true;
+    flushOpen(state, work, ctx);
     work.done = true;
-    work.events = null;
     if (work.pending === 0) ctx.send(deps.checkpointer, { type: "SegmentAcked", id: work.segmentId });
     return true;
   }
@@ -527,9 +553,26 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
 
   async function drain(state: RouterState, ctx: ActorContext<RouterCommand>): Promise<void> {
     while (!state.blocked && state.queue.length > 0) {
-      const work = state.queue.shift()!;
-      if (!await process(state, work, ctx)) state.blocked = work;
+      const part = state.queue.shift()!;
+      if (!await process(state, part, ctx)) state.blocked = part;
     }
+  }
+
+  /** Queues a segment's events behind those before them: the first of a segment opens its work. */
+  function enqueue(
+    state: RouterState,
+    segmentId: number,
+    readAt: number,
+    events: readonly ChangeEvent[],
+    last: boolean,
+    replyTo: Ref<WalReaderCommand>,
+  ) {
+    let work = state.receiving;
+    if (!work || work.segmentId !== segmentId) {
+      work = { segmentId, readAt, open: new Map(), pending: 0, done: false };
+    }
+    state.receiving = last ? null : work;
+    state.queue.push({ work, events, next: 0, last, replyTo });
   }
 
   return {
@@ -544,6 +587,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         partialTruncates: new Map(),
         queue: [],
         blocked: null,
+        receiving: null,
         batches: new Map(),
         inFlight: 0,
         version: null,
@@ -578,22 +622,19 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           await drain(state, ctx);
           return state;
         }
+        case "RouteEvents":
+          enqueue(state, msg.segmentId, msg.readAt, msg.events, false, msg.replyTo);
+          if (state.sql) await drain(state, ctx);
+          return state;
         case "Route":
-          state.queue.push({
-            segmentId: msg.segment.id,
-            readAt: msg.segment.readAt,
-            events: msg.segment.events,
-            next: 0,
-            pending: 0,
-            done: false,
-          });
+          enqueue(state, msg.segment.id, msg.segment.readAt, msg.segment.events, true, msg.replyTo);
           if (state.sql) await drain(state, ctx);
           return state;
         case "Resume":
           if (state.blocked && state.inFlight === 0) {
-            const work = state.blocked;
+            const part = state.blocked;
             state.blocked = null;
-            if (!await process(state, work, ctx)) state.blocked = work;
+            if (!await process(state, part, ctx)) state.blocked = part;
             await drain(state, ctx);
           }
           return state;

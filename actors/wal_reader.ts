@@ -3,7 +3,7 @@
  * are decoded as they arrive and cut into segments (bounded by a bulk request for each lane of the
  * sinks, `src/stream/segment_size.ts`, and by the batch timeout, and cut sooner, after `lingerMs`,
  * when nothing is in flight), which go to the router after being registered with the
- * checkpointer. When more than `maxInFlightEvents` row changes or `maxInFlightBytes` are un-acked,
+ * checkpointer; a long one's events go ahead in parts as they are read. When more than `maxInFlightEvents` row changes or `maxInFlightBytes` are un-acked,
  * the stream is paused (TCP holds PostgreSQL back) while standby status updates keep the
  * connection alive. The flushed LSN sent to PostgreSQL is only ever the
  * checkpointer's, and no further than the configured tables were last seen unrenamed and undropped
@@ -57,8 +57,13 @@ interface Live {
   /** Highest position handed to the checkpointer. */
   queued: Lsn;
   inTransaction: boolean;
+  /** Events of the segment being read not yet sent to the router (`RouteEvents` sends them in parts). */
   events: ChangeEvent[];
-  /** Row changes in `events` (begin and commit records do not become documents). */
+  /** Events in the segment being read, sent ahead or not. */
+  count: number;
+  /** Events sent to the router that it has not rendered yet (it says so with `Rendered`). */
+  unrendered: number;
+  /** Row changes among them (begin and commit records do not become documents). */
   rows: number;
   bytes: number;
   position: Lsn | null;
@@ -117,6 +122,14 @@ type ReaderState = { live: Live | null };
 const TABLE_WATCH_MS = 20;
 /** An ack the last reading does not cover starts one at once, unless one started this recently. */
 const TABLE_WATCH_GAP_MS = 5;
+/**
+ * A long segment goes to the router in parts of this many events as it is read: rendered at
+ * once, its changes die young (V8 copies every object alive at each young-generation collection,
+ * and promotes what survives two), instead of thousands of them waiting for the segment's end.
+ */
+const PART_EVENTS = 256;
+/** Events the router may have still to render before reading pauses: their objects are what GC copies. */
+const UNRENDERED_EVENTS = 2 * PART_EVENTS;
 /** How long a look at a silent stream's walsender may take; no answer counts as a lost server. */
 const SILENCE_PROBE_MS = 10_000;
 
@@ -321,7 +334,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
   }
 
   const cut = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
-    if (live.events.length === 0 && live.position === null) return;
+    if (live.count === 0 && live.position === null) return;
     const segment = {
       id: live.nextSegment++,
       events: live.events,
@@ -330,29 +343,58 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       readAt: live.startedAt,
     };
     if (segment.position !== null && segment.position > live.queued) live.queued = segment.position;
-    const rows = live.rows;
+    const { rows, count } = live;
     live.events = [];
+    live.count = 0;
     live.rows = 0;
     live.bytes = 0;
     live.position = null;
-    live.outstandingEvents += segment.events.length;
+    live.outstandingEvents += count;
     live.outstandingRows += rows;
     live.outstandingBytes += segment.bytes;
     ctx.send(deps.checkpointer, {
       type: "SegmentOpened",
       id: segment.id,
       position: segment.position,
-      events: segment.events.length,
+      events: count,
       rows,
       bytes: segment.bytes,
     });
-    ctx.send(deps.router, { type: "Route", segment });
+    ctx.send(deps.router, { type: "Route", segment, replyTo: ctx.self });
+    live.unrendered += segment.events.length;
     publishInFlight(live);
-    if (
-      !live.paused && (live.outstandingRows >= source.maxInFlightEvents || live.outstandingBytes >= source.maxInFlightBytes)
-    ) {
+    throttle(live);
+  };
+
+  /** Sends the segment's events read so far to the router, ahead of its end. */
+  const sendPart = (live: Live, ctx: ActorContext<WalReaderCommand>) => {
+    ctx.send(deps.router, {
+      type: "RouteEvents",
+      segmentId: live.nextSegment,
+      readAt: live.startedAt,
+      events: live.events,
+      replyTo: ctx.self,
+    });
+    live.unrendered += live.events.length;
+    live.events = [];
+    throttle(live);
+  };
+
+  /**
+   * Reading stops while too much is un-acked (the in-flight bounds) or while the router has more
+   * events still to render than `UNRENDERED_EVENTS`: it renders on the same thread, and takes its
+   * turns between the reads, each of which can bring a thousand messages.
+   */
+  const throttle = (live: Live) => {
+    const full = live.outstandingRows >= source.maxInFlightEvents || live.outstandingBytes >= source.maxInFlightBytes ||
+      live.unrendered >= UNRENDERED_EVENTS;
+    if (full && !live.paused) {
       live.paused = true;
       live.stream.pause();
+    } else if (!full && live.paused && !live.draining) {
+      live.paused = false;
+      live.heardAt = Date.now();
+      live.stream.resume();
     }
   };
 
@@ -368,7 +410,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     setTimeout(() => {
       live.cutScheduled = false;
       // Inside a transaction its commit comes later and schedules again: a transaction is not split for this.
-      if (!ctx.scope.closed && !live.inTransaction && live.events.length > 0 && live.outstandingEvents === 0) {
+      if (!ctx.scope.closed && !live.inTransaction && live.count > 0 && live.outstandingEvents === 0) {
         cut(live, ctx);
       }
     }, Math.max(0, live.startedAt + segmentLingerMs - Date.now()));
@@ -439,6 +481,8 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       queued: startLsn,
       inTransaction: false,
       events: [],
+      count: 0,
+      unrendered: 0,
       rows: 0,
       bytes: 0,
       position: null,
@@ -497,7 +541,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           // acked: idle or filtered traffic still moves the slot.
           if (!live.inTransaction && frame.walEnd > live.queued && (live.position === null || frame.walEnd > live.position)) {
             live.position = frame.walEnd;
-            if (live.events.length === 0) cut(live, ctx);
+            if (live.count === 0) cut(live, ctx);
           }
           if (frame.replyRequested) sendStatus(live);
           return;
@@ -517,8 +561,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           );
         }
         if (event === null) return;
-        if (live.events.length === 0) live.startedAt = Date.now();
+        if (live.count === 0) live.startedAt = Date.now();
         live.events.push(event);
+        live.count++;
         live.bytes += frame.payload.length;
         if (event.kind === "row") {
           live.rows++;
@@ -533,6 +578,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           if (live.outstandingEvents === 0) cutWhenIdle(live, ctx);
         }
         if (live.rows >= segmentEvents || live.bytes >= segmentBytes) cut(live, ctx);
+        else if (live.events.length >= PART_EVENTS) sendPart(live, ctx);
       } catch (error) {
         stream.close();
         ctx.fail(error);
@@ -607,16 +653,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           live.outstandingEvents -= msg.releasedEvents;
           live.outstandingRows -= msg.releasedRows;
           live.outstandingBytes -= msg.releasedBytes;
-          if (
-            live.paused && !live.draining && live.outstandingRows < source.maxInFlightEvents &&
-            live.outstandingBytes < source.maxInFlightBytes
-          ) {
-            live.paused = false;
-            live.heardAt = Date.now();
-            live.stream.resume();
-          }
+          throttle(live);
           // The pipeline emptied while committed changes wait for a fuller batch.
-          if (live.outstandingEvents === 0 && live.events.length > 0 && !live.inTransaction) cutWhenIdle(live, ctx);
+          if (live.outstandingEvents === 0 && live.count > 0 && !live.inTransaction) cutWhenIdle(live, ctx);
           if (msg.flushed !== null && msg.flushed > live.flushed) {
             live.flushed = msg.flushed;
             if (live.flushed > live.verified && Date.now() - live.lastWatchAt >= TABLE_WATCH_GAP_MS) void watchTables(live, ctx);
@@ -633,10 +672,17 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           publishInFlight(live);
           return state;
         }
+        case "Rendered": {
+          const live = state.live;
+          if (!live) return state;
+          live.unrendered -= msg.events;
+          throttle(live);
+          return state;
+        }
         case "Tick": {
           const live = state.live;
           if (!live) return state;
-          if (live.events.length > 0 && Date.now() - live.startedAt >= segmentTimeoutMs) cut(live, ctx);
+          if (live.count > 0 && Date.now() - live.startedAt >= segmentTimeoutMs) cut(live, ctx);
           if (Date.now() - live.lastStatus >= source.statusIntervalMs) sendStatus(live);
           checkSilence(live, ctx);
           return state;

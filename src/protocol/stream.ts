@@ -11,6 +11,7 @@ import type { BatchAcked } from "./sink.ts";
  */
 export interface Segment {
   readonly id: number;
+  /** Its events not sent ahead in `RouteEvents`: all of them, or the last part. */
   readonly events: readonly ChangeEvent[];
   readonly bytes: number;
   readonly position: Lsn | null;
@@ -20,7 +21,19 @@ export interface Segment {
 
 export type RouterCommand =
   | { readonly type: "Start" }
-  | { readonly type: "Route"; readonly segment: Segment }
+  /**
+   * Events of a segment still being read, sent ahead while the rest is decoded so that they are
+   * rendered young; the segment's `Route` follows with the rest.
+   */
+  | {
+    readonly type: "RouteEvents";
+    readonly segmentId: number;
+    readonly readAt: number;
+    readonly events: readonly ChangeEvent[];
+    readonly replyTo: Ref<WalReaderCommand>;
+  }
+  /** A segment's end: its last events, and what it spans. Both are answered with `Rendered` once rendered. */
+  | { readonly type: "Route"; readonly segment: Segment; readonly replyTo: Ref<WalReaderCommand> }
   /** Continue after a barrier (TRUNCATE) cleared. */
   | { readonly type: "Resume" }
   | BatchAcked;
@@ -48,4 +61,6 @@ export type WalReaderCommand =
     readonly releasedRows: number;
     readonly releasedBytes: number;
   }
+  /** The router rendered this many of the events sent to it: they are bytes in batches now. */
+  | { readonly type: "Rendered"; readonly events: number }
   | { readonly type: "Tick" };

@@ -1,7 +1,9 @@
 /**
  * How the stream is cut into batches, both plugins: committed changes on a pipeline with nothing
  * in flight go after `batch.lingerMs`, not after the (here one-minute) `batch.timeoutMs`, and a
- * burst of one-row transactions arrives whole and exact, however it was cut.
+ * burst of one-row transactions arrives whole and exact, however it was cut. A long transaction
+ * reaches the router in parts, its batches filled over them: a TRUNCATE in its middle still comes
+ * after every change before it, and before every change after it.
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
@@ -47,6 +49,44 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       }));
       await waitForCatchUp(sql, slot, 30_000);
       assertSameDocuments(await compareIndex(sql, { schema: "public", name: "items" }, index));
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+}
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream batching (${plugin}): a TRUNCATE inside a transaction read in parts follows the batches filled before it`, async () => {
+    const { esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql`CREATE TABLE logs (id int PRIMARY KEY, msg text)`;
+    await sql`CREATE TABLE notes (id int PRIMARY KEY, msg text)`;
+    const slot = uniqueName("parts");
+    // The default batch size: the changes before the TRUNCATE fill no batch, so none is sent for being full.
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      sinks: { search: { type: "elasticsearch", url: esUrl } },
+      tables: { logs: { index: `${indices.prefix}_logs` }, notes: { index: `${indices.prefix}_notes` } },
+    });
+    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      await sql.begin(async (tx) => {
+        await tx`INSERT INTO logs SELECT g, 'before' FROM generate_series(1, 700) g`;
+        await tx`INSERT INTO notes SELECT g, 'kept' FROM generate_series(1, 300) g`;
+        await tx`TRUNCATE logs`;
+        await tx`INSERT INTO logs SELECT g, 'after' FROM generate_series(650, 1000) g`;
+        await tx`UPDATE notes SET msg = 'changed' WHERE id % 3 = 0`;
+      });
+      await sql`UPDATE logs SET msg = 'later' WHERE id % 7 = 0`;
+      await waitForCatchUp(sql, slot, 30_000);
+      const logs = await allDocuments(`${indices.prefix}_logs`);
+      assert.equal(logs.size, 351);
+      assert.equal([...logs.keys()].every((id) => Number(id) >= 650), true);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "logs" }, `${indices.prefix}_logs`));
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "notes" }, `${indices.prefix}_notes`));
     } finally {
       await stopEngine(engine);
     }

@@ -4,6 +4,8 @@ import type { BulkBatch } from "../../snapshot/row_batcher.ts";
 import type { BulkItem } from "../../stream/render.ts";
 
 const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+const VERSION_TYPE = encoder.encode(`,"version_type":"external_gte"}}\n`);
 
 export function actionLine(action: "index" | "delete", index: string, id: string, version: Lsn): string {
   return `{"${action}":{"_index":${
@@ -12,9 +14,114 @@ export function actionLine(action: "index" | "delete", index: string, id: string
 }
 
 /**
- * `id` is a JSON string literal (as rendered). Encodes straight into one buffer, offsets in
- * bytes; documents already in bytes are copied as they are.
+ * A `_bulk` body written item by item into one growing buffer (offsets in bytes): a batch can be
+ * filled over several calls without holding its items, and the parts of action lines that repeat
+ * (index, version) are encoded once, not per item. `id` is a JSON string literal (as rendered);
+ * documents already in bytes are copied as they are.
  */
+export class BulkBodyWriter {
+  /** Allocated at the first item of each batch, as large as the last batch was. */
+  #body: Uint8Array = EMPTY;
+  #capacity: number;
+  #at = 0;
+  #offsets: Uint32Array;
+  #docs = 0;
+  /** `{"<action>":{"_index":<index>,"_id":` per action and index, as UTF-8. */
+  readonly #heads = new Map<string, Uint8Array>();
+  #version: Lsn | null = null;
+  /** `,"version":<version>` for `#version`. */
+  #versionBytes = new Uint8Array(0);
+
+  constructor(capacity = 64 * 1024) {
+    this.#capacity = Math.max(capacity, 256);
+    this.#offsets = new Uint32Array(64);
+  }
+
+  /** Items written since the last `take`. */
+  get docs(): number {
+    return this.#docs;
+  }
+
+  /** Bytes written since the last `take`. */
+  get bytes(): number {
+    return this.#at;
+  }
+
+  add(index: string, item: BulkItem): void {
+    if (this.#body === EMPTY) this.#body = new Uint8Array(this.#capacity);
+    if (this.#docs === this.#offsets.length) {
+      const grown = new Uint32Array(2 * this.#offsets.length);
+      grown.set(this.#offsets);
+      this.#offsets = grown;
+    }
+    this.#offsets[this.#docs++] = this.#at;
+    this.#raw(this.#head(item.action, index));
+    this.#text(item.id);
+    if (item.version !== this.#version) {
+      this.#version = item.version;
+      this.#versionBytes = encoder.encode(`,"version":${item.version.toString()}`);
+    }
+    this.#raw(this.#versionBytes);
+    this.#raw(VERSION_TYPE);
+    if (item.action !== "index") return;
+    const doc = item.doc!;
+    if (typeof doc === "string") this.#text(doc);
+    else this.#raw(doc);
+    this.#room(1);
+    this.#body[this.#at++] = 0x0a;
+  }
+
+  /** The batch written since the last `take`; the writer starts a new one, sized like it. */
+  take(): BulkBatch {
+    const batch = { body: this.#body.subarray(0, this.#at), offsets: this.#offsets.slice(0, this.#docs), docs: this.#docs };
+    this.#capacity = Math.max(256, this.#at + (this.#at >> 3));
+    this.#body = EMPTY;
+    this.#at = 0;
+    this.#docs = 0;
+    return batch;
+  }
+
+  #head(action: "index" | "delete", index: string): Uint8Array {
+    const key = `${action}\u0000${index}`;
+    let head = this.#heads.get(key);
+    if (!head) {
+      head = encoder.encode(`{"${action}":{"_index":${JSON.stringify(index)},"_id":`);
+      this.#heads.set(key, head);
+    }
+    return head;
+  }
+
+  #room(bytes: number): void {
+    if (this.#body.length - this.#at >= bytes) return;
+    const grown = new Uint8Array(Math.max(this.#body.length * 2, this.#at + bytes));
+    grown.set(this.#body.subarray(0, this.#at));
+    this.#body = grown;
+  }
+
+  #raw(bytes: Uint8Array): void {
+    this.#room(bytes.length);
+    this.#body.set(bytes, this.#at);
+    this.#at += bytes.length;
+  }
+
+  #text(text: string): void {
+    // encodeInto needs up to 3 bytes per UTF-16 unit.
+    this.#room(text.length * 3);
+    const body = this.#body;
+    let at = this.#at;
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) {
+        this.#at = at + encoder.encodeInto(text.slice(i), body.subarray(at)).written;
+        return;
+      }
+      body[at++] = c;
+    }
+    this.#at = at;
+  }
+}
+
+/** The whole body of `items`, in one buffer. */
 export function encodeItems(items: readonly { readonly index: string; readonly item: BulkItem }[]): BulkBatch {
   let capacity = 0;
   for (const { index, item } of items) {
@@ -22,35 +129,9 @@ export function encodeItems(items: readonly { readonly index: string; readonly i
     capacity += 3 * (index.length + item.id.length) + 128 +
       (doc === null ? 0 : typeof doc === "string" ? 3 * doc.length : doc.length);
   }
-  let body = new Uint8Array(capacity);
-  const offsets = new Uint32Array(items.length);
-  let at = 0;
-  const room = (bytes: number) => {
-    if (body.length - at >= bytes) return;
-    const grown = new Uint8Array(Math.max(body.length * 2, at + bytes));
-    grown.set(body.subarray(0, at));
-    body = grown;
-  };
-  const write = (text: string) => {
-    // encodeInto needs up to 3 bytes per UTF-16 unit.
-    room(text.length * 3);
-    at += encoder.encodeInto(text, body.subarray(at)).written;
-  };
-  items.forEach(({ index, item }, i) => {
-    offsets[i] = at;
-    write(actionLine(item.action, index, item.id, item.version));
-    if (item.action !== "index") return;
-    const doc = item.doc!;
-    if (typeof doc === "string") write(doc);
-    else {
-      room(doc.length);
-      body.set(doc, at);
-      at += doc.length;
-    }
-    room(1);
-    body[at++] = 0x0a;
-  });
-  return { body: body.subarray(0, at), offsets, docs: items.length };
+  const writer = new BulkBodyWriter(capacity);
+  for (const { index, item } of items) writer.add(index, item);
+  return writer.take();
 }
 
 const FNV_OFFSET = 0x811c9dc5;
