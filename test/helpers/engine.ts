@@ -1,4 +1,6 @@
 /** The engine as users run it: `deno task start` (deno run src/main.ts), a real process with a real config file. */
+import assert from "node:assert/strict";
+import type postgres from "postgres";
 import { REPO } from "./services.ts";
 
 /**
@@ -143,4 +145,22 @@ export async function runEngine(args: readonly string[], env: Record<string, str
     clearTimeout(timer);
     await engine.exited;
   }
+}
+
+/**
+ * Runs `run` on a config the engine must refuse before it makes anything: it exits with 1 and
+ * leaves no replication slot named `slot`. Returns its output, for the test's own checks of the
+ * message and fix.
+ */
+export async function refusedAtStart(
+  sql: postgres.Sql,
+  config: string,
+  slot: string,
+  options: { readonly args?: readonly string[]; readonly env?: Record<string, string> } = {},
+): Promise<string> {
+  const result = await runEngine(["run", "--config", config, ...(options.args ?? []), "--progress", "log"], options.env);
+  assert.equal(result.code, 1, result.output);
+  const slots = await sql`SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot}`;
+  assert.equal(slots.length, 0, `the refused start left replication slot ${slot} behind`);
+  return result.output;
 }
