@@ -6,7 +6,7 @@
 import { OesophagusError } from "../errors.ts";
 import { displayName, type QualifiedName, quoteQualified } from "./identifier.ts";
 import { identityColumns } from "./identity_columns.ts";
-import { leafIdentities, partitionIdentityProblems } from "./partition_identity.ts";
+import { leafIdentities, MISSING_OLD_KEY, missingOldKey, partitionIdentityProblems } from "./partition_identity.ts";
 import { partitionAncestors } from "./partitions.ts";
 import type { Sql } from "./session.ts";
 
@@ -171,36 +171,24 @@ export async function describeTables(sql: Sql, names: readonly QualifiedName[]):
       fixes.push(`replicate the table(s) behind ${shown} instead`);
       continue;
     }
-    if (rel.relreplident === "n") {
-      // With pgoutput the engine's publication would even make PostgreSQL refuse them.
+    const missing = missingOldKey(rel.relreplident, rel.pk, rel.ri);
+    if (missing !== null) {
+      // With NOTHING and pgoutput, the engine's publication would even make PostgreSQL refuse them.
       problems.push(
-        `table ${shown} has REPLICA IDENTITY NOTHING, so the WAL does not say which row an update or delete changed: its rows cannot be identified`,
+        `table ${shown} ${MISSING_OLD_KEY[missing]}, ${
+          missing === "no_key"
+            ? "so its rows cannot be identified"
+            : "so the WAL does not say which row an update or delete changed: its rows cannot be identified"
+        }`,
       );
+      const table = quoteQualified(name);
+      const other = missing === "index_gone"
+        ? `ALTER TABLE ${table} REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns>;`
+        : `ALTER TABLE ${table} REPLICA IDENTITY FULL;`;
       fixes.push(
-        `ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY DEFAULT; (it has a primary key) or ALTER TABLE ${
-          quoteQualified(name)
-        } REPLICA IDENTITY FULL;`,
-      );
-      continue;
-    }
-    if (rel.relreplident === "i" && !rel.ri) {
-      // PostgreSQL then logs no old key, as with NOTHING.
-      problems.push(
-        `table ${shown} has REPLICA IDENTITY USING INDEX, but that index is gone, so the WAL does not say which row an update or delete changed: its rows cannot be identified`,
-      );
-      fixes.push(
-        `ALTER TABLE ${quoteQualified(name)} REPLICA IDENTITY DEFAULT; (if it has a primary key) or ALTER TABLE ${
-          quoteQualified(name)
-        } REPLICA IDENTITY USING INDEX <a unique index on NOT NULL columns>;`,
-      );
-      continue;
-    }
-    if (!rel.pk && rel.relreplident !== "f" && !(rel.relreplident === "i" && rel.ri)) {
-      problems.push(`table ${shown} has no primary key and its REPLICA IDENTITY is not FULL, so its rows cannot be identified`);
-      fixes.push(
-        `ALTER TABLE ${quoteQualified(name)} ADD PRIMARY KEY (...); or ALTER TABLE ${
-          quoteQualified(name)
-        } REPLICA IDENTITY FULL;`,
+        rel.pk !== null
+          ? `ALTER TABLE ${table} REPLICA IDENTITY DEFAULT; (it has a primary key) or ${other}`
+          : `ALTER TABLE ${table} ADD PRIMARY KEY (...); or ${other}`,
       );
       continue;
     }

@@ -20,16 +20,38 @@ export interface LeafIdentity {
   readonly ri: readonly string[] | null;
 }
 
+/** A replica identity that logs no old key at all for an update or delete. */
+export type MissingOldKey = "nothing" | "index_gone" | "no_key";
+
+/** What a relation with that identity "has", for a message about a table or a partition. */
+export const MISSING_OLD_KEY: Readonly<Record<MissingOldKey, string>> = {
+  nothing: "has REPLICA IDENTITY NOTHING",
+  // PostgreSQL then logs no old key, as with NOTHING.
+  index_gone: "has REPLICA IDENTITY USING INDEX, but that index is gone",
+  no_key: "has no primary key and its REPLICA IDENTITY is not FULL",
+};
+
+/**
+ * Why a relation's updates and deletes log no old key, or null when they log one (FULL: the whole
+ * row; otherwise the primary key's or the replica identity index's columns).
+ */
+export function missingOldKey(
+  replident: string,
+  pk: readonly string[] | null,
+  ri: readonly string[] | null,
+): MissingOldKey | null {
+  if (replident === "f") return null;
+  if (replident === "n") return "nothing";
+  if (replident === "i") return ri === null ? "index_gone" : null;
+  return pk === null ? "no_key" : null;
+}
+
 /** Why the leaf's old rows do not hold `key`, or null when they do. */
 export function leafIdentityGap(key: RowKey, leaf: LeafIdentity): string | null {
+  const missing = missingOldKey(leaf.replident, leaf.pk, leaf.ri);
+  if (missing !== null) return MISSING_OLD_KEY[missing];
   if (leaf.replident === "f") return null;
-  if (leaf.replident === "n") return "has REPLICA IDENTITY NOTHING";
-  const logged = leaf.replident === "i" ? leaf.ri : leaf.pk;
-  if (logged === null) {
-    return leaf.replident === "i"
-      ? "has REPLICA IDENTITY USING INDEX, but that index is gone"
-      : "has no primary key and its REPLICA IDENTITY is not FULL";
-  }
+  const logged = (leaf.replident === "i" ? leaf.ri : leaf.pk)!;
   const wanted = key.columns === null ? "the whole row" : `(${key.columns.join(", ")})`;
   if (key.columns === null || !key.columns.every((c) => logged.includes(c))) {
     return `logs (${logged.join(", ")}) as the old key of an update or delete, not ${wanted}, which identifies the table's rows`;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { RowKey } from "./catalog.ts";
-import { type LeafIdentity, leafIdentityGap } from "./partition_identity.ts";
+import { type LeafIdentity, leafIdentityGap, missingOldKey } from "./partition_identity.ts";
 
 const name = { schema: "public", name: "p" };
 const leaf = (replident: string, pk: string[] | null, ri: string[] | null): LeafIdentity => ({ name, replident, pk, ri });
@@ -19,4 +19,14 @@ Deno.test("leafIdentityGap: a partition's old rows must hold every column of the
   assert.match(leafIdentityGap(byKey, leaf("d", null, null))!, /no primary key/);
   // A table identified by its whole row needs whole old rows.
   assert.match(leafIdentityGap(byRow, leaf("d", ["id"], null))!, /logs \(id\) .*not the whole row/);
+});
+
+Deno.test("missingOldKey: only an identity that logs no old key at all is missing one", () => {
+  assert.equal(missingOldKey("f", null, null), null);
+  assert.equal(missingOldKey("d", ["id"], null), null);
+  // A USING INDEX identity logs its index's columns, whatever the primary key.
+  assert.equal(missingOldKey("i", null, ["code"]), null);
+  assert.equal(missingOldKey("n", ["id"], null), "nothing");
+  assert.equal(missingOldKey("i", ["id"], null), "index_gone");
+  assert.equal(missingOldKey("d", null, null), "no_key");
 });
