@@ -20,7 +20,10 @@ export function actionLine(action: "index" | "delete", index: string, id: string
  * documents already in bytes are copied as they are.
  */
 export class BulkBodyWriter {
-  /** Allocated at the first item of each batch, as large as the last batch was. */
+  /**
+   * Allocated at the first item of each batch, as large as the last batch was (or small, for the
+   * first: a steady trickle of changes makes many batches of a few items, each a new writer).
+   */
   #body: Uint8Array = EMPTY;
   #capacity: number;
   #at = 0;
@@ -32,7 +35,7 @@ export class BulkBodyWriter {
   /** `,"version":<version>` for `#version`. */
   #versionBytes = new Uint8Array(0);
 
-  constructor(capacity = 64 * 1024) {
+  constructor(capacity = 8 * 1024) {
     this.#capacity = Math.max(capacity, 256);
     this.#offsets = new Uint32Array(64);
   }
