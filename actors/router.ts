@@ -3,8 +3,9 @@
  * exact documents and `_id`s (in TypeScript, or by PostgreSQL in one round trip per table per part
  * of a segment), turned into versioned index/delete items, and written into the batches of every
  * sink of the table, on the document's lane. A long segment comes in parts; its batches fill
- * over them. A segment is acked to the checkpointer when every sink acked every batch of it. A TRUNCATE is a
- * barrier: everything before it is acked first, then the index is emptied up to its version.
+ * over them. A segment is acked to the checkpointer when every sink acked every batch of it. A
+ * TRUNCATE is a barrier: everything before it is acked first, then the index is emptied up to its
+ * version.
  */
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";

@@ -3,11 +3,12 @@
  * are decoded as they arrive and cut into segments (bounded by a bulk request for each lane of the
  * sinks, `src/stream/segment_size.ts`, and by the batch timeout, and cut sooner, after `lingerMs`,
  * when nothing is in flight), which go to the router after being registered with the
- * checkpointer; a long one's events go ahead in parts as they are read. When more than `maxInFlightEvents` row changes or `maxInFlightBytes` are un-acked,
- * the stream is paused (TCP holds PostgreSQL back) while standby status updates keep the
- * connection alive. The flushed LSN sent to PostgreSQL is only ever the
- * checkpointer's, and no further than the configured tables were last seen unrenamed and undropped
- * (`src/stream/table_watch.ts`). A stream that sends nothing for `receiveTimeoutMs` while being read
+ * checkpointer; a long one's events go ahead in parts as they are read. When more than
+ * `maxInFlightEvents` row changes or `maxInFlightBytes` are un-acked, or the router has more than
+ * `UNRENDERED_EVENTS` still to render, the stream is paused (TCP holds PostgreSQL back) while
+ * standby status updates keep the connection alive. The flushed LSN sent to PostgreSQL is only
+ * ever the checkpointer's, and no further than the configured tables were last seen unrenamed and
+ * undropped (`src/stream/table_watch.ts`). A stream that sends nothing for `receiveTimeoutMs` while being read
  * is taken for lost (a connection cut without a FIN or RST never ends by itself), as PostgreSQL's
  * own `wal_receiver_timeout` does for a standby: after half of it the server is asked for a reply,
  * which a live walsender sends even while it decodes a long transaction. While no configured

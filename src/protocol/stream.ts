@@ -13,6 +13,7 @@ export interface Segment {
   readonly id: number;
   /** Its events not sent ahead in `RouteEvents`: all of them, or the last part. */
   readonly events: readonly ChangeEvent[];
+  /** Message bytes of all its events, sent ahead or not. */
   readonly bytes: number;
   readonly position: Lsn | null;
   /** When its first change was read from the slot (ms since the epoch): where change spans start. */
