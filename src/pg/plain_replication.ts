@@ -36,9 +36,6 @@ const READ_BYTES = 256 * 1024;
 /** A read shorter than this waits a moment before the next, so the next one finds more. */
 const SMALL_READ_BYTES = 32 * 1024;
 const COALESCE_MS = 1;
-const COPY_DATA = 0x64; // 'd'
-const COPY_DONE = 0x63; // 'c'
-const ERROR_RESPONSE = 0x45; // 'E'
 
 export interface PlainTarget {
   readonly hostname: string;
@@ -123,6 +120,8 @@ function connectionError(code: string, message: string): Error {
 export class PlainReplication implements CopyBothStream {
   readonly #conn: Deno.TcpConn;
   readonly #messages = new BackendMessages();
+  #queue: BackendMessage[] = [];
+  #head = 0;
   #closed = false;
   #failure: Error | null = null;
   #paused = false;
@@ -161,8 +160,11 @@ export class PlainReplication implements CopyBothStream {
   }
 
   async #next(): Promise<BackendMessage> {
-    while (!this.#messages.next()) this.#messages.push(await this.#read());
-    return { type: String.fromCharCode(this.#messages.type), body: this.#messages.body() };
+    while (this.#head >= this.#queue.length) {
+      this.#queue = this.#messages.push(await this.#read());
+      this.#head = 0;
+    }
+    return this.#queue[this.#head++];
   }
 
   /** Startup and authentication, up to ReadyForQuery. */
@@ -239,33 +241,37 @@ export class PlainReplication implements CopyBothStream {
 
   async #pump(): Promise<void> {
     const handlers = this.#handlers!;
-    const messages = this.#messages;
     /**
-     * Delivers the whole messages read so far, until a pause (taken between two frames, so the
-     * reader's in-flight bounds hold to the frame rather than to a 256 kB read) or CopyDone (the
-     * server ended the stream). Messages already read with the CopyBothResponse come first.
+     * Delivers messages from `from` on; returns where it stopped: the end, a pause (taken between two
+     * frames, so the reader's in-flight bounds hold to the frame rather than to a 256 kB read), or -1
+     * at CopyDone (the server ended the stream).
      */
-    const deliver = (): "read" | "paused" | "end" => {
-      for (;;) {
-        if (this.#paused) return "paused";
-        if (!messages.next()) return "read";
-        const type = messages.type;
-        if (type === COPY_DATA) handlers.frame(messages.body());
-        else if (type === ERROR_RESPONSE) throw new ServerError(errorFields(messages.body()));
-        else if (type === COPY_DONE) return "end";
+    const deliver = (messages: readonly BackendMessage[], from: number): number => {
+      for (let i = from; i < messages.length; i++) {
+        if (this.#paused) return i;
+        const { type, body } = messages[i];
+        if (type === "d") handlers.frame(body);
+        else if (type === "E") throw new ServerError(errorFields(body));
+        else if (type === "c") return -1;
         // NoticeResponse and ParameterStatus may come at any time.
       }
+      return messages.length;
     };
+    // Messages already read with the CopyBothResponse come first.
+    let messages: readonly BackendMessage[] = this.#queue;
+    let next = this.#head;
+    this.#queue = [];
     let small = false;
     for (;;) {
-      const outcome = deliver();
-      if (outcome === "end") return;
+      next = deliver(messages, next);
+      if (next < 0) return;
       while (this.#paused && !this.#closed) await new Promise<void>((resolve) => this.#resume = resolve);
       if (this.#closed) return;
-      if (outcome === "paused") continue;
+      if (next < messages.length) continue;
       if (small) await new Promise((resolve) => setTimeout(resolve, COALESCE_MS));
       const chunk = await this.#read();
-      messages.push(chunk);
+      messages = this.#messages.push(chunk);
+      next = 0;
       small = chunk.length < SMALL_READ_BYTES;
     }
   }

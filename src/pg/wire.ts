@@ -59,46 +59,29 @@ export interface BackendMessage {
 const MAX_MESSAGE_BYTES = 1 << 30;
 
 /**
- * Bytes from the socket in, whole messages out, one at a time: no object per message, and a body
- * is made (a view into the chunk it came in, so a decoder may hold on to it) only when asked for.
- * Only a message cut across chunks is copied.
+ * Bytes from the socket in, whole messages out. Each chunk is kept as it came (bodies are views
+ * into it, so a decoder may hold on to them); only a message cut across chunks is copied.
  */
 export class BackendMessages {
-  #bytes: Uint8Array = new Uint8Array(0);
-  #view = new DataView(this.#bytes.buffer);
-  /** Where the next message starts in `#bytes`. */
-  #at = 0;
-  #start = 0;
-  #end = 0;
-  /** The type byte of the message `next` moved to: 0x52 'R', 0x45 'E', 0x64 'd', ... */
-  type = 0;
+  #rest: Uint8Array = new Uint8Array(0);
 
-  /** Adds bytes read from the socket, after those not yet taken. */
-  push(chunk: Uint8Array): void {
-    this.#bytes = this.#at === this.#bytes.length ? chunk : concat(this.#bytes.subarray(this.#at), chunk);
-    this.#view = new DataView(this.#bytes.buffer, this.#bytes.byteOffset, this.#bytes.byteLength);
-    this.#at = 0;
-  }
-
-  /** Moves to the next whole message; false when the bytes so far end before one does. */
-  next(): boolean {
-    const bytes = this.#bytes;
-    const at = this.#at;
-    if (bytes.length - at < 5) return false;
-    const length = this.#view.getInt32(at + 1);
-    if (length < 4 || length > MAX_MESSAGE_BYTES) {
-      throw new ProtocolError(`a backend message of type 0x${bytes[at].toString(16)} claims ${length} bytes`);
+  /** The messages completed by `chunk`, in order. */
+  push(chunk: Uint8Array): BackendMessage[] {
+    const bytes = this.#rest.length === 0 ? chunk : concat(this.#rest, chunk);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const messages: BackendMessage[] = [];
+    let at = 0;
+    while (bytes.length - at >= 5) {
+      const length = view.getInt32(at + 1);
+      if (length < 4 || length > MAX_MESSAGE_BYTES) {
+        throw new ProtocolError(`a backend message of type 0x${bytes[at].toString(16)} claims ${length} bytes`);
+      }
+      if (bytes.length - at < 1 + length) break;
+      messages.push({ type: String.fromCharCode(bytes[at]), body: bytes.subarray(at + 5, at + 1 + length) });
+      at += 1 + length;
     }
-    if (bytes.length - at < 1 + length) return false;
-    this.type = bytes[at];
-    this.#start = at + 5;
-    this.#end = this.#at = at + 1 + length;
-    return true;
-  }
-
-  /** The body of the message `next` moved to. */
-  body(): Uint8Array {
-    return this.#bytes.subarray(this.#start, this.#end);
+    this.#rest = at === bytes.length ? new Uint8Array(0) : bytes.slice(at);
+    return messages;
   }
 }
 
