@@ -90,8 +90,8 @@ interface Work {
 /** Events of a segment, as they came: all of a short one, or a part of a long one. */
 interface Part {
   readonly work: Work;
-  /** Until processed, then null. */
-  events: readonly ChangeEvent[] | null;
+  /** Held by the queue (or as the blocked part) only; batches hold the work, not its parts. */
+  readonly events: readonly ChangeEvent[];
   /** Index of the next event to process. */
   next: number;
   /** The segment's last events: its open batches go after them. */
@@ -449,7 +449,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     receive: (table: string, op: string) => void,
   ): Promise<boolean> {
     const { work } = part;
-    const events = part.events!;
+    const events = part.events;
     const flushGroups = async () => {
       if (groups.size === 0) return;
       send(state, work, ctx, await renderGroups(state, groups, work.readAt));
@@ -514,7 +514,6 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       part.next++;
     }
     await flushGroups();
-    part.events = null;
     ctx.send(part.replyTo, { type: "Rendered", events: events.length });
     if (!part.last) return true;
     flushOpen(state, work, ctx);

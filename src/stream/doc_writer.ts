@@ -63,16 +63,19 @@ export class DocWriter {
   /** Any text, as UTF-8, with its own room check. */
   text(text: string): void {
     this.ensure(text.length * 3);
-    const buf = this.buf;
-    let at = this.pos;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 0x80) {
-        this.pos = at + encoder.encodeInto(text.slice(i), buf.subarray(at)).written;
-        return;
-      }
-      buf[at++] = c;
-    }
-    this.pos = at;
+    this.pos = writeUtf8(text, this.buf, this.pos);
   }
+}
+
+/**
+ * `text` as UTF-8 into `buf` at `at`, which has room for 3 bytes per UTF-16 unit; returns the end.
+ * ASCII (nearly all of it) is copied byte by byte, cheaper than `encodeInto` for short strings.
+ */
+export function writeUtf8(text: string, buf: Uint8Array, at: number): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) return at + encoder.encodeInto(text.slice(i), buf.subarray(at)).written;
+    buf[at++] = c;
+  }
+  return at;
 }

@@ -1,6 +1,7 @@
 /** `_bulk` bodies for streamed changes: index and delete items with their version. */
 import type { Lsn } from "../../pg/lsn.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
+import { writeUtf8 } from "../../stream/doc_writer.ts";
 import type { BulkItem } from "../../stream/render.ts";
 
 const encoder = new TextEncoder();
@@ -108,19 +109,8 @@ export class BulkBodyWriter {
   }
 
   #text(text: string): void {
-    // encodeInto needs up to 3 bytes per UTF-16 unit.
     this.#room(text.length * 3);
-    const body = this.#body;
-    let at = this.#at;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c >= 0x80) {
-        this.#at = at + encoder.encodeInto(text.slice(i), body.subarray(at)).written;
-        return;
-      }
-      body[at++] = c;
-    }
-    this.#at = at;
+    this.#at = writeUtf8(text, this.#body, this.#at);
   }
 }
 
