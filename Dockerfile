@@ -16,5 +16,5 @@ RUN deno cache --frozen src/main.ts && chown -R deno:deno /app "$DENO_DIR"
 USER deno
 EXPOSE 9464
 # Keep in step with deno.json's "start" task (test/e2e/deployment_test.ts checks it).
-ENTRYPOINT ["deno", "run", "--allow-all", "--v8-flags=--max-semi-space-size=2", "src/main.ts"]
+ENTRYPOINT ["deno", "run", "--allow-all", "--v8-flags=--max-semi-space-size=8", "src/main.ts"]
 CMD ["run", "--config", "/app/producer.json", "--progress", "log"]
