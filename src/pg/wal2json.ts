@@ -23,6 +23,9 @@ export function wal2jsonOptions(tables: readonly { schema: string; name: string 
     "include-lsn": "true",
     "include-timestamp": "true",
     "include-type-oids": "true",
+    // Type names are not read (the OIDs say it all), and the walsender would format them for
+    // every column of every row.
+    "include-types": "false",
     "actions": "insert,update,delete,truncate",
     ...(tables === null ? {} : { "add-tables": tables.map((t) => `${escape(t.schema)}.${escape(t.name)}`).join(",") }),
   };

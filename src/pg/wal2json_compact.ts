@@ -1,10 +1,10 @@
 /**
  * The fast path of the wal2json decoder: a record exactly as wal2json writes it (compact JSON,
- * flat fields, column lists of `{"name","type","typeoid","value"}` objects) is read in one pass
- * over its bytes, straight into column arrays, without decoding the whole text, rewriting its
- * numbers and building an object per column first (that cost about 15 us per one-row
- * transaction). Values whose text stands in the record as it is stay there as spans, for the
- * renderer to read as bytes (MessageRow). Anything else (white space, escapes in keys, a
+ * flat fields, column lists of `{"name","typeoid","value"}` objects, and `"type"` if asked for)
+ * is read in one pass over its bytes, straight into column arrays, without decoding the whole
+ * text, rewriting its numbers and building an object per column first (that cost about 15 us per
+ * one-row transaction). Values whose text stands in the record as it is stay there as spans, for
+ * the renderer to read as bytes (MessageRow). Anything else (white space, escapes in keys, a
  * duplicate or nested field, a number or type OID in an unusual form, invalid UTF-8) is not read
  * here: the caller then takes the general path, which accepts or refuses it with its specific
  * error. A differential test holds the two paths to the same results.
@@ -147,9 +147,9 @@ class Scanner {
   }
 
   /**
-   * `[{"name":...,"type":...,"typeoid":...,"value":...},...]`, each key once, in any order. A
-   * value whose text is in the record as it is (a string without escapes, a number, true or
-   * false) is left there: only its span is taken.
+   * `[{"name":...,"typeoid":...,"value":...},...]` (a `"type"` is skipped), each key once, in
+   * any order. A value whose text is in the record as it is (a string without escapes, a number,
+   * true or false) is left there: only its span is taken.
    */
   #columns(place: number): CompactColumns {
     const names: string[] = [];

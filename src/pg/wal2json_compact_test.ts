@@ -27,8 +27,9 @@ const valueLiteral = fc.oneof(
 );
 /** Type OIDs as wal2json prints them, bytea's among them (its values gain a \x prefix). */
 const typeOid = fc.oneof(fc.constantFrom(17, 20, 25, 1700, 3802), fc.integer({ min: 1, max: 0xffffffff }));
-const columnObject = fc.record({ name: text, typeOid, value: valueLiteral }).map((c) =>
-  `{"name":${JSON.stringify(c.name)},"type":"t","typeoid":${c.typeOid},"value":${c.value}}`
+/** With `include-types` off (the engine's option) there is no "type"; with it on, there is. */
+const columnObject = fc.record({ name: text, typeOid, value: valueLiteral, typed: fc.boolean() }).map((c) =>
+  `{"name":${JSON.stringify(c.name)},${c.typed ? '"type":"t",' : ""}"typeoid":${c.typeOid},"value":${c.value}}`
 );
 const columnList = fc.array(columnObject, { maxLength: 6 }).map((cs) => `[${cs.join(",")}]`);
 const lsn = fc.tuple(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff })).map(([hi, lo]) =>
