@@ -20,6 +20,7 @@ import { connect, type Sql } from "../src/pg/session.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
+import { pairKey } from "../src/stream/pair_key.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, KeylessChange, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { BulkBodyWriter, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
@@ -131,7 +132,9 @@ export interface RouterDeps {
   readonly checkpointer: Ref<CheckpointerCommand>;
 }
 
-const routeKey = (schema: string, table: string) => `${schema}\u0000${table}`;
+const routeKey = pairKey;
+/** Lane numbers as strings, for `pairKey` (a sink has at most 64 lanes). */
+const LANE_NAMES = Array.from({ length: 64 }, (_, lane) => String(lane));
 /** undefined_table, undefined_object (a row type): a table renamed or dropped since the router described it. */
 const isUndefinedRelation = (error: unknown) =>
   error instanceof Error && ["42P01", "42704"].includes((error as { code?: string }).code ?? "");
@@ -174,7 +177,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       for (const sink of route.config.sinks) {
         const sinkConfig = config.sinks[sink];
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
-        const key = `${sink}\u0000${lane}`;
+        const key = pairKey(sink, LANE_NAMES[lane]);
         let open = work.open.get(key);
         if (!open) {
           work.open.set(key, open = { sink, lane, body: new BulkBodyWriter(), counts: new Map(), traces: [] });
@@ -186,7 +189,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           (open.body.docs >= sinkConfig.batch.maxDocs || open.body.bytes + size > sinkConfig.batch.maxBytes)
         ) flush(state, work, ctx, open);
         open.body.add(route.config.index, item);
-        const countKey = `${route.table}\u0000${item.action}`;
+        const countKey = pairKey(route.table, item.action);
         open.counts.set(countKey, (open.counts.get(countKey) ?? 0) + 1);
         if (trace) {
           changeSpans()?.batched(trace, sink);
@@ -428,7 +431,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     // Counted per segment, not per change: a metric update per change would cost more than the change.
     const received = new Map<string, number>();
     const receive = (table: string, op: string) => {
-      const key = `${table}\u0000${op}`;
+      const key = pairKey(table, op);
       received.set(key, (received.get(key) ?? 0) + 1);
     };
     try {

@@ -1,0 +1,26 @@
+/**
+ * `a + "\0" + b`, built once per pair. The router keys maps by such pairs for every change (route,
+ * counts per table and operation, the batch of a sink's lane); a new concatenation is an
+ * allocation, and hashing it for the lookup first copies it flat. The decoders hand out the same
+ * schema and table strings for every change of a table, whose hashes V8 keeps, so two lookups of
+ * strings already hashed replace the concatenation.
+ */
+
+/** Pairs kept per first string, and first strings kept: past it the memo starts over (a bound, not a working size). */
+const LIMIT = 4_096;
+
+const memo = new Map<string, Map<string, string>>();
+
+export function pairKey(a: string, b: string): string {
+  let second = memo.get(a);
+  if (second === undefined) {
+    if (memo.size >= LIMIT) memo.clear();
+    memo.set(a, second = new Map());
+  }
+  let key = second.get(b);
+  if (key === undefined) {
+    if (second.size >= LIMIT) second.clear();
+    second.set(b, key = `${a}\u0000${b}`);
+  }
+  return key;
+}
