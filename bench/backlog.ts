@@ -6,7 +6,8 @@
  * 10-column table: one-row transactions would take PostgreSQL most of an hour to write.
  * Targets (issue #5): peak RSS <= 300 MB; drain rate >= 0.9 x the streaming rate.
  *
- *   deno run -A bench/backlog.ts [--plugin pgoutput|wal2json] [--changes 10000000] [--reference 1000000] [--source JSON]
+ *   deno run -A bench/backlog.ts [--plugin pgoutput|wal2json] [--changes 10000000] [--reference 1000000]
+ *                                [--sslmode disable|prefer|...] [--source JSON]
  */
 import { parseArgs } from "node:util";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
@@ -22,6 +23,12 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1000000" },
     changes: { type: "string", default: "10000000" },
     reference: { type: "string", default: "1000000" },
+    /**
+     * The replication stream's TLS, as bench/stream: without TLS by default. With TLS
+     * (`--sslmode prefer` against a TLS server) the stream goes through Deno's node:tls, which
+     * reads ahead of a paused stream: peak RSS then grows with the backlog.
+     */
+    sslmode: { type: "string", default: "disable" },
     /** Extra `source` settings as JSON, e.g. '{"maxInFlightEvents": 5000}', to see what they cost. */
     source: { type: "string", default: "{}" },
   },
@@ -36,7 +43,8 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
 console.log(`[backlog] loading ${fmt(ROWS)} rows ...`);
 const db = await createBenchDatabase(pgUrl, "bench_backlog", ROWS);
-const { url, sql } = db;
+const { sql } = db;
+const url = `${db.url}?sslmode=${values.sslmode}`;
 const slot = "bench_backlog";
 const config = await Deno.makeTempFile({ suffix: ".json" });
 await Deno.writeTextFile(
@@ -81,7 +89,7 @@ const backlog = await drain(CHANGES);
 const referenceRate = REFERENCE / reference.seconds;
 const backlogRate = CHANGES / backlog.seconds;
 console.log(`
-== bench/backlog, plugin ${plugin}, ${fmt(PER_TRANSACTION)} row changes per transaction ==
+== bench/backlog, plugin ${plugin}, sslmode=${values.sslmode}, ${fmt(PER_TRANSACTION)} row changes per transaction ==
 stream of ${fmt(REFERENCE).padStart(10)} changes   ${reference.seconds.toFixed(1)} s   ${
   fmt(referenceRate)
 } changes/s   peak RSS ${reference.peakMb.toFixed(0)} MB
