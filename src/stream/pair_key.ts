@@ -6,21 +6,24 @@
  * strings already hashed replace the concatenation.
  */
 
-/** Pairs kept per first string, and first strings kept: past it the memo starts over (a bound, not a working size). */
-const LIMIT = 4_096;
+/** Pairs kept at most, all first strings together: past it the memo starts over (a bound, not a working size). */
+const LIMIT = 16_384;
 
 const memo = new Map<string, Map<string, string>>();
+let pairs = 0;
 
 export function pairKey(a: string, b: string): string {
   let second = memo.get(a);
-  if (second === undefined) {
-    if (memo.size >= LIMIT) memo.clear();
-    memo.set(a, second = new Map());
-  }
+  if (second === undefined) memo.set(a, second = new Map());
   let key = second.get(b);
   if (key === undefined) {
-    if (second.size >= LIMIT) second.clear();
+    if (pairs >= LIMIT) {
+      memo.clear();
+      memo.set(a, second = new Map());
+      pairs = 0;
+    }
     second.set(b, key = `${a}\u0000${b}`);
+    pairs++;
   }
   return key;
 }
