@@ -10,6 +10,7 @@
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { type Config, type TableConfig, tableConfigNamed } from "../src/config/load.ts";
+import { MAX_SINK_CONCURRENCY } from "../src/config/schema.ts";
 import { describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { displayName, type QualifiedName } from "../src/pg/identifier.ts";
@@ -133,8 +134,8 @@ export interface RouterDeps {
 }
 
 const routeKey = pairKey;
-/** Lane numbers as strings, for `pairKey` (a sink has at most 64 lanes). */
-const LANE_NAMES = Array.from({ length: 64 }, (_, lane) => String(lane));
+/** Lane numbers as strings, for `pairKey`: one per lane a sink may have. */
+const LANE_NAMES = Array.from({ length: MAX_SINK_CONCURRENCY }, (_, lane) => String(lane));
 /** undefined_table, undefined_object (a row type): a table renamed or dropped since the router described it. */
 const isUndefinedRelation = (error: unknown) =>
   error instanceof Error && ["42P01", "42704"].includes((error as { code?: string }).code ?? "");

@@ -34,6 +34,9 @@ const indexName = z.string({ error: "must be a string" })
   })
   .refine((name) => name !== "." && name !== "..", { error: "cannot be . or .." });
 
+/** Bulk requests a sink may have in flight at once: its lanes. */
+export const MAX_SINK_CONCURRENCY = 64;
+
 export const batchSchema = z.strictObject({
   maxDocs: positiveInt(100_000).default(2_000).describe("Documents per bulk request at most."),
   maxBytes: positiveInt(100_000_000).default(5_000_000).describe(
@@ -58,7 +61,7 @@ export const elasticsearchSinkSchema = z.strictObject({
     "PEM file of the CA that signed the cluster's certificate, for an https:// url (default: the system's CAs).",
   ),
   batch: batchSchema.prefault({}).describe("Batch bounds for bulk requests."),
-  concurrency: positiveInt(64).default(2).describe("Bulk requests in flight at once."),
+  concurrency: positiveInt(MAX_SINK_CONCURRENCY).default(2).describe("Bulk requests in flight at once."),
   requestTimeoutMs: positiveInt(600_000).default(60_000).describe(
     "A bulk request taking longer is abandoned and retried.",
   ),
