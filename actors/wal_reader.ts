@@ -131,7 +131,7 @@ const TABLE_WATCH_GAP_MS = 5;
 const PART_EVENTS = 256;
 /** Events the router may have still to render before reading pauses: their objects are what GC copies. */
 const UNRENDERED_EVENTS = 2 * PART_EVENTS;
-/** The TLS transport's read-ahead is said once per process, not at every restart of the stream. */
+/** A TLS stream that cannot hold the server back is said once per process, not at every restart of the stream. */
 let warnedTlsReadAhead = false;
 /** How long a look at a silent stream's walsender may take; no answer counts as a lost server. */
 const SILENCE_PROBE_MS = 10_000;
@@ -462,8 +462,9 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     }
     let stream: CopyBothStream;
     let transport: string;
+    let pauseHoldsServer: boolean;
     try {
-      ({ stream, transport } = await openReplication(source.url, "oesophagus wal reader", {
+      ({ stream, transport, pauseHoldsServer } = await openReplication(source.url, "oesophagus wal reader", {
         slot: source.slot,
         plugin: source.plugin,
         startLsn,
@@ -636,16 +637,14 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       start: formatLsn(startLsn),
       transport,
     });
-    if (transport === "tls" && !warnedTlsReadAhead) {
+    if (!pauseHoldsServer && !warnedTlsReadAhead) {
       warnedTlsReadAhead = true;
       logger.warn(
-        "the replication stream runs over Deno's node:tls, which keeps reading from the server while the engine has paused the stream: a backlog larger than the sinks take is held in memory",
+        "this runtime hides the TCP socket under the TLS replication stream: a paused stream keeps reading from the server, and a backlog larger than the sinks take is held in memory",
         {
           actor: ctx.path,
-          measured:
-            "peak RSS draining a backlog of wal2json changes: 540 MB for 300,000 and 980 MB for 600,000 over TLS, 234 MB for 600,000 without",
           fix:
-            "where the network is trusted, sslmode=disable in source.url keeps memory bounded (the plain stream stops reading when paused); see the README's limits",
+            "run the engine on Deno 2.9.6 (scripts/install, the Dockerfile), or, where the network is trusted, sslmode=disable in source.url",
         },
       );
     }

@@ -24,9 +24,8 @@ const { values } = parseArgs({
     changes: { type: "string", default: "10000000" },
     reference: { type: "string", default: "1000000" },
     /**
-     * The replication stream's TLS, as bench/stream: without TLS by default. With TLS
-     * (`--sslmode prefer` against a TLS server) the stream goes through Deno's node:tls, which
-     * reads ahead of a paused stream: peak RSS then grows with the backlog.
+     * The replication stream's TLS, as bench/stream: without TLS by default; `--sslmode prefer`
+     * against the bench's TLS server measures the encrypted stream (postgres.js on node:tls).
      */
     sslmode: { type: "string", default: "disable" },
     /** Extra `source` settings as JSON, e.g. '{"maxInFlightEvents": 5000}', to see what they cost. */

@@ -10,6 +10,7 @@ import { formatLsn, type Lsn } from "./lsn.ts";
 import { quoteIdent } from "./identifier.ts";
 import { connectPlainReplication, plainTarget } from "./plain_replication.ts";
 import { connectReplication, replicationParameters } from "./session.ts";
+import { TlsBackpressure } from "./tls_backpressure.ts";
 
 export type ReplicationFrame =
   | { readonly kind: "xlogdata"; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Uint8Array }
@@ -87,6 +88,8 @@ export interface OpenReplication {
   readonly stream: CopyBothStream;
   /** "plain" (Deno's socket) or "tls" (postgres.js), for the log. */
   readonly transport: "plain" | "tls";
+  /** Whether a paused stream stops reading the socket (see tls_backpressure.ts); else a backlog is read into memory. */
+  readonly pauseHoldsServer: boolean;
 }
 
 /** Connects a walsender session for `url` and starts streaming the slot. */
@@ -96,19 +99,24 @@ export async function openReplication(url: string, applicationName: string, star
   const plain = target ? await connectPlainReplication(target, replicationParameters(applicationName)) : null;
   if (plain) {
     await plain.startCopyBoth(command);
-    return { stream: plain, transport: "plain" };
+    return { stream: plain, transport: "plain", pauseHoldsServer: true };
   }
-  const sql = connectReplication(url, applicationName);
+  const backpressure = new TlsBackpressure();
+  const sql = connectReplication(url, applicationName, backpressure.connect);
   try {
     const duplex = await sql.unsafe(command).writable() as unknown as Duplex;
-    return { stream: duplexStream(duplex, () => sql.end({ timeout: 1 })), transport: "tls" };
+    return {
+      stream: duplexStream(duplex, backpressure, () => sql.end({ timeout: 1 })),
+      transport: "tls",
+      pauseHoldsServer: backpressure.holdsServer,
+    };
   } catch (error) {
     await sql.end({ timeout: 1 });
     throw error;
   }
 }
 
-function duplexStream(duplex: Duplex, end: () => Promise<void>): CopyBothStream {
+function duplexStream(duplex: Duplex, backpressure: TlsBackpressure, end: () => Promise<void>): CopyBothStream {
   return {
     start(handlers) {
       let ended = false;
@@ -122,8 +130,14 @@ function duplexStream(duplex: Duplex, end: () => Promise<void>): CopyBothStream 
       duplex.on("close", () => finish(null));
     },
     write: (frame) => void duplex.write(frame),
-    pause: () => void duplex.pause(),
-    resume: () => void duplex.resume(),
+    pause() {
+      duplex.pause();
+      backpressure.pause();
+    },
+    resume() {
+      backpressure.resume();
+      duplex.resume();
+    },
     close() {
       duplex.destroy();
       void end();

@@ -4,7 +4,9 @@
  * byte-identical whatever the server's or the role's defaults are.
  */
 import postgres from "postgres";
+import type net from "node:net";
 import { sourceTls } from "./tls.ts";
+import type { SocketTarget } from "./tls_backpressure.ts";
 
 /** What `to_jsonb(row)` means in the contract: rendered under exactly these settings. */
 export const RENDER_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -51,7 +53,11 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
  * postgres.js cannot fetch types on it, and it must never close on its own while a snapshot it
  * exported is in use.
  */
-export function connectReplication(url: string, applicationName = "oesophagus"): Sql {
+export function connectReplication(
+  url: string,
+  applicationName = "oesophagus",
+  socket?: (target: SocketTarget) => net.Socket,
+): Sql {
   const tls = sourceTls(url);
   // postgres.js passes unknown connection keys through as startup parameters.
   const connection = replicationParameters(applicationName);
@@ -64,6 +70,8 @@ export function connectReplication(url: string, applicationName = "oesophagus"):
     fetch_types: false,
     onnotice: () => {},
     connection: connection as Record<string, string>,
+    // Not in postgres.js's types, but in its API: a function that returns the socket to use.
+    ...(socket ? { socket } as Record<string, unknown> : {}),
   });
 }
 
