@@ -41,6 +41,11 @@ export function explainConnectionError(error: unknown, url: string): OesophagusE
     });
   }
   switch (code) {
+    case "TLS_REFUSED":
+      return new OesophagusError("source_misconfigured", `PostgreSQL at ${where} refused TLS: ${message}`, {
+        fix: "turn ssl on in the server's postgresql.conf, or lower sslmode in source.url (prefer encrypts when the server can)",
+        cause: error,
+      });
     case "28P01":
       return new OesophagusError("source_auth_failed", `PostgreSQL at ${where} refused the password: ${message}`, {
         fix: "check the user and password in source.url (put the password in an environment variable: ${PGPASSWORD})",

@@ -10,7 +10,7 @@ import { formatLsn, type Lsn } from "./lsn.ts";
 import { quoteIdent } from "./identifier.ts";
 import { connectPlainReplication, plainTarget } from "./plain_replication.ts";
 import { connectReplication, replicationParameters } from "./session.ts";
-import { TlsBackpressure } from "./tls_backpressure.ts";
+import { tlsPauseStopsReads } from "./source_socket.ts";
 
 export type ReplicationFrame =
   | { readonly kind: "xlogdata"; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Uint8Array }
@@ -88,7 +88,7 @@ export interface OpenReplication {
   readonly stream: CopyBothStream;
   /** "plain" (Deno's socket) or "tls" (postgres.js), for the log. */
   readonly transport: "plain" | "tls";
-  /** Whether a paused stream stops reading the socket (see tls_backpressure.ts); else a backlog is read into memory. */
+  /** Whether a paused stream stops reading the socket (see source_socket.ts); else a backlog is read into memory. */
   readonly pauseHoldsServer: boolean;
 }
 
@@ -101,14 +101,13 @@ export async function openReplication(url: string, applicationName: string, star
     await plain.startCopyBoth(command);
     return { stream: plain, transport: "plain", pauseHoldsServer: true };
   }
-  const backpressure = new TlsBackpressure();
-  const sql = connectReplication(url, applicationName, backpressure.connect);
+  const sql = connectReplication(url, applicationName);
   try {
     const duplex = await sql.unsafe(command).writable() as unknown as Duplex;
     return {
-      stream: duplexStream(duplex, backpressure, () => sql.end({ timeout: 1 })),
+      stream: duplexStream(duplex, () => sql.end({ timeout: 1 })),
       transport: "tls",
-      pauseHoldsServer: backpressure.holdsServer,
+      pauseHoldsServer: tlsPauseStopsReads(),
     };
   } catch (error) {
     await sql.end({ timeout: 1 });
@@ -116,7 +115,7 @@ export async function openReplication(url: string, applicationName: string, star
   }
 }
 
-function duplexStream(duplex: Duplex, backpressure: TlsBackpressure, end: () => Promise<void>): CopyBothStream {
+function duplexStream(duplex: Duplex, end: () => Promise<void>): CopyBothStream {
   return {
     start(handlers) {
       let ended = false;
@@ -130,14 +129,8 @@ function duplexStream(duplex: Duplex, backpressure: TlsBackpressure, end: () => 
       duplex.on("close", () => finish(null));
     },
     write: (frame) => void duplex.write(frame),
-    pause() {
-      duplex.pause();
-      backpressure.pause();
-    },
-    resume() {
-      backpressure.resume();
-      duplex.resume();
-    },
+    pause: () => void duplex.pause(),
+    resume: () => void duplex.resume(),
     close() {
       duplex.destroy();
       void end();

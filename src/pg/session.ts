@@ -4,9 +4,8 @@
  * byte-identical whatever the server's or the role's defaults are.
  */
 import postgres from "postgres";
-import type net from "node:net";
-import { sourceTls } from "./tls.ts";
-import type { SocketTarget } from "./tls_backpressure.ts";
+import { sourceSocket } from "./source_socket.ts";
+import { type SourceTls, sourceTls } from "./tls.ts";
 
 /** What `to_jsonb(row)` means in the contract: rendered under exactly these settings. */
 export const RENDER_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -30,6 +29,14 @@ export const SESSION_SETTINGS: Readonly<Record<string, string>> = Object.freeze(
 
 export type Sql = postgres.Sql;
 
+/**
+ * TLS is negotiated by the engine's socket (see source_socket.ts), not by postgres.js. Its
+ * `socket` option is in its API though not in its types.
+ */
+function tlsOptions(ssl: SourceTls["ssl"]): Record<string, unknown> {
+  return { ssl: false, socket: sourceSocket(ssl) };
+}
+
 export interface ConnectOptions {
   readonly max?: number;
   readonly applicationName?: string;
@@ -38,7 +45,7 @@ export interface ConnectOptions {
 export function connect(url: string, options: ConnectOptions = {}): Sql {
   const tls = sourceTls(url);
   return postgres(tls.url, {
-    ssl: tls.ssl,
+    ...tlsOptions(tls.ssl),
     max: options.max ?? 4,
     idle_timeout: 0,
     max_lifetime: null,
@@ -53,16 +60,12 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
  * postgres.js cannot fetch types on it, and it must never close on its own while a snapshot it
  * exported is in use.
  */
-export function connectReplication(
-  url: string,
-  applicationName = "oesophagus",
-  socket?: (target: SocketTarget) => net.Socket,
-): Sql {
+export function connectReplication(url: string, applicationName = "oesophagus"): Sql {
   const tls = sourceTls(url);
   // postgres.js passes unknown connection keys through as startup parameters.
   const connection = replicationParameters(applicationName);
   return postgres(tls.url, {
-    ssl: tls.ssl,
+    ...tlsOptions(tls.ssl),
     max: 1,
     idle_timeout: 0,
     max_lifetime: null,
@@ -70,8 +73,6 @@ export function connectReplication(
     fetch_types: false,
     onnotice: () => {},
     connection: connection as Record<string, string>,
-    // Not in postgres.js's types, but in its API: a function that returns the socket to use.
-    ...(socket ? { socket } as Record<string, unknown> : {}),
   });
 }
 

@@ -1,13 +1,14 @@
 /**
- * The replication stream over TLS (postgres.js on Deno's node:tls) against a real PostgreSQL 15:
- * a paused stream holds the walsender back, as the plain one does, instead of reading the
- * backlog into memory; and after pauses it delivers the same frames as the plain transport,
- * byte for byte.
+ * Sessions over TLS (postgres.js on Deno's node:tls, on the engine's own socket) against a real
+ * PostgreSQL 15: a paused replication stream holds the walsender back, and a paused COPY the
+ * backend, as on a plain socket, instead of reading what they send into memory; after pauses
+ * every byte arrives, the same as without TLS.
  */
 import assert from "node:assert/strict";
 import { formatLsn, type Lsn, parseLsn } from "../../src/pg/lsn.ts";
 import { type CopyBothStream, openReplication, parseFrame, type StartOptions } from "../../src/pg/replication_stream.ts";
 import { plainTarget } from "../../src/pg/plain_replication.ts";
+import { connect } from "../../src/pg/session.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { uniqueName } from "../helpers/services.ts";
 
@@ -140,4 +141,56 @@ Deno.test("tls replication: an unencrypted session through postgres.js (a URL pa
   url.searchParams.set("search_path", "public");
   assert.equal(plainTarget(url.toString()), null);
   await assertPausesHoldServer(changes, url.toString(), { transport: "tls", encrypted: false });
+});
+
+Deno.test("tls: a paused COPY holds the backend back, and every byte arrives after pauses", async () => {
+  await using db = await createTestDatabase();
+  const ROWS = 100_000;
+  // About 100 MB of COPY output: rows of 1 kB.
+  const query = `COPY (SELECT g, repeat(md5(g::text), 32) FROM generate_series(1, ${ROWS}) g) TO STDOUT`;
+  const sql = connect(withSslMode(db.url, "require"), { max: 1, applicationName: APPLICATION });
+  try {
+    const stream = await sql.unsafe(query).readable() as unknown as import("node:stream").Readable;
+    let bytes = 0;
+    let lines = 0;
+    let held: Promise<{ tuples: number; ssl: boolean }> | null = null;
+    await new Promise<void>((resolve, reject) => {
+      stream.on("data", (chunk: Uint8Array) => {
+        bytes += chunk.length;
+        for (const byte of chunk) if (byte === 0x0a) lines++;
+        if (held === null && bytes > 1_000_000) {
+          // A long pause: how far the backend got at its end is what it could send meanwhile.
+          stream.pause();
+          held = new Promise((done, fail) =>
+            setTimeout(() => {
+              // No COPY in progress any more means the backend has sent every row.
+              db.sql<{ tuples: string | null; ssl: boolean }[]>`
+                SELECT p.tuples_processed::text AS tuples, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+                LEFT JOIN pg_stat_progress_copy p USING (pid) WHERE a.application_name = ${APPLICATION}`
+                .then(([row]) => {
+                  stream.resume();
+                  done({ tuples: row.tuples === null ? ROWS : Number(row.tuples), ssl: row.ssl });
+                }, fail);
+            }, 1_500)
+          );
+        } else if (lines % 20_000 < 20 && !stream.isPaused()) {
+          stream.pause();
+          setTimeout(() => stream.resume(), 20);
+        }
+      });
+      stream.on("end", () => resolve());
+      stream.on("error", reject);
+    });
+    assert.ok(held, "the COPY never paused");
+    const { tuples, ssl } = await held!;
+    assert.equal(ssl, true);
+    // The kernel's buffers hold a few MB of the 100 MB; reading on underneath would have let the backend send all rows.
+    assert.ok(tuples < ROWS / 2, `the backend sent ${tuples} of ${ROWS} rows while the COPY was paused`);
+    assert.equal(lines, ROWS);
+    const [{ expected }] = await db.sql<{ expected: string }[]>`
+      SELECT sum(length(g::text) + 1 + 1024 + 1)::text AS expected FROM generate_series(1, ${ROWS}) g`;
+    assert.equal(bytes, Number(expected));
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 });

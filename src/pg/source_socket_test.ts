@@ -1,0 +1,82 @@
+/**
+ * The SSLRequest as libpq makes it, against a server of the test's own that answers what a real
+ * one would not (no TLS, bytes after the answer); TLS against the real server is in
+ * test/integration/tls_pause_test.ts.
+ */
+import assert from "node:assert/strict";
+import type net from "node:net";
+import { explainConnectionError } from "./connect_errors.ts";
+import { sourceSocket } from "./source_socket.ts";
+import { SSL_REQUEST } from "./wire.ts";
+
+/** A server that reads the SSLRequest, answers `answer`, then records what the client sends next. */
+async function answering(answer: string, test: (port: number, after: () => Promise<Uint8Array>) => Promise<void>) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = (async () => {
+    const conn = await listener.accept();
+    const request = new Uint8Array(8);
+    let read = 0;
+    while (read < 8) read += (await conn.read(request.subarray(read))) ?? Infinity;
+    assert.deepEqual(request, SSL_REQUEST);
+    await conn.write(new TextEncoder().encode(answer));
+    return conn;
+  })();
+  const after = async () => {
+    const conn = await accepted;
+    const buffer = new Uint8Array(64);
+    const n = await conn.read(buffer);
+    return buffer.subarray(0, n ?? 0);
+  };
+  try {
+    await test((listener.addr as Deno.NetAddr).port, after);
+  } finally {
+    listener.close();
+    (await accepted.catch(() => null))?.close();
+  }
+}
+
+const target = (port: number) => ({ host: ["127.0.0.1"], port: [port] });
+
+Deno.test("source socket: sslmode=require and a server without TLS is refused with the setting to change", async () => {
+  await answering("N", async (port) => {
+    const error = await sourceSocket("require")(target(port)).then(() => null, (e) => e);
+    assert.equal(error?.code, "TLS_REFUSED");
+    const explained = explainConnectionError(error, `postgres://u@127.0.0.1:${port}/db?sslmode=require`);
+    assert.equal(explained.code, "source_misconfigured");
+    assert.match(explained.message, /refused TLS/);
+  });
+});
+
+Deno.test("source socket: sslmode=prefer and a server without TLS goes on unencrypted on the same socket", async () => {
+  await answering("N", async (port, after) => {
+    const socket: net.Socket = await sourceSocket("prefer")(target(port));
+    try {
+      assert.equal("encrypted" in socket && socket.encrypted, false);
+      socket.write(new TextEncoder().encode("startup"));
+      assert.equal(new TextDecoder().decode(await after()), "startup");
+    } finally {
+      socket.destroy();
+    }
+  });
+});
+
+Deno.test("source socket: bytes after the server's answer to the SSLRequest are refused (CVE-2021-23222)", async () => {
+  await answering("Sinjected", async (port) => {
+    const error = await sourceSocket("require")(target(port)).then(() => null, (e) => e);
+    assert.equal(error?.code, "EPROTO");
+    assert.match(error.message, /answered the SSLRequest with 9 bytes/);
+  });
+});
+
+Deno.test("source socket: a server that closes instead of answering is a closed connection, retried as unreachable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closing = listener.accept().then((conn) => conn.close());
+  try {
+    const error = await sourceSocket("prefer")(target((listener.addr as Deno.NetAddr).port)).then(() => null, (e) => e);
+    assert.equal(error?.code, "CONNECTION_CLOSED");
+    assert.equal(explainConnectionError(error, "postgres://u@127.0.0.1/db").code, "source_unreachable");
+  } finally {
+    await closing;
+    listener.close();
+  }
+});
