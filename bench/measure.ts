@@ -3,6 +3,8 @@
 export interface Measured {
   readonly seconds: number;
   readonly peakRssMb: number;
+  /** CPU seconds (user + system) as last sampled before the exit: up to 50 ms short. */
+  readonly cpuSeconds: number;
   readonly code: number;
   readonly output: string;
 }
@@ -16,11 +18,13 @@ export async function measureProcess(
   const started = performance.now();
   const child = new Deno.Command(command, { args: [...args], env, stdout: "piped", stderr: "piped" }).spawn();
   let peakKb = 0;
+  let cpu = 0;
   const sample = async () => {
     try {
       const status = await Deno.readTextFile(`/proc/${child.pid}/status`);
       const match = status.match(/^VmHWM:\s+(\d+) kB/m);
       if (match) peakKb = Math.max(peakKb, Number(match[1]));
+      cpu = Math.max(cpu, cpuSeconds(child.pid));
     } catch {
       // The process has exited.
     }
@@ -33,6 +37,7 @@ export async function measureProcess(
   return {
     seconds,
     peakRssMb: peakKb / 1024,
+    cpuSeconds: cpu,
     code: output.code,
     output: decoder.decode(output.stdout) + decoder.decode(output.stderr),
   };

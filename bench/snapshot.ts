@@ -16,7 +16,7 @@ import { ENGINE_ARGS } from "../test/helpers/engine.ts";
 import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, es, quietElasticsearch } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
-import { measureProcess, rate } from "./measure.ts";
+import { cpuSeconds, elasticsearchPid, measureProcess, rate } from "./measure.ts";
 
 const { values } = parseArgs({ options: { rows: { type: "string", default: "1000000" } } });
 const ROWS = Number(values.rows);
@@ -24,6 +24,8 @@ const MAX_DOCS = 2_000;
 const CONCURRENCY = 2;
 
 const { pgUrl, esUrl } = await services();
+const ES_PID = elasticsearchPid();
+const esCpu = () => ES_PID === null ? NaN : cpuSeconds(ES_PID);
 console.log(`loading ${ROWS.toLocaleString("en")} rows x 10 columns ...`);
 const db = await createBenchDatabase(pgUrl, "bench_snapshot", ROWS);
 const { url, sql } = db;
@@ -40,6 +42,7 @@ if (copyCeiling.code !== 0) throw new Error(copyCeiling.output);
 
 // Ceiling 2: Elasticsearch indexing the same documents, no engine (the NDJSON is built first).
 await quietElasticsearch(esUrl);
+const esBeforeBulk = esCpu();
 const bulk = await bulkCeiling(
   sql,
   esUrl,
@@ -48,6 +51,7 @@ const bulk = await bulkCeiling(
   MAX_DOCS,
   CONCURRENCY,
 );
+const esBulk = esCpu() - esBeforeBulk;
 
 // The engine, end to end: process start, slot, snapshot, every document acknowledged, exit.
 await fetch(`${esUrl}/bench_engine`, { method: "DELETE" }).then((r) => r.body?.cancel());
@@ -61,6 +65,7 @@ await Deno.writeTextFile(
     tables: { items: { index: "bench_engine", snapshot: { concurrency: 2, chunkRows: 50_000 } } },
   }),
 );
+const esBeforeEngine = esCpu();
 const engine = await measureProcess(Deno.execPath(), [
   ...ENGINE_ARGS,
   "run",
@@ -71,6 +76,7 @@ const engine = await measureProcess(Deno.execPath(), [
   "log",
 ]);
 if (engine.code !== 0) throw new Error(`engine failed:\n${engine.output}`);
+const esEngine = esCpu() - esBeforeEngine;
 await es(esUrl, "POST", "/bench_engine/_refresh");
 const count = JSON.parse(await es(esUrl, "GET", "/bench_engine/_count")).count;
 if (count !== ROWS) throw new Error(`engine indexed ${count} documents, expected ${ROWS}`);
@@ -81,8 +87,12 @@ const engineRate = ROWS / engine.seconds;
 console.log(`
 rows                                    ${ROWS.toLocaleString("en")} x 10 columns
 ceiling: COPY to_jsonb to /dev/null     ${copyCeiling.seconds.toFixed(1)} s   ${rate(ROWS, copyCeiling.seconds)}
-ceiling: plain _bulk (${MAX_DOCS}/req, ${CONCURRENCY} in flight)  ${bulk.seconds.toFixed(1)} s   ${rate(ROWS, bulk.seconds)}
-engine: snapshot end to end             ${engine.seconds.toFixed(1)} s   ${rate(ROWS, engine.seconds)}
+ceiling: plain _bulk (${MAX_DOCS}/req, ${CONCURRENCY} in flight)  ${bulk.seconds.toFixed(1)} s   ${
+  rate(ROWS, bulk.seconds)
+}   (Elasticsearch CPU ${esBulk.toFixed(1)} s)
+engine: snapshot end to end             ${engine.seconds.toFixed(1)} s   ${rate(ROWS, engine.seconds)}   (engine CPU ${
+  engine.cpuSeconds.toFixed(1)
+} s, Elasticsearch CPU ${esEngine.toFixed(1)} s)
 ratio engine / min(ceilings)            ${(engineRate / ceiling).toFixed(2)}   (target >= 0.8)
 engine peak RSS                         ${engine.peakRssMb.toFixed(0)} MB   (target <= 300 MB)`);
 
