@@ -51,7 +51,8 @@ export function sourceSocket(ssl: SourceTls["ssl"]): (target: SocketTarget) => P
       raw.connect(target.port[i], host);
     }
     // Without TLS the socket goes back still connecting: postgres.js's connect_timeout covers it.
-    if (ssl === false) return raw;
+    // As in libpq, a Unix socket never carries TLS, whatever sslmode says.
+    if (ssl === false || target.path) return raw;
     let accepted: boolean;
     try {
       accepted = await askForTls(raw);
@@ -71,6 +72,8 @@ export function sourceSocket(ssl: SourceTls["ssl"]): (target: SocketTarget) => P
       servername: host && !net.isIP(host) ? host : undefined,
       ...(typeof ssl === "object" ? ssl : { rejectUnauthorized: false }),
     });
+    // Errors of the TCP socket end the TLS one, which postgres.js listens to.
+    raw.on("error", (error) => secure.destroy(error));
     holdBackOnPause(secure, raw);
     return secure;
   };
@@ -98,7 +101,12 @@ function askForTls(raw: net.Socket): Promise<boolean> {
       done();
       // Anything after the one-byte answer would be read as if it came over TLS (CVE-2021-23222).
       if (bytes.length !== 1 || (bytes[0] !== 0x53 && bytes[0] !== 0x4e)) {
-        reject(Object.assign(new Error(`the server answered the SSLRequest with ${bytes.length} bytes`), { code: "EPROTO" }));
+        const first = `0x${bytes[0].toString(16).padStart(2, "0")}`;
+        reject(
+          Object.assign(new Error(`the server answered the SSLRequest with ${bytes.length} bytes, starting ${first}`), {
+            code: "EPROTO",
+          }),
+        );
       } else resolve(bytes[0] === 0x53);
     };
     raw.once("error", fail);

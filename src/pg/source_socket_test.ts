@@ -64,7 +64,7 @@ Deno.test("source socket: bytes after the server's answer to the SSLRequest are 
   await answering("Sinjected", async (port) => {
     const error = await sourceSocket("require")(target(port)).then(() => null, (e) => e);
     assert.equal(error?.code, "EPROTO");
-    assert.match(error.message, /answered the SSLRequest with 9 bytes/);
+    assert.match(error.message, /answered the SSLRequest with 9 bytes, starting 0x53/);
   });
 });
 
@@ -78,5 +78,25 @@ Deno.test("source socket: a server that closes instead of answering is a closed 
   } finally {
     await closing;
     listener.close();
+  }
+});
+
+Deno.test("source socket: a Unix socket never asks for TLS, as in libpq, even under sslmode=require", async () => {
+  const path = `${await Deno.makeTempDir()}/.s.PGSQL.5432`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const first = listener.accept().then(async (conn) => {
+    const buffer = new Uint8Array(64);
+    const n = await conn.read(buffer);
+    conn.close();
+    return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
+  });
+  try {
+    const socket = await sourceSocket("require")({ host: ["localhost"], port: [5432], path });
+    socket.write("startup");
+    assert.equal(await first, "startup");
+    socket.destroy();
+  } finally {
+    listener.close();
+    await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   }
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { RowBatcher } from "./row_batcher.ts";
 
 const encoder = new TextEncoder();
@@ -27,6 +28,24 @@ Deno.test("RowBatcher joins rows split across chunks at any byte", () => {
     assert.deepEqual(batcher.push(bytes.subarray(cut)), []);
     const batch = batcher.finish();
     assert.equal(decoder.decode(batch!.body), text.replaceAll("\x02", "\n"), `cut at ${cut}`);
+  }
+});
+
+Deno.test("RowBatcher reads Node Buffers (what postgres.js hands over), views into a larger pool included", () => {
+  const text = row(1) + row(22) + row(333);
+  // Buffers that are views at an offset into a larger allocation, as Node's pooled reads are.
+  const pool = Buffer.from(`garbage${text}garbage`);
+  const whole = pool.subarray(7, 7 + text.length);
+  for (let cut = 1; cut < text.length; cut++) {
+    const batcher = new RowBatcher({ maxDocs: 2, maxBytes: 1_000_000 });
+    const batches = [...batcher.push(whole.subarray(0, cut)), ...batcher.push(whole.subarray(cut))];
+    const last = batcher.finish();
+    assert.deepEqual(
+      [...batches, last!].map((b) => decoder.decode(b.body)),
+      [row(1) + row(22), row(333)].map((t) => t.replaceAll("\x02", "\n")),
+      `cut at ${cut}`,
+    );
+    assert.deepEqual([...batches[0].offsets], [0, row(1).length]);
   }
 });
 
