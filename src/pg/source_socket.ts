@@ -36,51 +36,53 @@ export function tlsPauseStopsReads(): boolean {
 
 /**
  * postgres.js's `socket` option for a session with `ssl` (postgres.js itself is then given no
- * `ssl`): connects as postgres.js would (the next host of a list on each attempt, or the Unix
- * socket), asks for TLS as libpq does and, if the server agrees, returns the TLS socket.
+ * `ssl`). As libpq: the hosts of the URL in order, the first that answers wins (postgres.js would
+ * start each session at the next host instead, spreading a pool over a primary and a standby);
+ * TLS asked for unless on a Unix socket; the TLS socket returned if the server agrees.
  */
 export function sourceSocket(ssl: SourceTls["ssl"]): (target: SocketTarget) => Promise<net.Socket> {
-  let attempts = 0;
   return async (target) => {
-    const raw = new net.Socket();
-    let host: string | undefined;
-    if (target.path) raw.connect(target.path);
-    else {
-      const i = attempts++ % target.host.length;
-      host = target.host[i];
-      raw.connect(target.port[i], host);
+    const places = target.path ? [{ path: target.path }] : target.host.map((host, i) => ({ host, port: target.port[i] }));
+    let failure: unknown = new Error("source.url names no host");
+    for (const place of places) {
+      const raw = "path" in place ? net.connect(place.path) : net.connect(place.port, place.host);
+      try {
+        return await negotiate(raw, ssl, "host" in place ? place.host : null);
+      } catch (error) {
+        raw.destroy();
+        failure = error;
+      }
     }
-    // Without TLS the socket goes back still connecting: postgres.js's connect_timeout covers it.
-    // As in libpq, a Unix socket never carries TLS, whatever sslmode says.
-    if (ssl === false || target.path) return raw;
-    let accepted: boolean;
-    try {
-      accepted = await askForTls(raw);
-    } catch (error) {
-      raw.destroy();
-      throw error;
-    }
-    if (!accepted) {
-      if (ssl === "prefer") return raw;
-      raw.destroy();
-      throw Object.assign(new Error("the server does not accept TLS connections, and sslmode requires TLS"), {
-        code: "TLS_REFUSED",
-      });
-    }
-    const secure = tls.connect({
-      socket: raw,
-      servername: host && !net.isIP(host) ? host : undefined,
-      ...(typeof ssl === "object" ? ssl : { rejectUnauthorized: false }),
-    });
-    // Errors of the TCP socket end the TLS one, which postgres.js listens to.
-    raw.on("error", (error) => secure.destroy(error));
-    holdBackOnPause(secure, raw);
-    return secure;
+    throw failure;
   };
 }
 
-/** Sends the SSLRequest once connected; true if the server answers "S", false for "N". */
-function askForTls(raw: net.Socket): Promise<boolean> {
+async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], host: string | null): Promise<net.Socket> {
+  // As in libpq, a Unix socket never carries TLS, whatever sslmode says.
+  const accepted = await opened(raw, ssl !== false && host !== null);
+  if (accepted === null) return raw;
+  if (!accepted) {
+    if (ssl === "prefer") return raw;
+    throw Object.assign(new Error("the server does not accept TLS connections, and sslmode requires TLS"), {
+      code: "TLS_REFUSED",
+    });
+  }
+  const secure = tls.connect({
+    socket: raw,
+    servername: host && !net.isIP(host) ? host : undefined,
+    ...(typeof ssl === "object" ? ssl : { rejectUnauthorized: false }),
+  });
+  // Errors of the TCP socket end the TLS one, which postgres.js listens to.
+  raw.on("error", (error) => secure.destroy(error));
+  holdBackOnPause(secure, raw);
+  return secure;
+}
+
+/**
+ * Waits for the connection; with `askTls`, sends the SSLRequest and resolves true if the server
+ * answers "S", false for "N"; without, resolves null once connected.
+ */
+function opened(raw: net.Socket, askTls: boolean): Promise<boolean | null> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => fail(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_MS} ms`), { code: "CONNECT_TIMEOUT" })),
@@ -88,6 +90,7 @@ function askForTls(raw: net.Socket): Promise<boolean> {
     );
     const done = () => {
       clearTimeout(timer);
+      raw.removeListener("connect", connected);
       raw.removeListener("error", fail);
       raw.removeListener("close", closed);
       raw.removeListener("data", answer);
@@ -97,6 +100,12 @@ function askForTls(raw: net.Socket): Promise<boolean> {
       reject(error);
     };
     const closed = () => fail(Object.assign(new Error("the server closed the connection"), { code: "CONNECTION_CLOSED" }));
+    const connected = () => {
+      if (!askTls) {
+        done();
+        resolve(null);
+      } else raw.write(SSL_REQUEST);
+    };
     const answer = (bytes: Uint8Array) => {
       done();
       // Anything after the one-byte answer would be read as if it came over TLS (CVE-2021-23222).
@@ -109,10 +118,10 @@ function askForTls(raw: net.Socket): Promise<boolean> {
         );
       } else resolve(bytes[0] === 0x53);
     };
+    raw.once("connect", connected);
     raw.once("error", fail);
     raw.once("close", closed);
-    raw.once("data", answer);
-    raw.write(SSL_REQUEST);
+    if (askTls) raw.once("data", answer);
   });
 }
 

@@ -100,3 +100,54 @@ Deno.test("source socket: a Unix socket never asks for TLS, as in libpq, even un
     await Deno.remove(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   }
 });
+
+Deno.test("source socket: several hosts are tried in order, as libpq does: every session the first that answers", async () => {
+  const listen = () => Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const first = listen();
+  const second = listen();
+  const port = (l: Deno.Listener) => (l.addr as Deno.NetAddr).port;
+  const gone = listen();
+  const gonePort = port(gone);
+  gone.close();
+  const accepts = (listener: Deno.Listener) => {
+    const conns: Deno.Conn[] = [];
+    (async () => {
+      for await (const conn of listener) {
+        conns.push(conn);
+        await conn.read(new Uint8Array(8));
+        await conn.write(new TextEncoder().encode("N"));
+      }
+    })().catch(() => {});
+    return conns;
+  };
+  const onFirst = accepts(first);
+  const onSecond = accepts(second);
+  const open = sourceSocket("prefer");
+  const sockets: net.Socket[] = [];
+  try {
+    const hosts = { host: ["127.0.0.1", "127.0.0.1", "127.0.0.1"], port: [gonePort, port(first), port(second)] };
+    // Two sessions of a pool: both on the first host that answers, none on the one after it.
+    sockets.push(await open(hosts), await open(hosts));
+    assert.equal(onFirst.length, 2);
+    assert.equal(onSecond.length, 0);
+    assert.deepEqual(sockets.map((s) => s.remotePort), [port(first), port(first)]);
+    // That host gone too: the next one in the list.
+    first.close();
+    for (const conn of onFirst) conn.close();
+    sockets.push(await open(hosts));
+    assert.equal(sockets[2].remotePort, port(second));
+    // None left: the last host's error.
+    second.close();
+    for (const conn of onSecond) conn.close();
+    const error = await open(hosts).then(() => null, (e) => e);
+    assert.equal(error?.code, "ECONNREFUSED");
+  } finally {
+    for (const socket of sockets) socket.destroy();
+    try {
+      first.close();
+    } catch { /* closed above */ }
+    try {
+      second.close();
+    } catch { /* closed above */ }
+  }
+});
