@@ -6,42 +6,25 @@
  */
 import assert from "node:assert/strict";
 import { formatLsn, type Lsn, parseLsn } from "../../src/pg/lsn.ts";
-import { type CopyBothStream, openReplication, parseFrame, type StartOptions } from "../../src/pg/replication_stream.ts";
+import { openReplication, type StartOptions } from "../../src/pg/replication_stream.ts";
 import { plainTarget } from "../../src/pg/plain_replication.ts";
 import { connect } from "../../src/pg/session.ts";
 import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { readPayloads } from "../helpers/replication.ts";
 import { uniqueName } from "../helpers/services.ts";
 
 const APPLICATION = "oesophagus tls pause test";
 /** 600 transactions of 100 rows of 1 kB: about 60 MB of pgoutput, far more than the kernel's socket buffers hold. */
 const TRANSACTIONS = 600;
 
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
 function withSslMode(url: string, mode: string): string {
   const parsed = new URL(url);
   parsed.searchParams.set("sslmode", mode);
   return parsed.toString();
-}
-
-/** Reads XLogData payloads up to `end`; `onMessage` may pause the stream (and resume it later). */
-async function readAll(stream: CopyBothStream, end: Lsn, onMessage: (count: number) => void = () => {}): Promise<Uint8Array[]> {
-  const payloads: Uint8Array[] = [];
-  await new Promise<void>((resolve, reject) => {
-    stream.start({
-      frame(bytes) {
-        const frame = parseFrame(bytes);
-        if (frame.kind !== "xlogdata") {
-          if (frame.walEnd >= end && payloads.length > 0) resolve();
-          return;
-        }
-        payloads.push(Uint8Array.from(frame.payload));
-        onMessage(payloads.length);
-        if (frame.walStart >= end) resolve();
-      },
-      end: (error) => reject(error ?? new Error("stream closed")),
-    });
-  });
-  stream.close();
-  return payloads;
 }
 
 interface Backlog {
@@ -54,7 +37,9 @@ interface Backlog {
 
 async function backlog(db: TestDatabase): Promise<Backlog> {
   const { sql } = db;
-  await sql`CREATE TABLE items (id int PRIMARY KEY, body text)`;
+  // No autoanalyze: its relcache invalidation, seen by one walsender and not the other depending on
+  // timing, makes pgoutput send the Relation message again in one stream only.
+  await sql`CREATE TABLE items (id int PRIMARY KEY, body text) WITH (autovacuum_enabled = false)`;
   await sql`CREATE PUBLICATION pub FOR TABLE items`;
   const slot = uniqueName("tls_pause");
   const [{ lsn }] = await sql<{ lsn: string }[]>`SELECT lsn::text FROM pg_create_logical_replication_slot(${slot}, 'pgoutput')`;
@@ -75,7 +60,7 @@ async function backlog(db: TestDatabase): Promise<Backlog> {
   // Nothing confirms the slot here: each session reads the same changes from the start.
   const plain = await openReplication(withSslMode(db.url, "disable"), "oesophagus plain test", start);
   assert.equal(plain.transport, "plain");
-  const expected = await readAll(plain.stream, parseLsn(end));
+  const expected = await readPayloads(plain.stream, parseLsn(end));
   assert.ok(expected.length > TRANSACTIONS * 100, `only ${expected.length} messages`);
   return { db, start, end: parseLsn(end), expected };
 }
@@ -94,7 +79,7 @@ async function assertPausesHoldServer(
   assert.equal(opened.pauseHoldsServer, true);
   const { stream } = opened;
   let held: Promise<{ sent: Lsn; ssl: boolean }> | null = null;
-  const got = await readAll(stream, end, (count) => {
+  const got = await readPayloads(stream, end, (count) => {
     if (count === 200) {
       // A long pause: where the walsender stands at its end is what it could send meanwhile.
       stream.pause();
@@ -124,8 +109,14 @@ async function assertPausesHoldServer(
     end - sent > (end - start.startLsn) / 2n,
     `the walsender sent up to ${formatLsn(sent)} of ${formatLsn(start.startLsn)}..${formatLsn(end)} while the stream was paused`,
   );
-  assert.equal(got.length, expected.length);
-  for (let i = 0; i < expected.length; i++) assert.deepEqual(got[i], expected[i], `message ${i} differs`);
+  // The first message that differs (or is missing, or extra), with the message kinds from there on.
+  const differs = expected.findIndex((p, i) => got[i] === undefined || !equalBytes(p, got[i]));
+  const at = differs === -1 ? expected.length : differs;
+  const kinds = (payloads: Uint8Array[]) => payloads.slice(at, at + 5).map((p) => String.fromCharCode(p[0])).join("");
+  assert.ok(
+    at === expected.length && got.length === expected.length,
+    `message ${at} of ${expected.length} differs (${got.length} read): ${kinds(got)} read, ${kinds(expected)} expected`,
+  );
 }
 
 Deno.test("tls replication: a paused stream holds the walsender back, and resumes with every frame byte for byte", async () => {
