@@ -70,12 +70,18 @@ async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], host: string | 
   const secure = tls.connect({
     socket: raw,
     servername: host && !net.isIP(host) ? host : undefined,
-    ...(typeof ssl === "object" ? ssl : { rejectUnauthorized: false }),
+    ...(typeof ssl === "object" ? withHost(ssl, host!) : { rejectUnauthorized: false }),
   });
   // Errors of the TCP socket end the TLS one, which postgres.js listens to.
   raw.on("error", (error) => secure.destroy(error));
   holdBackOnPause(secure, raw);
   return secure;
+}
+
+/** The identity check of `ssl` (verify-full) made against the host connected to, not one the driver guesses. */
+function withHost(ssl: tls.ConnectionOptions, host: string): tls.ConnectionOptions {
+  const check = ssl.checkServerIdentity;
+  return check ? { ...ssl, checkServerIdentity: (_: string, cert: tls.PeerCertificate) => check(host, cert) } : ssl;
 }
 
 /**

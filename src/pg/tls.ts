@@ -27,13 +27,17 @@ const readPem = (path: string, parameter: string) =>
 /** As libpq: the URL's `sslmode`, else the PGSSLMODE environment variable, else prefer. */
 export function sourceTls(url: string, env: (name: string) => string | undefined = (name) => Deno.env.get(name)): SourceTls {
   const fallback = env("PGSSLMODE") || "prefer";
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { url, mode: "prefer", ssl: "prefer" };
+  // The query is read as text: a URL with several hosts (db1:5432,db2:5432) is not one the URL
+  // parser takes, and its TLS parameters must come out all the same.
+  const queryAt = url.indexOf("?");
+  const base = queryAt === -1 ? url : url.slice(0, queryAt);
+  const params = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
+  if (params.has("ssl")) {
+    // postgres.js would act on it and negotiate TLS a second time over the engine's own.
+    throw new OesophagusError("source_misconfigured", `source.url: ssl=${params.get("ssl")} is not a libpq parameter`, {
+      fix: `use sslmode, one of ${SSL_MODES.join(", ")}`,
+    });
   }
-  const params = parsed.searchParams;
   const mode = params.get("sslmode") ?? fallback;
   if (!(SSL_MODES as readonly string[]).includes(mode)) {
     const where = params.has("sslmode") ? "source.url: sslmode" : "PGSSLMODE";
@@ -45,7 +49,8 @@ export function sourceTls(url: string, env: (name: string) => string | undefined
   const clientCert = params.get("sslcert");
   const clientKey = params.get("sslkey");
   for (const parameter of TLS_PARAMETERS) params.delete(parameter);
-  const stripped = parsed.toString();
+  const rest = params.toString();
+  const stripped = rest ? `${base}?${rest}` : base;
   const sslMode = mode as SslMode;
 
   if (sslMode === "disable") return { url: stripped, mode: sslMode, ssl: false };
@@ -67,10 +72,10 @@ export function sourceTls(url: string, env: (name: string) => string | undefined
       ...client,
       ...ca,
       rejectUnauthorized: true,
-      // verify-ca checks the chain only; verify-full also that the certificate names the host
-      // of the URL (said explicitly: the driver hands TLS an open socket, not a host name).
+      // verify-ca checks the chain only; verify-full also that the certificate names the host,
+      // which the engine's socket passes: the one of the URL's hosts it connected to.
       checkServerIdentity: sslMode === "verify-full"
-        ? (_: string, cert: PeerCertificate) => checkServerIdentity(parsed.hostname.replace(/^\[|\]$/g, ""), cert)
+        ? (host: string, cert: PeerCertificate) => checkServerIdentity(host.replace(/^\[|\]$/g, ""), cert)
         : () => undefined,
     },
   };

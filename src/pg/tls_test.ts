@@ -36,6 +36,11 @@ Deno.test("sourceTls(): verify modes read the root certificate and check the cha
       { subject: { CN: "elsewhere" }, subjectaltname: "DNS:elsewhere" } as never,
     );
     assert.equal(identity instanceof Error, mode === "verify-full", mode);
+    // The host checked is the one the socket connected to, passed in: here the certificate's.
+    assert.equal(
+      tls.ssl.checkServerIdentity!("elsewhere", { subject: { CN: "elsewhere" }, subjectaltname: "DNS:elsewhere" } as never),
+      undefined,
+    );
   }
   const system = sourceTls("postgres://u@h/db?sslmode=verify-full&sslrootcert=system");
   assert.ok(typeof system.ssl === "object" && system.ssl.ca === undefined && system.ssl.rejectUnauthorized === true);
@@ -47,4 +52,14 @@ Deno.test("sourceTls(): an unreadable certificate file or an unknown mode is a c
     /sslrootcert \/nonexistent\/ca.pem cannot be read/,
   );
   assert.throws(() => sourceTls("postgres://u@h/db?sslmode=on"), /sslmode=on is not a PostgreSQL SSL mode/);
+});
+
+Deno.test("sourceTls(): a URL with several hosts has its TLS parameters read and taken out too", () => {
+  const tls = sourceTls("postgres://u@db1:5432,db2:5433/app?application_name=x&sslmode=require", noEnv);
+  assert.deepEqual(tls, { url: "postgres://u@db1:5432,db2:5433/app?application_name=x", mode: "require", ssl: "require" });
+  assert.equal(sourceTls("postgres://u@db1:5432,db2:5433/app", () => "disable").ssl, false);
+});
+
+Deno.test("sourceTls(): postgres.js's own ssl parameter is refused: it would negotiate TLS a second time", () => {
+  assert.throws(() => sourceTls("postgres://u@h/db?ssl=true", noEnv), /ssl=true is not a libpq parameter/);
 });

@@ -9,16 +9,20 @@ export function registerSecret(value: string | undefined): void {
   if (value && value.length > 0) secrets.add(value);
 }
 
-/** Registers the password of a connection URL. */
+/**
+ * Registers the password of a connection URL. Read as text: a URL with several hosts
+ * (postgres://u:p@db1:5432,db2:5432/app) is not one the URL parser takes.
+ */
 export function registerUrlSecrets(url: string): void {
+  const userinfo = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)@/i.exec(url)?.[1];
+  const colon = userinfo?.indexOf(":") ?? -1;
+  if (userinfo === undefined || colon === -1 || colon === userinfo.length - 1) return;
+  const password = userinfo.slice(colon + 1);
+  registerSecret(password);
   try {
-    const parsed = new URL(url);
-    if (parsed.password) {
-      registerSecret(parsed.password);
-      registerSecret(decodeURIComponent(parsed.password));
-    }
+    registerSecret(decodeURIComponent(password));
   } catch {
-    // Not a URL: nothing to take from it.
+    // Not percent-encoded as a URL would be: registered as written.
   }
 }
 

@@ -15,3 +15,14 @@ Deno.test("redact() leaves a ${VAR} reference in a URL alone: it is advice, not 
   assert.equal(redact("e.g. postgres://user:${PGPASSWORD}@host/db"), "e.g. postgres://user:${PGPASSWORD}@host/db");
   assert.equal(redact("postgres://user:${PG}x@host/db"), "postgres://user:***@host/db");
 });
+
+Deno.test("registerUrlSecrets() takes the password of a URL with several hosts, which the URL parser refuses", () => {
+  const url = "postgres://app:multi-canary-53@db1:5432,db2:5433/x";
+  assert.equal(URL.canParse(url), false);
+  registerUrlSecrets(url);
+  assert.equal(redact("bad password multi-canary-53"), "bad password ***");
+  // No password, or an empty one: nothing to register, and nothing masked by accident.
+  registerUrlSecrets("postgres://app@db1,db2/x");
+  registerUrlSecrets("postgres://app:@db1,db2/x");
+  assert.equal(redact("app db1 db2"), "app db1 db2");
+});

@@ -152,5 +152,8 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
   ["unknown sslmode", { source: { url: "postgres://h/d?sslmode=verify" }, tables: { a: {} } }, [
     "source.url: has an unknown sslmode: use one of disable, allow, prefer, require, verify-ca, verify-full",
   ]],
+  ["unknown sslmode, several hosts", { source: { url: "postgres://h1:5432,h2:5432/d?sslmode=on" }, tables: { a: {} } }, [
+    "source.url: has an unknown sslmode: use one of disable, allow, prefer, require, verify-ca, verify-full",
+  ]],
   ["config that is not an object", "[1, 2]", ["must be an object"]],
 ];
