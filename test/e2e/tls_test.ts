@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
-import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
+import { assertSameDocuments, assertStreamsExactly, compareIndex } from "../helpers/contract.ts";
 import { createEngineRole, createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
@@ -56,10 +56,7 @@ Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with 
     const engine = startEngine(["run", "--config", file, "--progress", "log"]);
     try {
       await engine.waitFor(/"msg":"streaming from slot"/);
-      await db.sql`UPDATE items SET v = 'changed' WHERE id <= 10`;
-      await db.sql`DELETE FROM items WHERE id > 990`;
-      await waitForCatchUp(db.sql, slot);
-      assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
+      await assertStreamsExactly(db.sql, slot, index, 1000);
       const sessions = await admin<{ backend: string; ssl: boolean }[]>`
         SELECT a.backend_type AS backend, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
         WHERE a.usename = ${TLS_ROLE}`;

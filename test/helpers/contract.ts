@@ -10,6 +10,7 @@ import type { QualifiedName } from "../../src/pg/identifier.ts";
 import { quoteQualified } from "../../src/pg/identifier.ts";
 import { idExpression } from "../../src/pg/snapshot_query.ts";
 import { allDocuments } from "./elasticsearch.ts";
+import { waitForCatchUp } from "./stream.ts";
 
 /** Rows of a table as PostgreSQL renders them: `_id` (as the engine derives it) -> canonical to_jsonb. */
 export async function expectedDocuments(sql: postgres.Sql, name: QualifiedName): Promise<Map<string, string>> {
@@ -55,4 +56,16 @@ export function assertSameDocuments(comparison: Comparison): void {
     { missing: [], extra: [], different: [] },
     `${missing.length} missing, ${extra.length} extra, ${different.length} different`,
   );
+}
+
+/**
+ * With the engine streaming `items (id int, v text)` of `rows` rows into `index`: updates the
+ * first ten rows, deletes the last ten, waits until the slot has passed them, and asserts the
+ * index equals the table.
+ */
+export async function assertStreamsExactly(sql: postgres.Sql, slot: string, index: string, rows: number): Promise<void> {
+  await sql`UPDATE items SET v = 'changed' WHERE id <= 10`;
+  await sql`DELETE FROM items WHERE id > ${rows - 10}`;
+  await waitForCatchUp(sql, slot);
+  assertSameDocuments(await compareIndex(sql, { schema: "public", name: "items" }, index));
 }
