@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { parseQualifiedName } from "../pg/identifier.ts";
-import { SSL_MODES } from "../pg/tls.ts";
+import { SSL_MODES, urlQuery } from "../pg/tls.ts";
 
 const positiveInt = (max: number) =>
   z.int({ error: "must be a positive integer" })
@@ -102,8 +102,7 @@ export const sourceSchema = z.strictObject({
   url: z.string({ error: "is required: the PostgreSQL URL, e.g. postgres://user:${PGPASSWORD}@host:5432/db" })
     .refine((value) => /^postgres(ql)?:\/\/./.test(value), { error: "must be a postgres:// or postgresql:// URL" })
     .refine((value) => {
-      // The query read as text, as sourceTls does: a URL with several hosts does not parse as a URL.
-      const mode = new URLSearchParams(value.includes("?") ? value.slice(value.indexOf("?") + 1) : "").get("sslmode");
+      const mode = urlQuery(value).get("sslmode");
       return mode === null || (SSL_MODES as readonly string[]).includes(mode);
     }, { error: `has an unknown sslmode: use one of ${SSL_MODES.join(", ")}` })
     .describe("PostgreSQL connection URL; put the password in `${ENV_VAR}`."),

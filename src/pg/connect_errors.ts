@@ -11,6 +11,14 @@ function target(url: string): string {
   }
 }
 
+/** How long the engine waits for a source connection to be ready (TCP, TLS negotiation, startup). */
+export const CONNECT_TIMEOUT_MS = 15_000;
+
+/** An error of the connection itself, with the code `isUnreachable` and the explanation read. */
+export function connectionError(code: string, message: string): Error {
+  return Object.assign(new Error(message), { code });
+}
+
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",
   "ENOTFOUND",

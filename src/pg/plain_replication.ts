@@ -10,6 +10,7 @@
  */
 import type { CopyBothHandlers, CopyBothStream } from "./replication_stream.ts";
 import { settleWithin } from "../settle_within.ts";
+import { CONNECT_TIMEOUT_MS, connectionError } from "./connect_errors.ts";
 import { SCRAM_SHA_256, ScramClient } from "./scram.ts";
 import { sourceTls } from "./tls.ts";
 import {
@@ -31,7 +32,6 @@ import {
 } from "./wire.ts";
 import { createHash } from "node:crypto";
 
-const CONNECT_TIMEOUT_MS = 15_000;
 const READ_BYTES = 256 * 1024;
 /** A read shorter than this waits a moment before the next, so the next one finds more. */
 const SMALL_READ_BYTES = 32 * 1024;
@@ -111,10 +111,6 @@ export async function connectPlainReplication(
   } finally {
     clearTimeout(timer);
   }
-}
-
-function connectionError(code: string, message: string): Error {
-  return Object.assign(new Error(message), { code });
 }
 
 export class PlainReplication implements CopyBothStream {

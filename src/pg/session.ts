@@ -4,6 +4,7 @@
  * byte-identical whatever the server's or the role's defaults are.
  */
 import postgres from "postgres";
+import { CONNECT_TIMEOUT_MS } from "./connect_errors.ts";
 import { sourceSocket } from "./source_socket.ts";
 import { type SourceTls, sourceTls } from "./tls.ts";
 
@@ -49,7 +50,7 @@ export function connect(url: string, options: ConnectOptions = {}): Sql {
     max: options.max ?? 4,
     idle_timeout: 0,
     max_lifetime: null,
-    connect_timeout: 15,
+    connect_timeout: CONNECT_TIMEOUT_MS / 1000,
     onnotice: () => {},
     connection: { application_name: options.applicationName ?? "oesophagus", ...RENDER_SETTINGS, ...SESSION_SETTINGS },
   });
@@ -69,7 +70,7 @@ export function connectReplication(url: string, applicationName = "oesophagus"):
     max: 1,
     idle_timeout: 0,
     max_lifetime: null,
-    connect_timeout: 15,
+    connect_timeout: CONNECT_TIMEOUT_MS / 1000,
     fetch_types: false,
     onnotice: () => {},
     connection: connection as Record<string, string>,

@@ -9,10 +9,9 @@
  */
 import net from "node:net";
 import tls from "node:tls";
+import { CONNECT_TIMEOUT_MS, connectionError } from "./connect_errors.ts";
 import type { SourceTls } from "./tls.ts";
 import { SSL_REQUEST } from "./wire.ts";
-
-const CONNECT_TIMEOUT_MS = 15_000;
 
 /** The part of postgres.js's parsed options its `socket` option is called with. */
 export interface SocketTarget {
@@ -63,9 +62,7 @@ async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], host: string | 
   if (accepted === null) return raw;
   if (!accepted) {
     if (ssl === "prefer") return raw;
-    throw Object.assign(new Error("the server does not accept TLS connections, and sslmode requires TLS"), {
-      code: "TLS_REFUSED",
-    });
+    throw connectionError("TLS_REFUSED", "the server does not accept TLS connections, and sslmode requires TLS");
   }
   const secure = tls.connect({
     socket: raw,
@@ -91,7 +88,7 @@ function withHost(ssl: tls.ConnectionOptions, host: string): tls.ConnectionOptio
 function opened(raw: net.Socket, askTls: boolean): Promise<boolean | null> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => fail(Object.assign(new Error(`connect timeout after ${CONNECT_TIMEOUT_MS} ms`), { code: "CONNECT_TIMEOUT" })),
+      () => fail(connectionError("CONNECT_TIMEOUT", `connect timeout after ${CONNECT_TIMEOUT_MS} ms`)),
       CONNECT_TIMEOUT_MS,
     );
     const done = () => {
@@ -105,7 +102,7 @@ function opened(raw: net.Socket, askTls: boolean): Promise<boolean | null> {
       done();
       reject(error);
     };
-    const closed = () => fail(Object.assign(new Error("the server closed the connection"), { code: "CONNECTION_CLOSED" }));
+    const closed = () => fail(connectionError("CONNECTION_CLOSED", "the server closed the connection"));
     const connected = () => {
       if (!askTls) {
         done();
@@ -117,11 +114,7 @@ function opened(raw: net.Socket, askTls: boolean): Promise<boolean | null> {
       // Anything after the one-byte answer would be read as if it came over TLS (CVE-2021-23222).
       if (bytes.length !== 1 || (bytes[0] !== 0x53 && bytes[0] !== 0x4e)) {
         const first = `0x${bytes[0].toString(16).padStart(2, "0")}`;
-        reject(
-          Object.assign(new Error(`the server answered the SSLRequest with ${bytes.length} bytes, starting ${first}`), {
-            code: "EPROTO",
-          }),
-        );
+        reject(connectionError("EPROTO", `the server answered the SSLRequest with ${bytes.length} bytes, starting ${first}`));
       } else resolve(bytes[0] === 0x53);
     };
     raw.once("connect", connected);

@@ -24,14 +24,20 @@ export interface SourceTls {
 const readPem = (path: string, parameter: string) =>
   readPemFile(path, { name: `source.url: ${parameter}`, code: "source_misconfigured", certificate: parameter !== "sslkey" });
 
+/**
+ * The query of a connection URL, read as text: a URL with several hosts (db1:5432,db2:5432) is
+ * not one the URL parser takes, and its parameters count all the same.
+ */
+export function urlQuery(url: string): URLSearchParams {
+  const at = url.indexOf("?");
+  return new URLSearchParams(at === -1 ? "" : url.slice(at + 1));
+}
+
 /** As libpq: the URL's `sslmode`, else the PGSSLMODE environment variable, else prefer. */
 export function sourceTls(url: string, env: (name: string) => string | undefined = (name) => Deno.env.get(name)): SourceTls {
   const fallback = env("PGSSLMODE") || "prefer";
-  // The query is read as text: a URL with several hosts (db1:5432,db2:5432) is not one the URL
-  // parser takes, and its TLS parameters must come out all the same.
-  const queryAt = url.indexOf("?");
-  const base = queryAt === -1 ? url : url.slice(0, queryAt);
-  const params = new URLSearchParams(queryAt === -1 ? "" : url.slice(queryAt + 1));
+  const params = urlQuery(url);
+  const base = url.includes("?") ? url.slice(0, url.indexOf("?")) : url;
   if (params.has("ssl")) {
     // postgres.js would act on it and negotiate TLS a second time over the engine's own.
     throw new OesophagusError("source_misconfigured", `source.url: ssl=${params.get("ssl")} is not a libpq parameter`, {

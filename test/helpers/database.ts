@@ -75,3 +75,10 @@ export async function createEngineRole(
     },
   };
 }
+
+/** `url` with its sslmode set to `mode`. */
+export function withSslMode(url: string, mode: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set("sslmode", mode);
+  return parsed.toString();
+}

@@ -10,7 +10,7 @@ import { type Lsn, parseLsn } from "../../src/pg/lsn.ts";
 import { connectPlainReplication, plainTarget } from "../../src/pg/plain_replication.ts";
 import { type CopyBothStream, openReplication, type StartOptions } from "../../src/pg/replication_stream.ts";
 import { replicationParameters } from "../../src/pg/session.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { createTestDatabase, type TestDatabase, withSslMode } from "../helpers/database.ts";
 import { readPayloads } from "../helpers/replication.ts";
 import { services } from "../helpers/services.ts";
 
@@ -20,7 +20,7 @@ function withUrl(url: string, change: (u: URL) => void): string {
   return parsed.toString();
 }
 
-const plainUrl = (url: string) => withUrl(url, (u) => u.searchParams.set("sslmode", "disable"));
+const plainUrl = (url: string) => withSslMode(url, "disable");
 
 /** Reads XLogData payloads until one at or past `end`; with `pauseAfter`, pauses there for `pauseMs`. */
 async function readUntil(
@@ -67,7 +67,7 @@ Deno.test("plain replication: the same frames as the TLS transport, byte for byt
   await using db = await createTestDatabase();
   const { start, end } = await slotWithChanges(db, "plain_frames");
 
-  const tls = await openReplication(withUrl(db.url, (u) => u.searchParams.set("sslmode", "require")), "test", start);
+  const tls = await openReplication(withSslMode(db.url, "require"), "test", start);
   assert.equal(tls.transport, "tls");
   const expected = await readUntil(tls.stream, end);
 
@@ -88,7 +88,7 @@ Deno.test("plain replication: the same frames as the TLS transport, byte for byt
 Deno.test("plain replication: sslmode=prefer against a server with TLS goes through postgres.js, encrypted", async () => {
   await using db = await createTestDatabase();
   const { start, end } = await slotWithChanges(db, "plain_prefer");
-  const url = withUrl(db.url, (u) => u.searchParams.set("sslmode", "prefer"));
+  const url = withSslMode(db.url, "prefer");
   assert.notEqual(plainTarget(url), null);
   // The server has TLS: the SSLRequest is answered yes and the plain socket gives way.
   assert.equal(await connectPlainReplication(plainTarget(url)!, replicationParameters("test")), null);
@@ -99,7 +99,7 @@ Deno.test("plain replication: sslmode=prefer against a server with TLS goes thro
   assert.equal(ssl, true);
   await readUntil(opened.stream, end);
   // Requiring or verifying TLS, client certificates and other URL parameters never take the plain socket.
-  assert.equal(plainTarget(withUrl(db.url, (u) => u.searchParams.set("sslmode", "require"))), null);
+  assert.equal(plainTarget(withSslMode(db.url, "require")), null);
   assert.equal(plainTarget(withUrl(db.url, (u) => u.searchParams.set("application_name", "x"))), null);
 });
 

@@ -9,7 +9,7 @@ import { formatLsn, type Lsn, parseLsn } from "../../src/pg/lsn.ts";
 import { openReplication, type StartOptions } from "../../src/pg/replication_stream.ts";
 import { plainTarget } from "../../src/pg/plain_replication.ts";
 import { connect } from "../../src/pg/session.ts";
-import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { createTestDatabase, type TestDatabase, withSslMode } from "../helpers/database.ts";
 import { readPayloads } from "../helpers/replication.ts";
 import { uniqueName } from "../helpers/services.ts";
 
@@ -19,12 +19,6 @@ const TRANSACTIONS = 600;
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((byte, i) => byte === b[i]);
-}
-
-function withSslMode(url: string, mode: string): string {
-  const parsed = new URL(url);
-  parsed.searchParams.set("sslmode", mode);
-  return parsed.toString();
 }
 
 interface Backlog {
