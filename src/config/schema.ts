@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { parseQualifiedName } from "../pg/identifier.ts";
 import { SSL_MODES, urlQuery } from "../pg/tls.ts";
+import { urlHosts } from "../pg/url_hosts.ts";
 
 const positiveInt = (max: number) =>
   z.int({ error: "must be a positive integer" })
@@ -105,6 +106,14 @@ export const sourceSchema = z.strictObject({
       const mode = urlQuery(value).get("sslmode");
       return mode === null || (SSL_MODES as readonly string[]).includes(mode);
     }, { error: `has an unknown sslmode: use one of ${SSL_MODES.join(", ")}` })
+    .refine((value) => {
+      try {
+        urlHosts(value, () => undefined);
+        return true;
+      } catch {
+        return false;
+      }
+    }, { error: "has a list of hosts that is not host1:port1,host2:port2" })
     .describe("PostgreSQL connection URL; put the password in `${ENV_VAR}`."),
   slot: pgObjectName.default("oesophagus").describe("Logical replication slot (created if missing)."),
   publication: pgObjectName.default("oesophagus").describe(

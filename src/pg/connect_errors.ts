@@ -1,8 +1,11 @@
 /** Turns a failed connection into a sentence an operator can act on. */
 import { OesophagusError } from "../errors.ts";
 import { isTlsTrustFailure } from "../tls_errors.ts";
+import { describeHost, urlHosts } from "./url_hosts.ts";
 
 function target(url: string): string {
+  const hosts = urlHosts(url);
+  if (hosts !== null) return `${hosts.map(describeHost).join(",")}${url.replace(/^[^/]*\/\/[^/?]*/, "").split("?")[0]}`;
   try {
     const parsed = new URL(url);
     return `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`;

@@ -7,6 +7,7 @@ import postgres from "postgres";
 import { CONNECT_TIMEOUT_MS } from "./connect_errors.ts";
 import { sourceSocket } from "./source_socket.ts";
 import { type SourceTls, sourceTls } from "./tls.ts";
+import { urlHosts } from "./url_hosts.ts";
 
 /** What `to_jsonb(row)` means in the contract: rendered under exactly these settings. */
 export const RENDER_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -32,10 +33,13 @@ export type Sql = postgres.Sql;
 
 /**
  * TLS is negotiated by the engine's socket (see source_socket.ts), not by postgres.js. Its
- * `socket` option is in its API though not in its types.
+ * `socket` option is in its API though not in its types. A URL's several hosts are tried by that
+ * socket too, and postgres.js is told of the first only (see url_hosts.ts).
  */
-function tlsOptions(ssl: SourceTls["ssl"]): Record<string, unknown> {
-  return { ssl: false, socket: sourceSocket(ssl) };
+function socketOptions(tls: SourceTls): Record<string, unknown> {
+  const hosts = urlHosts(tls.url);
+  if (hosts === null) return { ssl: false, socket: sourceSocket(tls.ssl) };
+  return { ssl: false, socket: sourceSocket(tls.ssl, hosts), host: [hosts[0].host], port: [hosts[0].port] };
 }
 
 export interface ConnectOptions {
@@ -46,7 +50,7 @@ export interface ConnectOptions {
 export function connect(url: string, options: ConnectOptions = {}): Sql {
   const tls = sourceTls(url);
   return postgres(tls.url, {
-    ...tlsOptions(tls.ssl),
+    ...socketOptions(tls),
     max: options.max ?? 4,
     idle_timeout: 0,
     max_lifetime: null,
@@ -66,7 +70,7 @@ export function connectReplication(url: string, applicationName = "oesophagus"):
   // postgres.js passes unknown connection keys through as startup parameters.
   const connection = replicationParameters(applicationName);
   return postgres(tls.url, {
-    ...tlsOptions(tls.ssl),
+    ...socketOptions(tls),
     max: 1,
     idle_timeout: 0,
     max_lifetime: null,

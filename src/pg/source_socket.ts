@@ -9,8 +9,9 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import { CONNECT_TIMEOUT_MS, connectionError } from "./connect_errors.ts";
+import { CONNECT_TIMEOUT_MS, connectionError, isUnreachable } from "./connect_errors.ts";
 import type { SourceTls } from "./tls.ts";
+import { describeHost, type HostPort } from "./url_hosts.ts";
 import { SSL_REQUEST } from "./wire.ts";
 
 /** The part of postgres.js's parsed options its `socket` option is called with. */
@@ -35,28 +36,52 @@ export function tlsPauseStopsReads(): boolean {
 
 /**
  * postgres.js's `socket` option for a session with `ssl` (postgres.js itself is then given no
- * `ssl`). As libpq: the hosts of the URL in order, the first that answers wins (postgres.js would
- * start each session at the next host instead, spreading a pool over a primary and a standby);
- * TLS asked for unless on a Unix socket; the TLS socket returned if the server agrees.
+ * `ssl`). As libpq: the hosts in order (`hosts`, else the one postgres.js read from the URL), the
+ * first that answers and completes TLS wins, and when none does, the failure names each;
+ * TLS asked for unless on a Unix socket; the socket returned once TLS is up, so that a
+ * certificate that does not verify fails here, where the next host can be tried.
  */
-export function sourceSocket(ssl: SourceTls["ssl"]): (target: SocketTarget) => Promise<net.Socket> {
+export function sourceSocket(
+  ssl: SourceTls["ssl"],
+  hosts?: readonly HostPort[],
+): (target: SocketTarget) => Promise<net.Socket> {
   return async (target) => {
-    const places = target.path ? [{ path: target.path }] : target.host.map((host, i) => ({ host, port: target.port[i] }));
-    let failure: unknown = new Error("source.url names no host");
+    const places: readonly ({ path: string } | HostPort)[] = target.path
+      ? [{ path: target.path }]
+      : hosts ?? target.host.map((host, i) => ({ host, port: target.port[i] }));
+    const failures: { place: HostPort; error: unknown }[] = [];
     for (const place of places) {
       const raw = "path" in place ? net.connect(place.path) : net.connect(place.port, place.host);
       try {
         return await negotiate(raw, ssl, "host" in place ? place.host : null);
       } catch (error) {
         raw.destroy();
-        failure = error;
+        if ("path" in place || places.length === 1) throw error;
+        failures.push({ place, error });
       }
     }
-    throw failure;
+    throw everyHostFailed(failures);
   };
 }
 
+/**
+ * One error for a list of hosts that all failed, naming each host's failure. It takes the code
+ * of the last host that answered at all (a certificate it showed, its refusal of TLS), which an
+ * operator must fix, over that of a host that could not be reached.
+ */
+function everyHostFailed(failures: readonly { place: HostPort; error: unknown }[]): Error {
+  if (failures.length === 0) return new Error("source.url names no host");
+  const answered = failures.filter((f) => !isUnreachable(f.error));
+  const { error } = answered.at(-1) ?? failures.at(-1)!;
+  const each = failures.map((f) => `${describeHost(f.place)}: ${(f.error as Error)?.message ?? String(f.error)}`);
+  return Object.assign(new Error(`no host of source.url could be used (${each.join("; ")})`), {
+    code: (error as { code?: string })?.code,
+    cause: error,
+  });
+}
+
 async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], host: string | null): Promise<net.Socket> {
+  const deadline = Date.now() + CONNECT_TIMEOUT_MS;
   // As in libpq, a Unix socket never carries TLS, whatever sslmode says.
   const accepted = await opened(raw, ssl !== false && host !== null);
   if (accepted === null) return raw;
@@ -72,7 +97,37 @@ async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], host: string | 
   // Errors of the TCP socket end the TLS one, which postgres.js listens to.
   raw.on("error", (error) => secure.destroy(error));
   holdBackOnPause(secure, raw);
+  try {
+    await handshake(secure, deadline - Date.now());
+  } catch (error) {
+    secure.destroy();
+    throw error;
+  }
   return secure;
+}
+
+/** Resolves when TLS is up; rejects with the reason it failed, or when it takes longer than `timeoutMs`. */
+function handshake(secure: tls.TLSSocket, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => settle(connectionError("CONNECT_TIMEOUT", `connect timeout after ${CONNECT_TIMEOUT_MS} ms (TLS handshake)`)),
+      Math.max(0, timeoutMs),
+    );
+    const settle = (error?: Error) => {
+      clearTimeout(timer);
+      secure.removeListener("secureConnect", up);
+      secure.removeListener("error", settle);
+      secure.removeListener("close", closed);
+      if (error) reject(error);
+      else resolve();
+    };
+    const up = () => settle();
+    const closed = () =>
+      settle(connectionError("CONNECTION_CLOSED", "the server closed the connection during the TLS handshake"));
+    secure.once("secureConnect", up);
+    secure.once("error", settle);
+    secure.once("close", closed);
+  });
 }
 
 /** The identity check of `ssl` (verify-full) made against the host connected to, not one the driver guesses. */

@@ -1,13 +1,15 @@
 /**
  * A source URL with several hosts, the first one down: as libpq, every session of the engine
  * (the walsender that exports the snapshot and the sessions that import it) goes to the first
- * host that answers, and the pipeline is exact.
+ * host that answers, and the pipeline is exact. With sslmode=verify-full, the certificate is
+ * checked against the host the session reached, and one from another CA is refused.
  */
 import assert from "node:assert/strict";
+import postgres from "postgres";
 import { assertStreamsExactly } from "../helpers/contract.ts";
-import { createTestDatabase } from "../helpers/database.ts";
+import { createEngineRole, createTestDatabase, TLS_ONLY_ROLE } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { freePort } from "../helpers/ports.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 
@@ -35,5 +37,54 @@ Deno.test("source: a URL with several hosts, the first down: every session on th
     await assertStreamsExactly(db.sql, slot, index, 5000);
   } finally {
     await stopEngine(engine);
+  }
+});
+
+Deno.test("source: several hosts with sslmode=verify-full: the certificate is checked against the host reached; another CA is refused", async () => {
+  const { pgUrl, esUrl, pgCaFile } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+  await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 2000) g`;
+  // The server refuses this role without TLS, so no session can have gone unencrypted unseen.
+  await using _role = await createEngineRole(db, TLS_ONLY_ROLE, { table: "items", attributes: "LOGIN REPLICATION" });
+  const url = new URL(db.url);
+  const down = await freePort();
+  // 127.0.0.2 is not a name on the server's certificate (127.0.0.1 and localhost are): had the
+  // check used the first host of the URL rather than the one reached, it would fail.
+  const hosts = `127.0.0.2:${down},${url.hostname}:${url.port}`;
+  const slot = uniqueName("multi_host_tls");
+  const index = `${indices.prefix}_items`;
+  const config = (ca: string) =>
+    writeConfig({
+      source: {
+        url: `postgres://${TLS_ONLY_ROLE}@${hosts}${url.pathname}?sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`,
+        slot,
+      },
+      supervision: { maxRestarts: 0 },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+      tables: { items: { index, snapshot: { chunkRows: 500, concurrency: 2 } } },
+    });
+
+  const stranger = await runEngine(["run", "--config", await config(pgCaFile.replace("ca.crt", "other-ca.crt"))]);
+  assert.equal(stranger.code, 1, stranger.output);
+  assert.match(stranger.output, /TLS: the server's certificate is not trusted/);
+  // Each host's failure, the one down and the one whose certificate did not verify.
+  assert.match(stranger.output, /no host of source\.url could be used \(127\.0\.0\.2:\d+: [^;]+; 127\.0\.0\.1:\d+: /);
+  assert.match(stranger.output, /sslrootcert/);
+
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  const engine = startEngine(["run", "--config", await config(pgCaFile), "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await assertStreamsExactly(db.sql, slot, index, 2000);
+    const sessions = await admin<{ backend: string; ssl: boolean }[]>`
+      SELECT a.backend_type AS backend, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+      WHERE a.usename = ${TLS_ONLY_ROLE}`;
+    assert.ok(sessions.some((s) => s.backend === "walsender"), JSON.stringify(sessions));
+    assert.ok(sessions.every((s) => s.ssl), JSON.stringify(sessions));
+  } finally {
+    await stopEngine(engine);
+    await admin.end();
   }
 });

@@ -7,15 +7,12 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { assertSameDocuments, assertStreamsExactly, compareIndex } from "../helpers/contract.ts";
-import { createEngineRole, createTestDatabase } from "../helpers/database.ts";
+import { createEngineRole, createTestDatabase, TLS_ONLY_ROLE } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 import { TlsTerminator } from "../helpers/tls_terminator.ts";
-
-/** scripts/services makes the server refuse this role without TLS (hostnossl ... reject). */
-const TLS_ROLE = "oesophagus_tls_test";
 
 Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with another CA the engine is refused, clearly", async () => {
   const { pgUrl, esUrl, pgCaFile } = await services();
@@ -26,14 +23,14 @@ Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with 
   assert.equal(ssl, "on", "the test cluster runs without TLS: restart it with scripts/services stop && scripts/services start");
   await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
   await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 1000) g`;
-  await using _role = await createEngineRole(db, TLS_ROLE, { table: "items", attributes: "LOGIN REPLICATION" });
+  await using _role = await createEngineRole(db, TLS_ONLY_ROLE, { table: "items", attributes: "LOGIN REPLICATION" });
   try {
     const { host } = new URL(db.url);
     const slot = uniqueName("tls");
     const index = `${indices.prefix}_items`;
     const config = (query: string) =>
       writeConfig({
-        source: { url: `postgres://${TLS_ROLE}@${host}/${db.name}?${query}`, slot },
+        source: { url: `postgres://${TLS_ONLY_ROLE}@${host}/${db.name}?${query}`, slot },
         supervision: { maxRestarts: 0 },
         sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
         tables: { items: { index } },
@@ -59,7 +56,7 @@ Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with 
       await assertStreamsExactly(db.sql, slot, index, 1000);
       const sessions = await admin<{ backend: string; ssl: boolean }[]>`
         SELECT a.backend_type AS backend, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-        WHERE a.usename = ${TLS_ROLE}`;
+        WHERE a.usename = ${TLS_ONLY_ROLE}`;
       assert.ok(sessions.some((s) => s.backend === "walsender"), JSON.stringify(sessions));
       assert.ok(sessions.length >= 2 && sessions.every((s) => s.ssl), JSON.stringify(sessions));
     } finally {

@@ -50,6 +50,9 @@ export async function createTestDatabase(options: { encoding?: string } = {}): P
  * what the engine needs for its schema and publication. Dropped, with what it owns and its
  * slots, on dispose.
  */
+/** scripts/services makes the server refuse this role without TLS (hostnossl ... reject). */
+export const TLS_ONLY_ROLE = "oesophagus_tls_test";
+
 export async function createEngineRole(
   db: TestDatabase,
   role: string,

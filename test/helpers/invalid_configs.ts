@@ -155,5 +155,8 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
   ["unknown sslmode, several hosts", { source: { url: "postgres://h1:5432,h2:5432/d?sslmode=on" }, tables: { a: {} } }, [
     "source.url: has an unknown sslmode: use one of disable, allow, prefer, require, verify-ca, verify-full",
   ]],
+  ["a host of several without a port number", { source: { url: "postgres://h1:5432,h2:pg/d" }, tables: { a: {} } }, [
+    "source.url: has a list of hosts that is not host1:port1,host2:port2",
+  ]],
   ["config that is not an object", "[1, 2]", ["must be an object"]],
 ];
