@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { assertSameDocuments, assertStreamsExactly, compareIndex } from "../helpers/contract.ts";
-import { createEngineRole, createTestDatabase, TLS_ONLY_ROLE } from "../helpers/database.ts";
+import { assertSessionsEncrypted, createEngineRole, createTestDatabase, TLS_ONLY_ROLE } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
@@ -54,11 +54,7 @@ Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with 
     try {
       await engine.waitFor(/"msg":"streaming from slot"/);
       await assertStreamsExactly(db.sql, slot, index, 1000);
-      const sessions = await admin<{ backend: string; ssl: boolean }[]>`
-        SELECT a.backend_type AS backend, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-        WHERE a.usename = ${TLS_ONLY_ROLE}`;
-      assert.ok(sessions.some((s) => s.backend === "walsender"), JSON.stringify(sessions));
-      assert.ok(sessions.length >= 2 && sessions.every((s) => s.ssl), JSON.stringify(sessions));
+      await assertSessionsEncrypted(TLS_ONLY_ROLE);
     } finally {
       await stopEngine(engine);
     }

@@ -1,4 +1,5 @@
 /** A throwaway database per test, dropped with its replication slots afterwards. */
+import assert from "node:assert/strict";
 import postgres from "postgres";
 import { RENDER_SETTINGS } from "../../src/pg/session.ts";
 import { services, uniqueName } from "./services.ts";
@@ -52,6 +53,21 @@ export async function createTestDatabase(options: { encoding?: string } = {}): P
  */
 /** scripts/services makes the server refuse this role without TLS (hostnossl ... reject). */
 export const TLS_ONLY_ROLE = "oesophagus_tls_test";
+
+/** Every session `role` has open (an engine's: its walsender and at least one other) is encrypted. */
+export async function assertSessionsEncrypted(role: string): Promise<void> {
+  const { pgUrl } = await services();
+  const admin = postgres(pgUrl, { max: 1, onnotice: () => {} });
+  try {
+    const sessions = await admin<{ backend: string; ssl: boolean }[]>`
+      SELECT a.backend_type AS backend, s.ssl FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+      WHERE a.usename = ${role}`;
+    assert.ok(sessions.some((s) => s.backend === "walsender"), JSON.stringify(sessions));
+    assert.ok(sessions.length >= 2 && sessions.every((s) => s.ssl), JSON.stringify(sessions));
+  } finally {
+    await admin.end();
+  }
+}
 
 export async function createEngineRole(
   db: TestDatabase,
