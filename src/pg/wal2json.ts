@@ -8,6 +8,7 @@ import { type ChangeEvent, type ColumnValue, DecodeError, type RowImage } from "
 import { MessageRow } from "../stream/message_row.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
 import { RecentStrings, scanCompactRecord } from "./wal2json_compact.ts";
+import { RecordTemplates } from "./wal2json_template.ts";
 
 /**
  * The plugin options the engine starts wal2json with. `tables: null` streams every table: a
@@ -161,16 +162,21 @@ export class Wal2jsonDecoder {
   #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
   readonly #columnLists = new ColumnLists();
   readonly #recent = new RecentStrings();
+  readonly #templates: RecordTemplates | null;
 
   readonly #compact: boolean;
 
-  /** `compact: false` reads every record the general way (tests compare the two paths). */
-  constructor(options: { compact?: boolean } = {}) {
+  /**
+   * `compact: false` reads every record the general way, `templates: false` every record whole
+   * on the compact path (tests compare the paths).
+   */
+  constructor(options: { compact?: boolean; templates?: boolean } = {}) {
     this.#compact = options.compact ?? true;
+    this.#templates = options.templates === false ? null : new RecordTemplates();
   }
 
   decode(payload: Uint8Array): ChangeEvent | null {
-    const compact = this.#compact ? scanCompactRecord(payload, this.#recent) : null;
+    const compact = this.#compact ? scanCompactRecord(payload, this.#recent, this.#templates) : null;
     // A column list where a scalar should be is the general path's to name.
     if (compact !== null && !Object.hasOwn(compact.fields, "columns") && !Object.hasOwn(compact.fields, "identity")) {
       const { fields, lists } = compact;

@@ -12,6 +12,16 @@
 import type { ColumnValue } from "../stream/change.ts";
 import { asciiCopy, lenientUtf8, SHORT_STRING, spanText } from "./ascii_text.ts";
 import { isUtf8 } from "./utf8.ts";
+import {
+  HASH_START,
+  hashBytes,
+  holdsLiteral,
+  literalLength,
+  makeTemplate,
+  type RecordTemplate,
+  type RecordTemplates,
+  type TokenBounds,
+} from "./wal2json_template.ts";
 
 /** A top-level field: everything wal2json puts there is a string, a number or a literal. */
 export type CompactScalar = string | number | boolean | null;
@@ -99,13 +109,66 @@ const KEYS = [
   "content",
 ].map((text) => ({ text, bytes: new TextEncoder().encode(`"${text}"`) }));
 
-/** The record read the fast way, or null when it must take the general path. */
-export function scanCompactRecord(bytes: Uint8Array, recent = new RecentStrings()): CompactRecord | null {
+/** Top-level fields whose text is part of a row record's template (see wal2json_template.ts), not a value of it. */
+const TEMPLATE_CONSTANTS = ["action", "schema", "table"];
+const ROW_ACTIONS = ["I", "U", "D"];
+const ROW_ACTION_BYTES = ROW_ACTIONS.map((action) => action.charCodeAt(0));
+
+/**
+ * The record read the fast way, or null when it must take the general path. With `templates`, a
+ * row record is first read as one of the shapes seen last, and one read whole leaves its shape.
+ */
+export function scanCompactRecord(
+  bytes: Uint8Array,
+  recent = new RecentStrings(),
+  templates: RecordTemplates | null = null,
+): CompactRecord | null {
   try {
-    return new Scanner(bytes, recent).record();
+    if (templates === null) return new Scanner(bytes, recent).record();
+    const last = templates.last;
+    if (last !== null) {
+      const read = new Scanner(bytes, recent).readAs(last);
+      if (read !== null) return read;
+    }
+    const key = new Scanner(bytes, recent).tableKey();
+    if (key === null) return new Scanner(bytes, recent).record();
+    const known = templates.get(key);
+    if (known !== undefined && known !== last) {
+      const read = new Scanner(bytes, recent).readAs(known);
+      if (read !== null) {
+        templates.last = known;
+        return read;
+      }
+    }
+    const scanner = new Scanner(bytes, recent, true);
+    const record = scanner.record();
+    const template = scanner.template(record);
+    if (template !== null) templates.remember(key, template);
+    return record;
   } catch (error) {
     if (error === NOT_COMPACT) return null;
     throw error;
+  }
+}
+
+/** Appends a column's value (see CompactColumns) as #value read it. */
+function pushColumn(
+  list: { values: (ColumnValue | undefined)[]; spans: number[] },
+  bytes: Uint8Array,
+  typeOid: number,
+  value: ColumnValue | undefined,
+  start: number,
+  end: number,
+  literal: boolean,
+): void {
+  // wal2json prints bytea as bare hex; PostgreSQL's own text form (and input) has a \x prefix.
+  // (As the general path does: strings and numbers get it, true and false do not.)
+  if (typeOid === BYTEA_OID && !literal && value !== null) {
+    list.values.push(`\\x${value === undefined ? asciiCopy(bytes, start, end) : value as string}`);
+    list.spans.push(-1, -1);
+  } else {
+    list.values.push(value);
+    list.spans.push(start, end);
   }
 }
 
@@ -116,7 +179,112 @@ class Scanner {
   /** Whether a byte of 0x80 or more was seen (only strings may hold one). */
   #sawHigh = false;
 
-  constructor(readonly bytes: Uint8Array, readonly recent: RecentStrings) {}
+  /** Where each value was, when the record's template is to be made. */
+  readonly #bounds: TokenBounds[] | null;
+
+  constructor(readonly bytes: Uint8Array, readonly recent: RecentStrings, collect = false) {
+    this.#bounds = collect ? [] : null;
+  }
+
+  /**
+   * The record, if it has `template`'s shape: the template's bytes where it has them, values
+   * between them read as the whole record's are. null: another shape. Top-level fields are only
+   * stepped over until every byte of the template matched, so that trying a template of another
+   * table makes no string.
+   */
+  readAs(template: RecordTemplate): CompactRecord | null {
+    const bytes = this.bytes;
+    // The offsets #ascii may take from the record decoded whole hold only before a byte beyond ASCII.
+    this.#sawHigh = template.highBytes;
+    const lists: { [key: string]: CompactColumns } = {};
+    for (const list of template.lists) {
+      lists[list.key] = { names: list.names as string[], types: list.types as number[], values: [], spans: [] };
+    }
+    const { tokens } = template;
+    const fieldStarts: number[] = [];
+    let pos = 0;
+    for (let i = 0; i < tokens.length; i++) {
+      if (!holdsLiteral(bytes, pos, template, i)) return null;
+      this.#pos = pos + literalLength(template, i);
+      const token = tokens[i];
+      if (token.field !== undefined) {
+        fieldStarts.push(this.#pos);
+        this.#skipScalar();
+      } else {
+        const list = lists[token.list];
+        const value = this.#value();
+        const left = value === undefined;
+        pushColumn(
+          list,
+          bytes,
+          list.types[token.column],
+          value,
+          left ? this.#spanStart : -1,
+          left ? this.#spanEnd : -1,
+          this.#literalValue,
+        );
+      }
+      pos = this.#pos;
+    }
+    const end = tokens.length;
+    if (!holdsLiteral(bytes, pos, template, end) || pos + literalLength(template, end) !== bytes.length) return null;
+    const fields: { [key: string]: CompactScalar } = { ...template.constants };
+    let next = 0;
+    for (const token of tokens) {
+      if (token.field === undefined) continue;
+      this.#pos = fieldStarts[next++];
+      fields[token.field] = this.#scalar();
+    }
+    return { fields, lists };
+  }
+
+  /**
+   * A hash of a row record's action, schema and table, read from its first fields, or null when
+   * it is no row record or names its table after a column list. Nothing is made of the record.
+   */
+  tableKey(): number | null {
+    try {
+      return this.#tableKey();
+    } catch (error) {
+      // Not for this to judge: the record is read whole next.
+      if (error === NOT_COMPACT) return null;
+      throw error;
+    }
+  }
+
+  #tableKey(): number | null {
+    const bytes = this.bytes;
+    this.#expect(OPEN_OBJECT);
+    let hash = HASH_START;
+    let found = 0;
+    for (;;) {
+      const at = this.#pos;
+      const key = this.#key();
+      this.#expect(COLON);
+      if (bytes[this.#pos] === OPEN_LIST) return null;
+      const start = this.#pos;
+      this.#skipScalar();
+      if (key === "action" || key === "schema" || key === "table") {
+        if (key === "action" && !(this.#pos - start === 3 && ROW_ACTION_BYTES.includes(bytes[start + 1]))) return null;
+        hash = hashBytes(hashBytes(hash, bytes, at, start), bytes, start, this.#pos);
+        if (++found === 3) return hash;
+      }
+      if (bytes[this.#pos] !== COMMA) return null;
+      this.#pos++;
+    }
+  }
+
+  /** The template of the row record just read whole, or null for any other record. */
+  template(record: CompactRecord): RecordTemplate | null {
+    if (this.#bounds === null || !ROW_ACTIONS.includes(record.fields.action as string)) return null;
+    const constants: { [key: string]: string } = {};
+    for (const key of TEMPLATE_CONSTANTS) {
+      const value = record.fields[key];
+      if (typeof value === "string") constants[key] = value;
+    }
+    const lists = Object.entries(record.lists).map(([key, list]) => ({ key, names: list.names, types: list.types }));
+    return makeTemplate(this.bytes, this.#bounds, constants, lists);
+  }
 
   record(): CompactRecord {
     const fields: { [key: string]: CompactScalar } = {};
@@ -128,10 +296,15 @@ class Scanner {
         this.#expect(COLON);
         // (A "__proto__" key would set the prototype of a plain object, not a field: the general path's.)
         if (key === "__proto__" || Object.hasOwn(fields, key) || Object.hasOwn(lists, key)) throw NOT_COMPACT;
-        if (this.bytes[this.#pos] === OPEN_LIST) lists[key] = this.#columns(key === "identity" ? IDENTITY_PLACE : COLUMNS_PLACE);
-        else if (key === "schema" || key === "table") {
+        if (this.bytes[this.#pos] === OPEN_LIST) {
+          lists[key] = this.#columns(key, key === "identity" ? IDENTITY_PLACE : COLUMNS_PLACE);
+        } else if (key === "schema" || key === "table") {
           fields[key] = this.#recentString(key === "schema" ? SCHEMA_PLACE : TABLE_PLACE);
-        } else fields[key] = this.#scalar();
+        } else {
+          const start = this.#pos;
+          fields[key] = this.#scalar();
+          if (!TEMPLATE_CONSTANTS.includes(key)) this.#bounds?.push({ token: { field: key }, start, end: this.#pos });
+        }
         if (this.bytes[this.#pos] !== COMMA) break;
         this.#pos++;
       }
@@ -151,11 +324,11 @@ class Scanner {
    * any order. A value whose text is in the record as it is (a string without escapes, a number,
    * true or false) is left there: only its span is taken.
    */
-  #columns(place: number): CompactColumns {
+  #columns(listKey: string, place: number): CompactColumns {
     const names: string[] = [];
     const types: number[] = [];
-    const values: (ColumnValue | undefined)[] = [];
-    const spans: number[] = [];
+    const list = { values: [] as (ColumnValue | undefined)[], spans: [] as number[] };
+    const { values, spans } = list;
     this.#expect(OPEN_LIST);
     if (this.bytes[this.#pos] === CLOSE_LIST) {
       this.#pos++;
@@ -169,6 +342,7 @@ class Scanner {
       let hasValue = false;
       let start = -1;
       let end = -1;
+      let literal = false;
       let type = false;
       for (;;) {
         const key = this.#key();
@@ -179,9 +353,12 @@ class Scanner {
           type = true;
         } else if (key === "typeoid" && typeOid === undefined) typeOid = this.#typeOid();
         else if (key === "value" && !hasValue) {
+          const at = this.#pos;
           value = this.#value();
           hasValue = true;
+          literal = this.#literalValue;
           if (value === undefined) [start, end] = [this.#spanStart, this.#spanEnd];
+          this.#bounds?.push({ token: { list: listKey, column: names.length }, start: at, end: this.#pos });
         } else throw NOT_COMPACT;
         if (this.bytes[this.#pos] !== COMMA) break;
         this.#pos++;
@@ -190,15 +367,7 @@ class Scanner {
       if (name === undefined || typeOid === undefined || !hasValue) throw NOT_COMPACT;
       names.push(name);
       types.push(typeOid);
-      // wal2json prints bytea as bare hex; PostgreSQL's own text form (and input) has a \x prefix.
-      // (As the general path does: strings and numbers get it, true and false do not.)
-      if (typeOid === BYTEA_OID && !this.#literalValue && value !== null) {
-        values.push(`\\x${value === undefined ? asciiCopy(this.bytes, start, end) : value as string}`);
-        spans.push(-1, -1);
-      } else {
-        values.push(value);
-        spans.push(start, end);
-      }
+      pushColumn(list, this.bytes, typeOid, value, start, end, literal);
       if (this.bytes[this.#pos] !== COMMA) break;
       this.#pos++;
     }
@@ -304,6 +473,24 @@ class Scanner {
       pos++;
     }
     this.#string();
+  }
+
+  /** Past a top-level field's value, as #scalar would read it but making nothing (its string is checked when read). */
+  #skipScalar(): void {
+    const bytes = this.bytes;
+    const c = bytes[this.#pos];
+    if (c === QUOTE) {
+      let pos = this.#pos + 1;
+      for (;;) {
+        if (pos >= bytes.length) throw NOT_COMPACT;
+        const b = bytes[pos];
+        if (b === QUOTE) break;
+        if (b >= 0x80) this.#sawHigh = true;
+        pos += b === 0x5c ? 2 : 1;
+      }
+      this.#pos = pos + 1;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) this.#pos = this.#numberEnd();
+    else if (!this.#word("null") && !this.#word("true") && !this.#word("false")) throw NOT_COMPACT;
   }
 
   #scalar(): CompactScalar {
