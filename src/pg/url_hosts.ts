@@ -14,15 +14,16 @@ export interface HostPort {
 }
 
 /**
- * The hosts of `url` in order, when it names more than one; null otherwise (postgres.js then reads
- * the URL as it does, Unix socket directories included). A host without a port gets PGPORT's, else
- * 5432, as in libpq.
+ * The hosts of `url` (or of PGHOST, when the URL has none) in order, when it names more than one;
+ * null otherwise (postgres.js then reads the URL as it does, Unix socket directories included). A
+ * host without a port gets PGPORT's, else 5432, as in libpq.
  */
 export function urlHosts(url: string, env: (name: string) => string | undefined = (n) => Deno.env.get(n)): HostPort[] | null {
   const scheme = url.indexOf("://");
   if (scheme === -1) return null;
   const authority = url.slice(scheme + 3).split(/[/?]/)[0];
-  const list = authority.slice(authority.lastIndexOf("@") + 1);
+  // A URL without a host takes PGHOST's, which may be a list too.
+  const list = authority.slice(authority.lastIndexOf("@") + 1) || env("PGHOST") || "";
   if (!list.includes(",")) return null;
   const fallbackPort = Number(env("PGPORT") || 5432);
   return list.split(",").map((item) => {

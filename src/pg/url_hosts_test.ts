@@ -21,6 +21,11 @@ Deno.test("url hosts: several hosts in order, each with its port, else PGPORT's,
     { host: "db1", port: 6543 },
     { host: "db2", port: 7000 },
   ]);
+  assert.deepEqual(urlHosts("postgres://u@/app", (n) => n === "PGHOST" ? "db1,db2:7000" : undefined), [
+    { host: "db1", port: 5432 },
+    { host: "db2", port: 7000 },
+  ]);
+  assert.equal(urlHosts("postgres:///app", (n) => n === "PGHOST" ? "db1" : undefined), null);
   assert.deepEqual(["db1:1", "[::1]:2"], [describeHost({ host: "db1", port: 1 }), describeHost({ host: "::1", port: 2 })]);
 });
 
