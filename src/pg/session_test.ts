@@ -44,6 +44,21 @@ Deno.test("session: several hosts, none up: a query fails naming each host, as u
   }
 });
 
+Deno.test("session: several hosts from PGHOST, for a URL without one, none up: a query fails too", async () => {
+  const before = Deno.env.get("PGHOST");
+  Deno.env.set("PGHOST", `127.0.0.1:${closedPort()},127.0.0.2:${closedPort()}`);
+  const sql = connect("postgres:///db?sslmode=disable", { max: 1 });
+  try {
+    const error = await sql`SELECT 1`.then(() => null, (e) => e);
+    assert.equal(error?.code, "ECONNREFUSED");
+    assert.match(error.message, /no host of source\.url could be used/);
+  } finally {
+    await sql.end();
+    if (before === undefined) Deno.env.delete("PGHOST");
+    else Deno.env.set("PGHOST", before);
+  }
+});
+
 Deno.test("session: several hosts, one down and one refusing TLS under require: the refusal is what is reported", async () => {
   const server = refusingTls();
   try {

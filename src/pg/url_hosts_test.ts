@@ -21,7 +21,7 @@ Deno.test("url hosts: several hosts in order, each with its port, else PGPORT's,
     { host: "db1", port: 6543 },
     { host: "db2", port: 7000 },
   ]);
-  assert.deepEqual(urlHosts("postgres://u@/app", (n) => n === "PGHOST" ? "db1,db2:7000" : undefined), [
+  assert.deepEqual(urlHosts("postgres:///app", (n) => n === "PGHOST" ? "db1,db2:7000" : undefined), [
     { host: "db1", port: 5432 },
     { host: "db2", port: 7000 },
   ]);
