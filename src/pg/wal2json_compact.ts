@@ -194,6 +194,8 @@ class Scanner {
    */
   readAs(template: RecordTemplate): CompactRecord | null {
     const bytes = this.bytes;
+    // Another action (a transaction's begin or commit between rows) differs in the first bytes: nothing made for it.
+    if (!holdsLiteral(bytes, 0, template, 0)) return null;
     // The offsets #ascii may take from the record decoded whole hold only before a byte beyond ASCII.
     this.#sawHigh = template.highBytes;
     const lists: { [key: string]: CompactColumns } = {};
