@@ -4,9 +4,9 @@ import { isTlsTrustFailure } from "../tls_errors.ts";
 import { describeHost, urlHosts } from "./url_hosts.ts";
 
 function target(url: string): string {
-  const hosts = urlHosts(url);
-  if (hosts !== null) return `${hosts.map(describeHost).join(",")}${url.replace(/^[^/]*\/\/[^/?]*/, "").split("?")[0]}`;
   try {
+    const hosts = urlHosts(url);
+    if (hosts !== null) return `${hosts.map(describeHost).join(",")}${url.replace(/^[^/]*\/\/[^/?]*/, "").split("?")[0]}`;
     const parsed = new URL(url);
     return `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`;
   } catch {

@@ -75,3 +75,11 @@ Deno.test("session: several hosts, one down and one refusing TLS under require: 
     server.close();
   }
 });
+
+Deno.test("session: a connection error is explained even for a URL whose list of hosts cannot be read", () => {
+  const error = Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+  const explained = explainConnectionError(error, "postgres://u:secret@db1:x,db2/app");
+  assert.equal(explained.code, "source_unreachable");
+  assert.match(explained.message, /cannot reach PostgreSQL at the source: connect ECONNREFUSED/);
+  assert.doesNotMatch(explained.message, /secret/);
+});
