@@ -1,12 +1,12 @@
 /** Turns a failed connection into a sentence an operator can act on. */
 import { OesophagusError } from "../errors.ts";
 import { isTlsTrustFailure } from "../tls_errors.ts";
-import { describeHost, urlHosts } from "./url_hosts.ts";
+import { describeHost, urlAuthority, urlHosts } from "./url_hosts.ts";
 
 function target(url: string): string {
   try {
     const hosts = urlHosts(url);
-    if (hosts !== null) return `${hosts.map(describeHost).join(",")}${url.replace(/^[^/]*\/\/[^/?]*/, "").split("?")[0]}`;
+    if (hosts !== null) return `${hosts.map(describeHost).join(",")}${urlAuthority(url)!.rest.split("?")[0]}`;
     const parsed = new URL(url);
     return `${parsed.hostname}:${parsed.port || "5432"}${parsed.pathname}`;
   } catch {

@@ -19,9 +19,9 @@ export interface HostPort {
  * host without a port gets PGPORT's, else 5432, as in libpq.
  */
 export function urlHosts(url: string, env: (name: string) => string | undefined = (n) => Deno.env.get(n)): HostPort[] | null {
-  const scheme = url.indexOf("://");
-  if (scheme === -1) return null;
-  const authority = url.slice(scheme + 3).split(/[/?]/)[0];
+  const parts = urlAuthority(url);
+  if (parts === null) return null;
+  const { authority } = parts;
   // A URL without a host takes PGHOST's, which may be a list too.
   const list = authority.slice(authority.lastIndexOf("@") + 1) || env("PGHOST") || "";
   if (!list.includes(",")) return null;
@@ -41,6 +41,15 @@ export function urlHosts(url: string, env: (name: string) => string | undefined 
     }
     return { host, port: port ? Number(port) : fallbackPort };
   });
+}
+
+/** A URL's authority (user, password, hosts) and what follows it (path and query), split as text. */
+export function urlAuthority(url: string): { readonly authority: string; readonly rest: string } | null {
+  const scheme = url.indexOf("://");
+  if (scheme === -1) return null;
+  const after = url.slice(scheme + 3);
+  const end = after.search(/[/?]/);
+  return end === -1 ? { authority: after, rest: "" } : { authority: after.slice(0, end), rest: after.slice(end) };
 }
 
 /** `host:port` as an operator writes it (IPv6 in brackets). */
