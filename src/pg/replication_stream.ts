@@ -11,6 +11,7 @@ import { quoteIdent } from "./identifier.ts";
 import { connectPlainReplication, plainTarget } from "./plain_replication.ts";
 import { connectReplication, replicationParameters } from "./session.ts";
 import { tlsPauseStopsReads } from "./source_socket.ts";
+import { plainView } from "../plain_view.ts";
 
 export type ReplicationFrame =
   | { readonly kind: "xlogdata"; readonly walStart: Lsn; readonly walEnd: Lsn; readonly payload: Uint8Array }
@@ -124,9 +125,8 @@ function duplexStream(duplex: Duplex, end: () => Promise<void>): CopyBothStream 
         ended = true;
         handlers.end(error);
       };
-      // A plain view of each Node Buffer, as the plain transport gives: Buffer's own indexOf and
-      // subarray are Deno's JavaScript polyfills, slower than V8's builtins the decoders expect.
-      duplex.on("data", (bytes: Uint8Array) => handlers.frame(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
+      // Plain views, as the plain transport gives (see plain_view.ts).
+      duplex.on("data", (bytes: Uint8Array) => handlers.frame(plainView(bytes)));
       duplex.on("error", (error: Error) => finish(error));
       duplex.on("close", () => finish(null));
     },
