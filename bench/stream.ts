@@ -4,12 +4,18 @@
  * (pg_recvlogical with the same plugin and options to /dev/null; a plain _bulk load of as many
  * documents) and the engine end to end (from process start until the slot's confirmed LSN, which
  * moves only when Elasticsearch acknowledged, reaches the end of the range). Then (c): commit to
- * acknowledged latency at a steady 2,000 transactions/s.
+ * acknowledged latency at a steady 2,000 transactions/s. Before any of it, the engine that takes
+ * the snapshot also streams a warm-up UPDATE (--warmup rows, not counted), so that Elasticsearch
+ * runs its versioned overwrites warm, as a running one does, in every measured run. After the
+ * engine's runs of (a) and (b), a running engine takes the same workload too: started and warmed
+ * on a tenth of it, stopped (SIGSTOP) while the workload is written, then timed from SIGCONT until
+ * the slot is confirmed past it, which is the catch-up of an engine that has been streaming.
  * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
  *                               [--workloads abc] [--repeat N] [--sampling 0..1 [--collector discard|jaeger]]
  *                               [--sslmode disable|prefer|...] [--source JSON] [--batch JSON] [--concurrency 2]
+ *                               [--warmup 300000]
  *
  * Besides the ratio, each engine run prints what Elasticsearch was asked meanwhile and the best an
  * engine costing no CPU could do on these cores (the walsender's and Elasticsearch's CPU in the
@@ -81,11 +87,19 @@ const { values } = parseArgs({
     source: { type: "string", default: "{}" },
     /** Extra `batch` settings of the sink as JSON, e.g. '{"lingerMs": 20}'. */
     batch: { type: "string", default: "{}" },
+    /**
+     * Rows of the warm-up UPDATE the snapshot's engine streams before anything is measured (0: none).
+     * A freshly started Elasticsearch spends about twice the CPU on its first versioned
+     * overwrites (JIT), which a running one does not: without it the first measured run pays that.
+     */
+    warmup: { type: "string", default: "300000" },
   },
 });
 const ROWS = Number(values.rows);
 const TRANSACTIONS = Number(values.transactions);
 const RATE = Number(values.rate);
+const WARMUP_ROWS = Math.min(Number(values.warmup), ROWS);
+if (!Number.isInteger(WARMUP_ROWS) || WARMUP_ROWS < 0) throw new Error(`--warmup must be a row count, not ${values.warmup}`);
 const MAX_DOCS = 2_000;
 const CONCURRENCY = Number(values.concurrency);
 const plugins = values.plugin === "both" ? ["pgoutput", "wal2json"] as const : [values.plugin as "pgoutput" | "wal2json"];
@@ -157,6 +171,7 @@ for (const plugin of plugins) {
   const first = startMeasured(Deno.execPath(), engineArgs);
   await Promise.race([waitForSnapshot(sql, slot, 900_000), first.failed]);
   await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), first.failed]);
+  const warmup = WARMUP_ROWS > 0 ? await warmUp(sql, slot, first) : null;
   await first.stop();
   const ceilingSlot = `bench_ceiling_${plugin}`;
   await sql`SELECT pg_create_logical_replication_slot(${ceilingSlot}, ${plugin})`;
@@ -165,9 +180,12 @@ for (const plugin of plugins) {
    * Writes the workload's WAL; returns how many changes it made and, for (b), where its commit
    * record went.
    */
-  const writeWorkload = async (workload: "a" | "b"): Promise<{ changes: number; commitAt: string | null }> => {
+  const writeWorkload = async (
+    workload: "a" | "b",
+    size = workload === "a" ? TRANSACTIONS : ROWS,
+  ): Promise<{ changes: number; commitAt: string | null }> => {
     if (workload === "a") {
-      console.log(`[${plugin}] (a) writing ${fmt(TRANSACTIONS)} one-row UPDATE transactions ...`);
+      console.log(`[${plugin}] (a) writing ${fmt(size)} one-row UPDATE transactions ...`);
       const script = await Deno.makeTempFile({ suffix: ".sql" });
       await Deno.writeTextFile(script, `\\set id random(1, ${ROWS})\nUPDATE items SET score = score + 1 WHERE id = :id;\n`);
       const bench = await measureProcess(`${PGBIN}/pgbench`, [
@@ -177,21 +195,75 @@ for (const plugin of plugins) {
         "-j",
         "2",
         "-t",
-        String(TRANSACTIONS / 4),
+        String(Math.ceil(size / 4)),
         "-f",
         script,
         url,
       ]);
       if (bench.code !== 0) throw new Error(bench.output);
-      return { changes: TRANSACTIONS, commitAt: null };
+      return { changes: 4 * Math.ceil(size / 4), commitAt: null };
     }
-    console.log(`[${plugin}] (b) one UPDATE of ${fmt(ROWS)} rows ...`);
+    console.log(`[${plugin}] (b) one UPDATE of ${fmt(size)} rows ...`);
     const commitAt = await sql.begin(async (tx) => {
-      await tx`UPDATE items SET score = score + 1`;
+      await tx`UPDATE items SET score = score + 1 WHERE id <= ${size}`;
       const [{ lsn }] = await tx<{ lsn: string }[]>`SELECT pg_current_wal_insert_lsn()::text AS lsn`;
       return lsn;
     });
-    return { changes: ROWS, commitAt };
+    return { changes: size, commitAt };
+  };
+
+  /**
+   * A running engine catching up: started, warmed on a tenth of the workload, stopped (SIGSTOP)
+   * while the workload is written, then continued and timed until the slot is confirmed past it.
+   * No process start, no cold JIT, no wait for the walsender to read a transaction before its
+   * commit: what an engine that has been streaming for a while takes for the same changes.
+   */
+  const runRunning = async (workload: "a" | "b"): Promise<EngineRun & { writeSeconds: number }> => {
+    // A stopped engine answers no keepalive: its walsender must not give up on it meanwhile.
+    await sql.unsafe(`ALTER DATABASE bench_stream_${plugin} SET wal_sender_timeout = '15min'`);
+    const engine = startMeasured(Deno.execPath(), engineArgs);
+    const pid = engine.child.pid;
+    await Promise.race([waitForActiveSlot(sql, slot, 120_000), engine.failed]);
+    await writeWorkload(workload, (workload === "a" ? TRANSACTIONS : ROWS) / 10);
+    await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), engine.failed]);
+    Deno.kill(pid, "SIGSTOP");
+    let frozen = true;
+    let run: EngineRun & { writeSeconds: number };
+    try {
+      const writing = performance.now();
+      await writeWorkload(workload);
+      const writeSeconds = (performance.now() - writing) / 1000;
+      const end = await currentLsn(sql);
+      // The ceiling's slot skips WAL measured only for the engine.
+      await sql`SELECT pg_replication_slot_advance(${ceilingSlot}, ${end}::pg_lsn)`;
+      await quietElasticsearch(esUrl);
+      const before = { cpu: cpuSeconds(pid), es: esCpu(), walsender: await walsenderCpu(sql, slot) };
+      const workBefore = await elasticsearchWork(esUrl);
+      const started = performance.now();
+      Deno.kill(pid, "SIGCONT");
+      frozen = false;
+      await Promise.race([waitForLsn(sql, slot, end, 900_000), engine.failed]);
+      const seconds = (performance.now() - started) / 1000;
+      run = {
+        seconds,
+        streamSeconds: seconds,
+        readAloneSeconds: 0,
+        peakRssMb: engine.peakRssMb(),
+        cpu: cpuSeconds(pid) - before.cpu,
+        esCpu: esCpu() - before.es,
+        walsenderCpu: await walsenderCpu(sql, slot) - before.walsender,
+        esWork: describeWork(workBefore, await elasticsearchWork(esUrl)),
+        writeSeconds,
+      };
+    } catch (error) {
+      if (frozen) Deno.kill(pid, "SIGCONT");
+      await engine.stop();
+      throw error;
+    }
+    const stopped = await engine.stop();
+    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
+    await sql.unsafe(`ALTER DATABASE bench_stream_${plugin} RESET wal_sender_timeout`);
+    return run;
   };
 
   /** The engine from process start until the slot's confirmed LSN reaches `end`. */
@@ -278,6 +350,7 @@ for (const plugin of plugins) {
       }
     }
     const engine = median(untraced);
+    const running = await runRunning(workload);
     // The engine's writes again, by Elasticsearch alone: what versioned updates of existing
     // documents cost these cores with no decoding and no engine beside them.
     await quietElasticsearch(esUrl);
@@ -313,6 +386,11 @@ for (const plugin of plugins) {
       `    ratio engine / min(ceilings)      ${((changes / engine.seconds) / ceiling).toFixed(2)}   (target >= ${TARGET_RATIO}; ${
         ((changes / engine.streamSeconds) / ceiling).toFixed(2)
       } from START_REPLICATION)`,
+      engineLine("running engine, caught up", changes, running),
+      `        Elasticsearch: ${running.esWork}`,
+      `        ratio running engine / min(ceilings)   ${((changes / running.seconds) / ceiling).toFixed(2)}   (walsender CPU ${
+        running.walsenderCpu.toFixed(1)
+      } s; stopped while the workload was written (${running.writeSeconds.toFixed(1)} s), warmed on a tenth of it before)`,
       `    Elasticsearch alone, versioned    ${versioned.seconds.toFixed(1)} s   ${
         fmt(versioned.docs / versioned.seconds)
       } docs/s   (Elasticsearch CPU ${esVersioned.toFixed(1)} s; the engine's writes of ${
@@ -321,7 +399,7 @@ for (const plugin of plugins) {
       freeEngineLine(changes, ceiling, recv, bulk.seconds, engine),
       anyEngineLine(changes, ceiling, recv, versioned, esVersioned, engine),
       cpuBudgetLine(changes, ceiling, versioned, esVersioned, engine),
-      `    engine peak RSS                   ${Math.max(...untraced.map((r) => r.peakRssMb)).toFixed(0)} MB${
+      `    engine peak RSS                   ${Math.max(...[...untraced, running].map((r) => r.peakRssMb)).toFixed(0)} MB${
         workload === "b" ? "   (target <= 300 MB)" : ""
       }`,
     );
@@ -345,12 +423,36 @@ for (const plugin of plugins) {
   console.log(
     `\n== bench/stream, plugin ${plugin}, sslmode=${values.sslmode}${
       collector ? `, tracing at ${values.sampling} into ${values.collector}` : ""
-    } ==\n${results.join("\n")}\n`,
+    } ==\n${
+      warmup === null
+        ? "Elasticsearch not warmed up (--warmup 0): the first run pays its JIT for versioned overwrites"
+        : `Warm-up, not counted: the snapshot's engine streamed one UPDATE of ${fmt(WARMUP_ROWS)} rows in ${
+          warmup.seconds.toFixed(1)
+        } s (Elasticsearch CPU ${warmup.esCpu.toFixed(1)} s)`
+    }\n${results.join("\n")}\n`,
   );
   await db.drop();
   await fetch(`${esUrl}/bench_stream_${plugin}`, { method: "DELETE" }).then((r) => r.body?.cancel());
 }
 await collector?.[Symbol.asyncDispose]();
+
+/**
+ * Streams one UPDATE of the first WARMUP_ROWS rows through the running engine: Elasticsearch's
+ * versioned overwrites and the walsender's decoding are then warm, as on a source that has been
+ * running, for every measured run after it.
+ */
+async function warmUp(
+  sql: postgres.Sql,
+  slot: string,
+  engine: { failed: Promise<never> },
+): Promise<{ seconds: number; esCpu: number }> {
+  console.log(`[warm-up] one UPDATE of ${fmt(WARMUP_ROWS)} rows, not counted ...`);
+  const esBefore = esCpu();
+  const started = performance.now();
+  await sql`UPDATE items SET score = score + 1 WHERE id <= ${WARMUP_ROWS}`;
+  await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), engine.failed]);
+  return { seconds: (performance.now() - started) / 1000, esCpu: esCpu() - esBefore };
+}
 
 interface EngineRun {
   /** From the engine's process start until the slot is confirmed past the workload. */
