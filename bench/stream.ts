@@ -89,8 +89,9 @@ const { values } = parseArgs({
     batch: { type: "string", default: "{}" },
     /**
      * Rows of the warm-up UPDATE the snapshot's engine streams before anything is measured (0: none).
-     * A freshly started Elasticsearch spends about twice the CPU on its first versioned
-     * overwrites (JIT), which a running one does not: without it the first measured run pays that.
+     * A freshly started Elasticsearch has spent up to about twice the CPU on its first pass of
+     * versioned overwrites (its JIT), which a running one does not: without the warm-up the first
+     * measured run may pay that.
      */
     warmup: { type: "string", default: "300000" },
   },
