@@ -224,13 +224,14 @@ for (const plugin of plugins) {
     await sql.unsafe(`ALTER DATABASE bench_stream_${plugin} SET wal_sender_timeout = '15min'`);
     const engine = startMeasured(Deno.execPath(), engineArgs);
     const pid = engine.child.pid;
-    await Promise.race([waitForActiveSlot(sql, slot, 120_000), engine.failed]);
-    await writeWorkload(workload, (workload === "a" ? TRANSACTIONS : ROWS) / 10);
-    await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), engine.failed]);
-    Deno.kill(pid, "SIGSTOP");
-    let frozen = true;
+    let frozen = false;
     let run: EngineRun & { writeSeconds: number };
     try {
+      await Promise.race([waitForActiveSlot(sql, slot, 120_000), engine.failed]);
+      await writeWorkload(workload, (workload === "a" ? TRANSACTIONS : ROWS) / 10);
+      await Promise.race([waitForLsn(sql, slot, await currentLsn(sql), 600_000), engine.failed]);
+      Deno.kill(pid, "SIGSTOP");
+      frozen = true;
       const writing = performance.now();
       await writeWorkload(workload);
       const writeSeconds = (performance.now() - writing) / 1000;
