@@ -427,7 +427,7 @@ for (const plugin of plugins) {
       collector ? `, tracing at ${values.sampling} into ${values.collector}` : ""
     } ==\n${
       warmup === null
-        ? "Elasticsearch not warmed up (--warmup 0): the first run pays its JIT for versioned overwrites"
+        ? "Elasticsearch not warmed up (--warmup 0): the first measured run may be its first pass of versioned overwrites"
         : `Warm-up, not counted: the snapshot's engine streamed one UPDATE of ${fmt(WARMUP_ROWS)} rows in ${
           warmup.seconds.toFixed(1)
         } s (Elasticsearch CPU ${warmup.esCpu.toFixed(1)} s)`
