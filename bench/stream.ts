@@ -213,6 +213,17 @@ for (const plugin of plugins) {
     return { changes: size, commitAt };
   };
 
+  /** The ceiling's slot skips WAL written only for the engine's runs. */
+  const skipCeilingTo = (lsn: string) => sql`SELECT pg_replication_slot_advance(${ceilingSlot}, ${lsn}::pg_lsn)`;
+
+  /** Stops a measured engine; it must exit 0. BENCH_ENGINE_LOG=dir keeps its log there as `label`.log. */
+  const stopEngine = async (engine: ReturnType<typeof startMeasured>, label: string) => {
+    const stopped = await engine.stop();
+    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
+    const logTo = Deno.env.get("BENCH_ENGINE_LOG");
+    if (logTo) await Deno.writeTextFile(`${logTo}/${label}.log`, stopped.output);
+  };
+
   /**
    * A running engine catching up: started, warmed on a tenth of the workload, stopped (SIGSTOP)
    * while the workload is written, then continued and timed until the slot is confirmed past it.
@@ -236,8 +247,7 @@ for (const plugin of plugins) {
       await writeWorkload(workload);
       const writeSeconds = (performance.now() - writing) / 1000;
       const end = await currentLsn(sql);
-      // The ceiling's slot skips WAL measured only for the engine.
-      await sql`SELECT pg_replication_slot_advance(${ceilingSlot}, ${end}::pg_lsn)`;
+      await skipCeilingTo(end);
       await quietElasticsearch(esUrl);
       const before = { cpu: cpuSeconds(pid), es: esCpu(), walsender: await walsenderCpu(sql, slot) };
       const workBefore = await elasticsearchWork(esUrl);
@@ -262,8 +272,7 @@ for (const plugin of plugins) {
       await engine.stop();
       throw error;
     }
-    const stopped = await engine.stop();
-    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
+    await stopEngine(engine, `${plugin}-${workload}-running`);
     await sql.unsafe(`ALTER DATABASE bench_stream_${plugin} RESET wal_sender_timeout`);
     return run;
   };
@@ -290,10 +299,7 @@ for (const plugin of plugins) {
       walsenderCpu: await walsenderCpu(sql, slot),
       esWork: describeWork(workBefore, await elasticsearchWork(esUrl)),
     };
-    const stopped = await engine.stop();
-    if (stopped.code !== 0) throw new Error(`engine exited ${stopped.code}:\n${stopped.output.slice(-3000)}`);
-    const logTo = Deno.env.get("BENCH_ENGINE_LOG");
-    if (logTo) await Deno.writeTextFile(`${logTo}/${label}.log`, stopped.output);
+    await stopEngine(engine, label);
     return run;
   };
   const engineLine = (what: string, changes: number, run: EngineRun) =>
@@ -332,8 +338,7 @@ for (const plugin of plugins) {
         if (round > 0 || variant === "traced") {
           commit = (await writeWorkload(workload)).commitAt;
           until = await currentLsn(sql);
-          // The ceiling's slot skips WAL measured only for the engine.
-          await sql`SELECT pg_replication_slot_advance(${ceilingSlot}, ${until}::pg_lsn)`;
+          await skipCeilingTo(until);
         }
         const run = await runEngine(
           variant === "traced" ? tracedArgs! : engineArgs,
