@@ -11,11 +11,11 @@
  */
 import { parseArgs } from "node:util";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
-import { services } from "../test/helpers/services.ts";
 import { quietElasticsearch } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { startMeasured } from "./measure.ts";
 import { currentLsn, waitForLsn, waitForSnapshot } from "./slot.ts";
+import { benchServices } from "./bench_services.ts";
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +37,7 @@ const CHANGES = Number(values.changes);
 const REFERENCE = Number(values.reference);
 const PER_TRANSACTION = 10_000;
 const plugin = values.plugin as "pgoutput" | "wal2json";
-const { pgUrl, esUrl } = await services();
+const { pgUrl, esUrl, heapLine } = await benchServices();
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
 console.log(`[backlog] loading ${fmt(ROWS)} rows ...`);
@@ -89,6 +89,7 @@ const referenceRate = REFERENCE / reference.seconds;
 const backlogRate = CHANGES / backlog.seconds;
 console.log(`
 == bench/backlog, plugin ${plugin}, sslmode=${values.sslmode}, ${fmt(PER_TRANSACTION)} row changes per transaction ==
+${heapLine}
 stream of ${fmt(REFERENCE).padStart(10)} changes   ${reference.seconds.toFixed(1)} s   ${
   fmt(referenceRate)
 } changes/s   peak RSS ${reference.peakMb.toFixed(0)} MB

@@ -13,8 +13,8 @@ import { parseArgs } from "node:util";
 import { describeTables } from "../src/pg/catalog.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
-import { services } from "../test/helpers/services.ts";
 import { bulkCeiling, es, quietElasticsearch } from "./ceilings.ts";
+import { benchServices } from "./bench_services.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { cpuSeconds, elasticsearchPid, measureProcess, rate } from "./measure.ts";
 
@@ -23,7 +23,7 @@ const ROWS = Number(values.rows);
 const MAX_DOCS = 2_000;
 const CONCURRENCY = 2;
 
-const { pgUrl, esUrl } = await services();
+const { pgUrl, esUrl, heapLine } = await benchServices();
 const ES_PID = elasticsearchPid();
 const esCpu = () => ES_PID === null ? NaN : cpuSeconds(ES_PID);
 console.log(`loading ${ROWS.toLocaleString("en")} rows x 10 columns ...`);
@@ -85,6 +85,7 @@ await es(esUrl, "DELETE", "/bench_engine");
 const ceiling = Math.min(ROWS / copyCeiling.seconds, ROWS / bulk.seconds);
 const engineRate = ROWS / engine.seconds;
 console.log(`
+${heapLine}
 rows                                    ${ROWS.toLocaleString("en")} x 10 columns
 ceiling: COPY to_jsonb to /dev/null     ${copyCeiling.seconds.toFixed(1)} s   ${rate(ROWS, copyCeiling.seconds)}
 ceiling: plain _bulk (${MAX_DOCS}/req, ${CONCURRENCY} in flight)  ${bulk.seconds.toFixed(1)} s   ${

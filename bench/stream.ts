@@ -39,7 +39,6 @@ import { wal2jsonOptions } from "../src/pg/wal2json.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
 import { Jaeger } from "../test/helpers/jaeger.ts";
-import { services } from "../test/helpers/services.ts";
 import {
   bulkCeiling,
   describeWork,
@@ -48,6 +47,7 @@ import {
   recvlogicalCeiling,
   versionedWritesAlone,
 } from "./ceilings.ts";
+import { benchServices } from "./bench_services.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { cpuSeconds, elasticsearchPid, measureProcess, percentile, startMeasured } from "./measure.ts";
 import { watchStreamStart } from "./stream_start.ts";
@@ -104,7 +104,7 @@ if (!Number.isInteger(WARMUP_ROWS) || WARMUP_ROWS < 0) throw new Error(`--warmup
 const MAX_DOCS = 2_000;
 const CONCURRENCY = Number(values.concurrency);
 const plugins = values.plugin === "both" ? ["pgoutput", "wal2json"] as const : [values.plugin as "pgoutput" | "wal2json"];
-const { pgUrl, esUrl } = await services();
+const { pgUrl, esUrl, heapLine } = await benchServices();
 const collector = values.sampling === undefined
   ? null
   : values.collector === "discard"
@@ -430,7 +430,7 @@ for (const plugin of plugins) {
   console.log(
     `\n== bench/stream, plugin ${plugin}, sslmode=${values.sslmode}${
       collector ? `, tracing at ${values.sampling} into ${values.collector}` : ""
-    } ==\n${
+    } ==\n${heapLine}\n${
       warmup === null
         ? "Elasticsearch not warmed up (--warmup 0): the first measured run may be its first pass of versioned overwrites"
         : `Warm-up, not counted: the snapshot's engine streamed one UPDATE of ${fmt(WARMUP_ROWS)} rows in ${
