@@ -374,7 +374,8 @@ for (const plugin of plugins) {
     const esVersioned = esCpu() - esBeforeVersioned;
     // Overwrites leave segments full of deleted documents, which Elasticsearch merges away after
     // the writes are acknowledged: a replay this short leaves that work after its window, where
-    // the engine's longer runs take much of it inside theirs.
+    // the engine's longer runs take much of it inside theirs. quietElasticsearch forces a refresh and
+    // a flush first, so this figure holds their CPU too.
     await quietElasticsearch(esUrl);
     const esVersionedSettled = esCpu() - esBeforeVersioned;
     results.push(
@@ -407,7 +408,7 @@ for (const plugin of plugins) {
         fmt(versioned.docs / versioned.seconds)
       } docs/s   (Elasticsearch CPU ${esVersioned.toFixed(1)} s, ${
         esVersionedSettled.toFixed(1)
-      } s until its merges ended; the engine's writes of ${
+      } s until its merges ended after a refresh and a flush; the engine's writes of ${
         fmt(versioned.docs)
       } rows replayed: external_gte over existing documents)`,
       freeEngineLine(changes, ceiling, recv, bulk.seconds, engine),
