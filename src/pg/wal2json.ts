@@ -9,6 +9,7 @@ import { MessageRow } from "../stream/message_row.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
 import { RecentStrings, scanCompactRecord } from "./wal2json_compact.ts";
 import { RecordTemplates } from "./wal2json_template.ts";
+import { readTransactionRecord } from "./wal2json_transaction.ts";
 
 /**
  * The plugin options the engine starts wal2json with. `tables: null` streams every table: a
@@ -159,7 +160,6 @@ function typeOid(value: ExactJson | undefined, column: string): number {
 }
 
 export class Wal2jsonDecoder {
-  #commit: { commitLsn: Lsn; endLsn: Lsn } | null = null;
   readonly #columnLists = new ColumnLists();
   readonly #recent = new RecentStrings();
   readonly #templates: RecordTemplates | null;
@@ -176,6 +176,13 @@ export class Wal2jsonDecoder {
   }
 
   decode(payload: Uint8Array): ChangeEvent | null {
+    const transaction = this.#compact ? readTransactionRecord(payload) : null;
+    if (transaction !== null) {
+      const { commitLsn, endLsn, commitTime } = transaction;
+      return transaction.action === "B"
+        ? { kind: "begin", commitLsn, xid: 0 }
+        : { kind: "commit", commitLsn, endLsn, commitTime };
+    }
     const compact = this.#compact ? scanCompactRecord(payload, this.#recent, this.#templates) : null;
     // A column list where a scalar should be is the general path's to name.
     if (compact !== null && !Object.hasOwn(compact.fields, "columns") && !Object.hasOwn(compact.fields, "identity")) {
@@ -206,12 +213,14 @@ export class Wal2jsonDecoder {
   /** The change event of a record; `image` reads one of its column lists (`columns`, `identity`). */
   #event(record: Record_, image: (key: string) => RowImage | null): ChangeEvent | null {
     switch (str(record, "action")) {
-      case "B":
-        // wal2json's B and C both carry the commit LSN ("lsn") and the end of the commit record ("nextlsn").
-        this.#commit = { commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn") };
-        return { kind: "begin", commitLsn: this.#commit.commitLsn, xid: 0 };
+      case "B": {
+        // wal2json's B and C both carry the commit LSN ("lsn") and the end of the commit record
+        // ("nextlsn"): a begin needs only the first, but one without both is not wal2json's.
+        const commitLsn = lsn(record, "lsn");
+        lsn(record, "nextlsn");
+        return { kind: "begin", commitLsn, xid: 0 };
+      }
       case "C":
-        this.#commit = null;
         return { kind: "commit", commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn"), commitTime: commitTime(record) };
       case "I":
         return {

@@ -1,0 +1,128 @@
+/**
+ * wal2json's begin and commit records read from their bytes against the decoder's general path:
+ * records in the engine's form take the transaction path and give the same events, with every
+ * bit of both LSNs and the commit time as Date.parse reads it; records in any other form, cut
+ * short or with a changed byte, are left to the other paths and decode as the general one does.
+ */
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { type ChangeEvent, DecodeError } from "../stream/change.ts";
+import { Wal2jsonDecoder } from "./wal2json.ts";
+import { readTransactionRecord } from "./wal2json_transaction.ts";
+
+const encoder = new TextEncoder();
+
+const half = fc.nat({ max: 0xffffffff });
+const hex = (n: number) => n.toString(16).toUpperCase();
+const pad = (n: number, width: number) => String(n).padStart(width, "0");
+
+/** Commit times as timestamptz prints them in UTC: any date of years 1000-9999, 0-6 fractional digits. */
+const time = fc.record({
+  year: fc.integer({ min: 1000, max: 9999 }),
+  month: fc.integer({ min: 1, max: 12 }),
+  day: fc.integer({ min: 1, max: 31 }),
+  hour: fc.integer({ min: 0, max: 23 }),
+  minute: fc.integer({ min: 0, max: 59 }),
+  second: fc.integer({ min: 0, max: 59 }),
+  fraction: fc.stringMatching(/^[0-9]{0,6}$/),
+}).map((t) =>
+  `${pad(t.year, 4)}-${pad(t.month, 2)}-${pad(t.day, 2)} ${pad(t.hour, 2)}:${pad(t.minute, 2)}:${pad(t.second, 2)}${
+    t.fraction === "" ? "" : `.${t.fraction}`
+  }+00`
+);
+
+const engineForm = fc.record({
+  action: fc.constantFrom("B", "C"),
+  time,
+  lsn: fc.tuple(half, half),
+  next: fc.tuple(half, half),
+});
+type Fields = typeof engineForm extends fc.Arbitrary<infer T> ? T : never;
+
+const record = (r: Fields) =>
+  `{"action":"${r.action}","timestamp":"${r.time}","lsn":"${hex(r.lsn[0])}/${hex(r.lsn[1])}","nextlsn":"${hex(r.next[0])}/${
+    hex(r.next[1])
+  }"}`;
+
+type Outcome = ChangeEvent | null | { error: string };
+
+function decodeWith(decoder: Wal2jsonDecoder, bytes: Uint8Array): Outcome {
+  try {
+    return decoder.decode(bytes);
+  } catch (error) {
+    if (error instanceof DecodeError) return { error: "DecodeError" };
+    throw error;
+  }
+}
+
+function assertSamePaths(bytes: Uint8Array): void {
+  const fast = decodeWith(new Wal2jsonDecoder(), bytes);
+  const general = decodeWith(new Wal2jsonDecoder({ compact: false }), bytes);
+  assert.deepEqual(fast, general, new TextDecoder().decode(bytes));
+}
+
+const joined = ([high, low]: [number, number]) => (BigInt(high) << 32n) + BigInt(low);
+
+Deno.test("wal2json transaction records in the engine's form take the transaction path and decode as the general path does", () => {
+  fc.assert(
+    fc.property(engineForm, (fields) => {
+      const bytes = encoder.encode(record(fields));
+      const read = readTransactionRecord(bytes);
+      assert.ok(read !== null, `not read as a transaction record: ${record(fields)}`);
+      assert.equal(read.commitLsn, joined(fields.lsn));
+      assert.equal(read.endLsn, joined(fields.next));
+      assert.equal(read.commitTime, Date.parse(`${fields.time.replace(" ", "T").replace("+00", "Z")}`));
+      assertSamePaths(bytes);
+    }),
+    { numRuns: 3000 },
+  );
+  // The widest LSN: 64 bits, no digit lost.
+  const widest = readTransactionRecord(
+    encoder.encode('{"action":"C","timestamp":"2026-12-02 14:48:43.539181+00","lsn":"FFFFFFFF/FFFFFFFF","nextlsn":"1/0"}'),
+  );
+  assert.equal(widest?.commitLsn, 0xffff_ffff_ffff_ffffn);
+  assert.equal(widest?.endLsn, 0x1_0000_0000n);
+});
+
+Deno.test("wal2json transaction records in other forms are left to the other paths and decode as the general path does", () => {
+  const begin = '{"action":"B","timestamp":"2026-12-02 14:48:43.539181+00","lsn":"0/E93C7C88","nextlsn":"0/E93C7CB8"}';
+  const others = [
+    begin.replace('"timestamp"', '"xid":771,"timestamp"'),
+    begin.replace('","lsn"', '", "lsn"'),
+    begin.replace("E93C7C88", "e93c7c88"),
+    begin.replace("0/E93C7C88", "100000000/0"),
+    begin.replace("0/E93C7C88", "/E93C7C88"),
+    begin.replace("0/E93C7C88", "0E93C7C88"),
+    begin.replace("14:48:43", "24:00:00"),
+    begin.replace("14:48:43", "23:59:60"),
+    begin.replace("2026-12-02", "0999-12-02"),
+    begin.replace("2026-12-02", "12026-12-02"),
+    begin.replace("2026-12-02", "2026-13-02"),
+    begin.replace(".539181", ".5391812"),
+    begin.replace(".539181", "."),
+    begin.replace("+00", "+01"),
+    begin.replace("+00", "Z"),
+    begin.replace('"}', '","extra":1}'),
+    begin.replace('"nextlsn":"0/E93C7CB8"', '"nextlsn":null'),
+    begin.replace('"action":"B"', '"action":"U"'),
+    `${begin} `,
+  ];
+  for (const other of others) {
+    const bytes = encoder.encode(other);
+    assert.equal(readTransactionRecord(bytes), null, other);
+    assertSamePaths(bytes);
+  }
+});
+
+Deno.test("wal2json transaction records cut short or with a changed byte decode as the general path decodes them", () => {
+  fc.assert(
+    fc.property(engineForm, fc.nat(), fc.integer({ min: 1, max: 255 }), (fields, at, xor) => {
+      const bytes = encoder.encode(record(fields));
+      assertSamePaths(bytes.subarray(0, at % bytes.length));
+      const changed = bytes.slice();
+      changed[at % changed.length] ^= xor;
+      assertSamePaths(changed);
+    }),
+    { numRuns: 5000 },
+  );
+});
