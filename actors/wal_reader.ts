@@ -91,6 +91,8 @@ interface Live {
   readonly watchSql: Sql;
   watching: boolean;
   lastWatchAt: number;
+  /** The next look at the tables, while one is due (see `watchSoon`). */
+  watchTimer: ReturnType<typeof setTimeout> | undefined;
   /** A configured table changed: once everything before `bound` is read and in the sinks, the pipeline fails with `error`. */
   stopping: { readonly bound: Lsn; readonly error: OesophagusError } | null;
   /** Frames received so far; a tick that finds the count moved sets `heardAt`. */
@@ -292,6 +294,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       );
     } finally {
       live.watching = false;
+      if (live.stopping || live.received > live.verified) watchSoon(live, ctx);
     }
   }
 
@@ -318,6 +321,22 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         reason: errorMessage(error),
       });
     }
+  }
+
+  /**
+   * The tables are looked at every TABLE_WATCH_MS while the stream is ahead of the last look, or
+   * while a stop waits for the stream to pass its position, and not at all on an idle stream: its
+   * timer runs only while a look is due (an idle engine's wakeups are most of what it costs).
+   */
+  function watchSoon(live: Live, ctx: ActorContext<WalReaderCommand>): void {
+    if (live.watchTimer !== undefined || ctx.scope.closed) return;
+    live.watchTimer = setTimeout(() => {
+      live.watchTimer = undefined;
+      if (ctx.scope.closed) return;
+      if (live.stopping) finishStopping(live, ctx);
+      else if (live.received > live.verified) void watchTables(live, ctx);
+      if (live.stopping || live.received > live.verified) watchSoon(live, ctx);
+    }, TABLE_WATCH_MS);
   }
 
   /** Stop reading, then fail once the stream passed the change's position and everything read is in the sinks. */
@@ -523,8 +542,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       watchSql,
       watching: false,
       lastWatchAt: 0,
+      watchTimer: undefined,
       stopping: null,
     };
+    ctx.scope.own(live, (l) => clearTimeout(l.watchTimer));
     ctx.scope.own(startSlotProbe(source.url, source.slot), (probe) => probe[Symbol.dispose]());
     // The slot is ours from START_REPLICATION on: its active PID is this stream's walsender.
     inspectSlot(watchSql, source.slot).then((info) => live.walsenderPid = info?.activePid ?? null, () => {});
@@ -539,7 +560,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       try {
         const frame = parseFrame(bytes);
         if (frame.kind === "keepalive") {
-          if (frame.walEnd > live.received) live.received = frame.walEnd;
+          if (frame.walEnd > live.received) {
+            live.received = frame.walEnd;
+            watchSoon(live, ctx);
+          }
           // Between transactions everything before the server's sent position has been read, so
           // that position can be flushed once the segment being filled (and all before it) is
           // acked: idle or filtered traffic still moves the slot.
@@ -576,7 +600,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         else if (event.kind === "commit") {
           live.inTransaction = false;
           live.position = event.endLsn;
-          if (event.endLsn > live.received) live.received = event.endLsn;
+          if (event.endLsn > live.received) {
+            live.received = event.endLsn;
+            watchSoon(live, ctx);
+          }
           live.commits.push({ endLsn: event.endLsn, commitTime: event.commitTime });
           if (live.commitsHead === live.commits.length - 1) publishLag(live);
           if (live.outstandingEvents === 0) cutWhenIdle(live, ctx);
@@ -602,12 +629,6 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     });
     const tick = setInterval(() => ctx.send(ctx.self, { type: "Tick" }), Math.max(10, Math.min(segmentTimeoutMs, 100)));
     ctx.scope.own(tick, clearInterval);
-    const watch = setInterval(() => {
-      if (ctx.scope.closed) return;
-      if (live.stopping) finishStopping(live, ctx);
-      else if (live.received > live.verified) void watchTables(live, ctx);
-    }, TABLE_WATCH_MS);
-    ctx.scope.own(watch, clearInterval);
     if (source.heartbeatIntervalMs > 0) {
       ctx.scope.own(setInterval(() => void heartbeat(live, ctx), source.heartbeatIntervalMs), clearInterval);
     }
