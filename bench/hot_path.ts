@@ -5,6 +5,7 @@
  * change for each plugin: the part of the engine's CPU in bench/stream that is its own code's.
  * Then the same with the row's name beyond ASCII (accents and a dash), as most real text is. For
  * wal2json it also times V8's JSON.parse of the same messages alone: no decoder in JS does less.
+ * Last, one-row transactions (begin, row, commit messages), as in bench/stream's workload (a).
  *
  *   deno run -A --v8-flags=--max-semi-space-size=8 bench/hot_path.ts [--changes 1000000]
  */
@@ -79,6 +80,9 @@ class Bytes {
   int32(v: number) {
     return this.byte((v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255);
   }
+  int64(v: bigint) {
+    return this.int32(Number(v >> 32n)).int32(Number(v & 0xffffffffn));
+  }
   text(s: string, nul = false) {
     this.byte(...encoder.encode(s));
     return nul ? this.byte(0) : this;
@@ -99,9 +103,28 @@ const pgoutput = {
     }
     return Uint8Array.from(w.parts);
   },
+  begin(g: number): Uint8Array {
+    return Uint8Array.from(new Bytes().byte(0x42).int64(commitLsn(g)).int64(commitMicros(g)).int32(1000 + g).parts);
+  },
+  commit(g: number): Uint8Array {
+    return Uint8Array.from(
+      new Bytes().byte(0x43, 0).int64(commitLsn(g)).int64(commitLsn(g) + 0x30n).int64(commitMicros(g)).parts,
+    );
+  },
 };
 
-/** As wal2json prints it with the engine's options: numbers and booleans bare, the rest as JSON strings, no type names. */
+/** Transaction g's commit LSN and time (microseconds since 2000-01-01, as pgoutput sends it). */
+const commitLsn = (g: number) => 0x1_0000_0000n + BigInt(g) * 0x130n;
+const commitMicros = (g: number) => 849_000_000_000_000n + BigInt(g) * 137n;
+const lsnText = (lsn: bigint) => `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+/** Transaction g's commit time as wal2json prints it (timestamptz, UTC). */
+const commitTimeText = (g: number) =>
+  new Date(Date.UTC(2000, 0, 1) + Number(commitMicros(g) / 1000n)).toISOString().replace("T", " ").replace("Z", "+00");
+
+/**
+ * As wal2json prints it with the engine's options: the transaction's time and the row's LSN in
+ * every record, numbers and booleans bare, the rest as JSON strings, no type names.
+ */
 function wal2jsonUpdate(g: number): Uint8Array {
   const text = rowText(g);
   const column = (i: number) => {
@@ -114,11 +137,21 @@ function wal2jsonUpdate(g: number): Uint8Array {
     return `{"name":"${name}","typeoid":${oid},"value":${value}}`;
   };
   return encoder.encode(
-    `{"action":"U","schema":"public","table":"items","columns":[${COLUMNS.map((_, i) => column(i)).join(",")}],"identity":[${
-      column(0)
-    }]}`,
+    `{"action":"U","timestamp":"${commitTimeText(g)}","lsn":"${
+      lsnText(commitLsn(g) - 0x100n)
+    }","schema":"public","table":"items","columns":[${COLUMNS.map((_, i) => column(i)).join(",")}],"identity":[${column(0)}]}`,
   );
 }
+
+const wal2json = {
+  update: wal2jsonUpdate,
+  transaction: (action: "B" | "C", g: number) =>
+    encoder.encode(
+      `{"action":"${action}","timestamp":"${commitTimeText(g)}","lsn":"${lsnText(commitLsn(g))}","nextlsn":"${
+        lsnText(commitLsn(g) + 0x30n)
+      }"}`,
+    ),
+};
 
 /** Messages packed one after another in one buffer, as a socket read holds them. */
 function packed(messages: Uint8Array[]): Uint8Array[] {
@@ -131,15 +164,18 @@ function packed(messages: Uint8Array[]): Uint8Array[] {
   });
 }
 
+/** Microseconds per row change: `messages` decoded in turn (begin and commit between rows, if any), rendered and encoded. */
 async function run(decode: (payload: Uint8Array) => ChangeEvent | null, messages: readonly Uint8Array[]): Promise<number> {
   const renderer = new TableRenderer(TABLE);
   let bytes = 0;
+  let next = 0;
   const started = performance.now();
   for (let done = 0; done < CHANGES; done += SEGMENT) {
     const changes: RowChange[] = [];
-    for (let i = 0; i < SEGMENT; i++) {
-      const event = decode(messages[(done + i) % messages.length]);
-      if (event?.kind !== "row") throw new Error("expected a row change");
+    while (changes.length < SEGMENT) {
+      const event = decode(messages[next++ % messages.length]);
+      if (event?.kind === "begin" || event?.kind === "commit") continue;
+      if (event?.kind !== "row") throw new Error("expected a row change, a begin or a commit");
       changes.push({ op: event.op, new: event.new, old: event.old, version: VERSION });
     }
     const items = await renderer.render(null as never, changes);
@@ -179,6 +215,29 @@ for (const [shape, name] of shapes) {
   console.log(
     `    wal2json  ${nativeParse(w2jMessages).toFixed(2)} us per change   (${shape}: TextDecoder and JSON.parse alone)`,
   );
+}
+nameOf = shapes[0][1];
+{
+  const pg = new PgoutputDecoder();
+  pg.decode(pgoutput.relation());
+  const pgMessages = packed(rows.flatMap((g) => [pgoutput.begin(g), pgoutput.update(g), pgoutput.commit(g)]));
+  const w2j = new Wal2jsonDecoder();
+  const w2jMessages = packed(
+    rows.flatMap((g) => [wal2json.transaction("B", g), wal2json.update(g), wal2json.transaction("C", g)]),
+  );
+  for (
+    const [plugin, decode, messages] of [
+      ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
+      ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
+    ] as const
+  ) {
+    await run(decode, messages); // warm up
+    console.log(
+      `    ${plugin.padEnd(9)} ${
+        (await run(decode, messages)).toFixed(2)
+      } us per transaction   (bench row, one-row transactions)`,
+    );
+  }
 }
 
 /**
