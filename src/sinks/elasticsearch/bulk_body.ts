@@ -6,6 +6,7 @@ import type { BulkItem } from "../../stream/render.ts";
 
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+const VERSION_KEY = encoder.encode(`,"version":`);
 const VERSION_TYPE = encoder.encode(`,"version_type":"external_gte"}}\n`);
 
 export function actionLine(action: "index" | "delete", index: string, id: string, version: Lsn): string {
@@ -33,8 +34,12 @@ export class BulkBodyWriter {
   /** `{"<action>":{"_index":<index>,"_id":` per action and index, as UTF-8. */
   readonly #heads = new Map<string, Uint8Array>();
   #version: Lsn | null = null;
-  /** `,"version":<version>` for `#version`. */
-  #versionBytes = new Uint8Array(0);
+  /**
+   * `#version` in decimal, written as it is (ASCII digits): with one-row transactions every item
+   * has a version of its own, and encoding it with a TextEncoder call made each item cost 0.7 us
+   * instead of 0.2 (1,000,000 items; the same 0.15 us either way when the version repeats).
+   */
+  #versionText = "";
 
   constructor(capacity = 8 * 1024) {
     this.#capacity = Math.max(capacity, 256);
@@ -63,9 +68,10 @@ export class BulkBodyWriter {
     this.#text(item.id);
     if (item.version !== this.#version) {
       this.#version = item.version;
-      this.#versionBytes = encoder.encode(`,"version":${item.version.toString()}`);
+      this.#versionText = item.version.toString();
     }
-    this.#raw(this.#versionBytes);
+    this.#raw(VERSION_KEY);
+    this.#text(this.#versionText);
     this.#raw(VERSION_TYPE);
     if (item.action !== "index") return;
     const doc = item.doc!;
