@@ -197,47 +197,49 @@ const shapes: [string, (g: number) => string][] = [
 console.log(`== bench/hot_path: decode, render, encode of ${CHANGES.toLocaleString("en")} one-row updates (10 columns) ==`);
 for (const [shape, name] of shapes) {
   nameOf = name;
-  const pg = new PgoutputDecoder();
-  pg.decode(pgoutput.relation());
-  const pgMessages = packed(rows.map(pgoutput.update));
-  const w2j = new Wal2jsonDecoder();
-  const w2jMessages = packed(rows.map(wal2jsonUpdate));
-  for (
-    const [plugin, decode, messages] of [
-      ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
-      ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
-    ] as const
-  ) {
-    await run(decode, messages); // warm up
-    console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per change   (${shape})`);
-  }
+  const w2jMessages = await timePlugins(
+    { pgoutput: (g) => [pgoutput.update(g)], wal2json: (g) => [wal2json.update(g)] },
+    "change",
+    shape,
+  );
   nativeParse(w2jMessages); // warm up
   console.log(
     `    wal2json  ${nativeParse(w2jMessages).toFixed(2)} us per change   (${shape}: TextDecoder and JSON.parse alone)`,
   );
 }
 nameOf = shapes[0][1];
-{
+await timePlugins(
+  {
+    pgoutput: (g) => [pgoutput.begin(g), pgoutput.update(g), pgoutput.commit(g)],
+    wal2json: (g) => [wal2json.transaction("B", g), wal2json.update(g), wal2json.transaction("C", g)],
+  },
+  "transaction",
+  "bench row, one-row transactions",
+);
+
+/**
+ * Both plugins' messages for the pool's rows (each row's messages in turn), decoded, rendered and
+ * encoded, timed per row change (`unit`: a change, or a one-row transaction). Returns wal2json's.
+ */
+async function timePlugins(
+  messagesOf: { pgoutput: (g: number) => Uint8Array[]; wal2json: (g: number) => Uint8Array[] },
+  unit: string,
+  label: string,
+): Promise<Uint8Array[]> {
   const pg = new PgoutputDecoder();
   pg.decode(pgoutput.relation());
-  const pgMessages = packed(rows.flatMap((g) => [pgoutput.begin(g), pgoutput.update(g), pgoutput.commit(g)]));
   const w2j = new Wal2jsonDecoder();
-  const w2jMessages = packed(
-    rows.flatMap((g) => [wal2json.transaction("B", g), wal2json.update(g), wal2json.transaction("C", g)]),
-  );
+  const w2jMessages = packed(rows.flatMap(messagesOf.wal2json));
   for (
     const [plugin, decode, messages] of [
-      ["pgoutput", (p: Uint8Array) => pg.decode(p), pgMessages],
+      ["pgoutput", (p: Uint8Array) => pg.decode(p), packed(rows.flatMap(messagesOf.pgoutput))],
       ["wal2json", (p: Uint8Array) => w2j.decode(p), w2jMessages],
     ] as const
   ) {
     await run(decode, messages); // warm up
-    console.log(
-      `    ${plugin.padEnd(9)} ${
-        (await run(decode, messages)).toFixed(2)
-      } us per transaction   (bench row, one-row transactions)`,
-    );
+    console.log(`    ${plugin.padEnd(9)} ${(await run(decode, messages)).toFixed(2)} us per ${unit}   (${label})`);
   }
+  return w2jMessages;
 }
 
 /**

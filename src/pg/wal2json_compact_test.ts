@@ -7,12 +7,10 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { jsonNumberLiteral } from "../../test/helpers/json_arbitraries.ts";
-import { type ChangeEvent, DecodeError, type RowImage } from "../stream/change.ts";
+import { assertSamePaths, decodeWith } from "../../test/helpers/wal2json_paths.ts";
 import { Wal2jsonDecoder } from "./wal2json.ts";
 import { RecentStrings, scanCompactRecord } from "./wal2json_compact.ts";
 import { RecordTemplates } from "./wal2json_template.ts";
-import { MessageRow } from "../stream/message_row.ts";
-import { spanText } from "./ascii_text.ts";
 
 const encoder = new TextEncoder();
 
@@ -61,39 +59,6 @@ const compactRecord = fc.oneof(
   ),
   fc.constant('{"action":"M","transactional":false,"prefix":"oesophagus","content":"x"}'),
 );
-
-type Outcome = ChangeEvent | null | { error: string };
-
-/**
- * Row images as plain objects: the compact path leaves ASCII values in the record (MessageRow)
- * until asked. The renderer reads a value from its span wherever it has one, so each span must
- * hold the value's text.
- */
-const plain = (image: RowImage | null) => {
-  if (image instanceof MessageRow) {
-    image.columns.forEach((column, i) => {
-      const [start, end] = [image.spans[2 * i], image.spans[2 * i + 1]];
-      if (start >= 0) assert.equal(spanText(image.bytes, start, end), image.value(i), `the span of ${column}`);
-    });
-  }
-  return image && { columns: image.columns, types: image.types, values: [...image.values] };
-};
-
-function decodeWith(decoder: Wal2jsonDecoder, bytes: Uint8Array): Outcome {
-  try {
-    const event = decoder.decode(bytes);
-    return event?.kind === "row" ? { ...event, new: plain(event.new), old: plain(event.old) } : event;
-  } catch (error) {
-    if (error instanceof DecodeError) return { error: "DecodeError" };
-    throw error;
-  }
-}
-
-function assertSamePaths(bytes: Uint8Array): void {
-  const fast = decodeWith(new Wal2jsonDecoder(), bytes);
-  const general = decodeWith(new Wal2jsonDecoder({ compact: false }), bytes);
-  assert.deepEqual(fast, general, new TextDecoder().decode(bytes));
-}
 
 Deno.test("wal2json compact path: wal2json's own records take it, and decode as the general path decodes them", () => {
   fc.assert(

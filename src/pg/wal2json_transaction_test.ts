@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type ChangeEvent, DecodeError } from "../stream/change.ts";
-import { Wal2jsonDecoder } from "./wal2json.ts";
+import { assertSamePaths } from "../../test/helpers/wal2json_paths.ts";
 import { readTransactionRecord } from "./wal2json_transaction.ts";
 
 const encoder = new TextEncoder();
@@ -43,23 +42,6 @@ const record = (r: Fields) =>
   `{"action":"${r.action}","timestamp":"${r.time}","lsn":"${hex(r.lsn[0])}/${hex(r.lsn[1])}","nextlsn":"${hex(r.next[0])}/${
     hex(r.next[1])
   }"}`;
-
-type Outcome = ChangeEvent | null | { error: string };
-
-function decodeWith(decoder: Wal2jsonDecoder, bytes: Uint8Array): Outcome {
-  try {
-    return decoder.decode(bytes);
-  } catch (error) {
-    if (error instanceof DecodeError) return { error: "DecodeError" };
-    throw error;
-  }
-}
-
-function assertSamePaths(bytes: Uint8Array): void {
-  const fast = decodeWith(new Wal2jsonDecoder(), bytes);
-  const general = decodeWith(new Wal2jsonDecoder({ compact: false }), bytes);
-  assert.deepEqual(fast, general, new TextDecoder().decode(bytes));
-}
 
 const joined = ([high, low]: [number, number]) => (BigInt(high) << 32n) + BigInt(low);
 
