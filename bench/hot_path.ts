@@ -11,7 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import type { PgType, TableDescription } from "../src/pg/catalog.ts";
-import type { Lsn } from "../src/pg/lsn.ts";
+import { formatLsn, type Lsn } from "../src/pg/lsn.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
 import { Wal2jsonDecoder } from "../src/pg/wal2json.ts";
 import { encodeItems, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
@@ -116,7 +116,7 @@ const pgoutput = {
 /** Transaction g's commit LSN and time (microseconds since 2000-01-01, as pgoutput sends it). */
 const commitLsn = (g: number) => 0x1_0000_0000n + BigInt(g) * 0x130n;
 const commitMicros = (g: number) => 849_000_000_000_000n + BigInt(g) * 137n;
-const lsnText = (lsn: bigint) => `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+const lsnText = (lsn: bigint) => formatLsn(lsn as Lsn);
 /** Transaction g's commit time as wal2json prints it (timestamptz, UTC). */
 const commitTimeText = (g: number) =>
   new Date(Date.UTC(2000, 0, 1) + Number(commitMicros(g) / 1000n)).toISOString().replace("T", " ").replace("Z", "+00");
