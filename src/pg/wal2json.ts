@@ -118,13 +118,34 @@ function image(record: Record_, key: string, lists: ColumnLists): RowImage | nul
 class ColumnLists {
   readonly #byKey = new Map<string, ColumnList>();
   readonly #lastByTable = new Map<string, ColumnList>();
+  /**
+   * The last lists shared, by the arrays asked with: a record read by its shape's template comes
+   * with that template's arrays, the same for every row of the shape, so no key is built for it.
+   */
+  readonly #recent: { names: readonly string[]; types: readonly number[]; shared: ColumnList }[] = [];
+  #nextRecent = 0;
 
   /** The shared arrays of a row's list; `role`: which list of the record (`columns`, `identity`). */
   share(
     role: string,
     record: { readonly schema?: unknown; readonly table?: unknown },
-    names: string[],
-    types: number[],
+    names: readonly string[],
+    types: readonly number[],
+  ): ColumnList {
+    for (const recent of this.#recent) {
+      if (recent.names === names && recent.types === types) return recent.shared;
+    }
+    const shared = this.#share(role, record, names, types);
+    this.#recent[this.#nextRecent] = { names, types, shared };
+    this.#nextRecent = (this.#nextRecent + 1) % RECENT_LISTS;
+    return shared;
+  }
+
+  #share(
+    role: string,
+    record: { readonly schema?: unknown; readonly table?: unknown },
+    names: readonly string[],
+    types: readonly number[],
   ): ColumnList {
     const table = `${role}\u0000${record.schema}\u0000${record.table}`;
     const last = this.#lastByTable.get(table);
@@ -140,6 +161,9 @@ class ColumnLists {
     return shared;
   }
 }
+
+/** Lists remembered by their arrays: a row's two (columns, identity) of two tables taking turns. */
+const RECENT_LISTS = 4;
 
 function sameList(list: ColumnList, names: readonly string[], types: readonly number[]): boolean {
   if (list.columns.length !== names.length) return false;

@@ -35,7 +35,8 @@ export interface CompactColumns {
 }
 
 export interface CompactRecord {
-  readonly fields: { [key: string]: CompactScalar };
+  /** Top-level fields; of a row read by its shape's template only action, schema and table (see readAs). */
+  readonly fields: { readonly [key: string]: CompactScalar };
   /** `columns` and `identity`, already read into arrays. */
   readonly lists: { [key: string]: CompactColumns };
 }
@@ -187,10 +188,11 @@ class Scanner {
   }
 
   /**
-   * The record, if it has `template`'s shape: the template's bytes where it has them, values
-   * between them read as the whole record's are. null: another shape. Top-level fields are only
-   * stepped over until every byte of the template matched, so that trying a template of another
-   * table makes no string.
+   * The record, if it has `template`'s shape: the template's bytes where it has them, column
+   * values between them read as the whole record's are. null: another shape. Its fields are the
+   * template's constants (action, schema, table): the others (a row's timestamp and lsn, which
+   * no change event carries) are checked to be what a whole read accepts, but no string is made
+   * of them (that cost a decode of the whole record per row, for its timestamp).
    */
   readAs(template: RecordTemplate): CompactRecord | null {
     const bytes = this.bytes;
@@ -203,16 +205,13 @@ class Scanner {
       lists[list.key] = { names: list.names as string[], types: list.types as number[], values: [], spans: [] };
     }
     const { tokens } = template;
-    const fieldStarts: number[] = [];
     let pos = 0;
     for (let i = 0; i < tokens.length; i++) {
       if (!holdsLiteral(bytes, pos, template, i)) return null;
       this.#pos = pos + literalLength(template, i);
       const token = tokens[i];
-      if (token.field !== undefined) {
-        fieldStarts.push(this.#pos);
-        this.#skipScalar();
-      } else {
+      if (token.field !== undefined) this.#checkScalar();
+      else {
         const list = lists[token.list];
         const value = this.#value();
         const left = value === undefined;
@@ -230,14 +229,7 @@ class Scanner {
     }
     const end = tokens.length;
     if (!holdsLiteral(bytes, pos, template, end) || pos + literalLength(template, end) !== bytes.length) return null;
-    const fields: { [key: string]: CompactScalar } = { ...template.constants };
-    let next = 0;
-    for (const token of tokens) {
-      if (token.field === undefined) continue;
-      this.#pos = fieldStarts[next++];
-      fields[token.field] = this.#scalar();
-    }
-    return { fields, lists };
+    return { fields: template.constants, lists };
   }
 
   /**
@@ -477,6 +469,24 @@ class Scanner {
     this.#string();
   }
 
+  /**
+   * Past a top-level field's value that #scalar would read, making no string of it unless it has
+   * an escape, a control character or a byte beyond ASCII (then it is read, which checks it).
+   */
+  #checkScalar(): void {
+    const bytes = this.bytes;
+    if (bytes[this.#pos] !== QUOTE) return this.#skipScalar();
+    for (let pos = this.#pos + 1; pos < bytes.length; pos++) {
+      const b = bytes[pos];
+      if (b === QUOTE) {
+        this.#pos = pos + 1;
+        return;
+      }
+      if (b === 0x5c || b < 0x20 || b >= 0x80) break;
+    }
+    this.#string();
+  }
+
   /** Past a top-level field's value, as #scalar would read it but making nothing (its string is checked when read). */
   #skipScalar(): void {
     const bytes = this.bytes;
@@ -573,6 +583,7 @@ class Scanner {
     if (bytes[start] !== QUOTE) throw NOT_COMPACT;
     let pos = start + 1;
     let plain = true;
+    let high = false;
     for (;;) {
       if (pos >= bytes.length) throw NOT_COMPACT;
       const c = bytes[pos];
@@ -584,14 +595,16 @@ class Scanner {
       }
       if (c >= 0x80) {
         plain = false;
-        this.#sawHigh = true;
+        high = true;
       } else if (c < 0x20) plain = false;
       pos++;
     }
     this.#pos = pos + 1;
+    if (high) this.#sawHigh = true;
     if (plain) return this.#ascii(start + 1, pos, owned);
     try {
-      return JSON.parse(utf8.decode(bytes.subarray(start, pos + 1)));
+      // ASCII (escapes and all) is well-formed UTF-8: only other bytes need the strict decoder's check.
+      return JSON.parse((high ? utf8 : lenientUtf8).decode(bytes.subarray(start, pos + 1)));
     } catch {
       throw NOT_COMPACT;
     }

@@ -173,12 +173,13 @@ Deno.test("wal2json compact path: rows of a few tables read by their shape decod
         } else if (edit % 7 === 6) record = record.slice(0, edit % record.length);
         const bytes = encoder.encode(record);
         assert.deepEqual(decodeWith(fast, bytes), decodeWith(general, bytes), record);
-        // The fields the events leave out (a row's timestamp and lsn) too.
-        assert.deepEqual(
-          scanCompactRecord(bytes, recent, templates)?.fields,
-          scanCompactRecord(bytes, new RecentStrings())?.fields,
-          record,
-        );
+        // Read by a template or whole, the same records are compact, with the same fields where
+        // both have them (a template's read leaves out a row's timestamp and lsn).
+        const byShape = scanCompactRecord(bytes, recent, templates)?.fields;
+        const whole = scanCompactRecord(bytes, new RecentStrings())?.fields;
+        assert.equal(byShape === undefined, whole === undefined, record);
+        for (const key of ["action", "schema", "table"]) assert.equal(byShape?.[key], whole?.[key], record);
+        for (const key of Object.keys(byShape ?? {})) assert.equal(byShape?.[key], whole?.[key], record);
       }
     }),
     { numRuns: 1000 },
@@ -196,9 +197,13 @@ Deno.test("wal2json compact path: a row of a shape seen before is read by its te
   const learnt = templates.last;
   assert.ok(learnt !== null);
   for (let id = 2; id < 50; id++) {
-    const read = scanCompactRecord(record(id, id % 2 ? "plain" : '{"a": "\\n"}'), recent, templates);
+    const bytes = record(id, id % 2 ? "plain" : '{"a": "\\n"}');
+    const read = scanCompactRecord(bytes, recent, templates);
     assert.deepEqual(read?.lists.columns.names, ["id", "doc"]);
-    assert.equal(read?.fields.lsn, `0/${id}`);
+    const [start, end] = read!.lists.columns.spans;
+    assert.equal(new TextDecoder().decode(bytes.subarray(start, end)), String(id));
+    // No string is made of the fields no change event carries.
+    assert.deepEqual(read?.fields, { action: "U", schema: "public", table: "items" });
   }
   // Read whole, a record would have left a template of its own.
   assert.equal(templates.last, learnt);
@@ -215,4 +220,34 @@ Deno.test("wal2json compact path: a row of a shape seen before is read by its te
   scanCompactRecord(other(2), recent, templates);
   assert.equal(templates.last, otherLearnt);
   assert.equal(templates.size, 2);
+});
+
+Deno.test("wal2json compact path: a row of a known shape whose timestamp or lsn is no valid JSON string is the general path's to refuse", () => {
+  const recent = new RecentStrings();
+  const templates = new RecordTemplates();
+  const decoder = new Wal2jsonDecoder();
+  const row = (timestamp: string, lsn = '"0/1"') =>
+    encoder.encode(
+      `{"action":"I","timestamp":${timestamp},"lsn":${lsn},"schema":"public","table":"t","columns":[{"name":"id","typeoid":20,"value":1}]}`,
+    );
+  const good = row('"2026-12-02 03:00:00+00"');
+  assert.ok(scanCompactRecord(good, recent, templates) !== null);
+  assert.ok(templates.last !== null);
+  decoder.decode(good);
+  const broken = [
+    row('"2026-12-02 03:00:00\\q+00"'), // an escape JSON does not have
+    row('"2026-12-02\t03:00:00+00"'), // a raw control character
+    row('"2026-12-02 03:00:00+00"', '"0/\\u12"'),
+    Uint8Array.from([...row('"2026-12-02 03:00:00+00"')].map((b, i, all) => i === all.indexOf(0x2b) ? 0xc3 : b)), // a lone UTF-8 lead byte
+  ];
+  for (const bytes of broken) {
+    assert.equal(scanCompactRecord(bytes, recent, templates), null, new TextDecoder().decode(bytes));
+    assert.deepEqual(decodeWith(decoder, bytes), { error: "DecodeError" });
+    assertSamePaths(bytes);
+  }
+  // Valid escapes and text beyond ASCII are read and accepted, as the general path accepts them.
+  for (const bytes of [row('"2026-12-02 03:00:00\\u002b00"'), row('"2026-12-02 03:00:00+00 été"')]) {
+    assert.deepEqual(scanCompactRecord(bytes, recent, templates)?.fields, { action: "I", schema: "public", table: "t" });
+    assertSamePaths(bytes);
+  }
 });

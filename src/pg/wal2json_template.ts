@@ -17,7 +17,7 @@ export interface RecordTemplate {
   readonly ends: readonly number[];
   /** The values, in order: token i stands between literals i and i + 1. */
   readonly tokens: readonly TemplateToken[];
-  /** The top-level fields that are part of the literals (action, schema, table). */
+  /** The top-level fields that are part of the literals (action, schema, table); frozen, as every record of the shape shares it. */
   readonly constants: { readonly [key: string]: string };
   /** Whether a literal has a byte beyond ASCII (a name, say). */
   readonly highBytes: boolean;
@@ -49,7 +49,14 @@ export function makeTemplate(
     ends.push(length);
     at = end;
   }
-  return { text, ends, tokens: bounds.map((b) => b.token), constants, highBytes: text.some((b) => b >= 0x80), lists };
+  return {
+    text,
+    ends,
+    tokens: bounds.map((b) => b.token),
+    constants: Object.freeze({ ...constants }),
+    highBytes: text.some((b) => b >= 0x80),
+    lists,
+  };
 }
 
 /** Whether `bytes` holds the template's literal `i` at `at`. */
