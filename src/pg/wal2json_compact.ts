@@ -470,21 +470,12 @@ class Scanner {
   }
 
   /**
-   * Past a top-level field's value that #scalar would read, making no string of it unless it has
-   * an escape, a control character or a byte beyond ASCII (then it is read, which checks it).
+   * Past a top-level field's value that #scalar would read, making no string of a plain one
+   * (#skipString reads, and so checks, one with an escape, a control character or a byte beyond ASCII).
    */
   #checkScalar(): void {
-    const bytes = this.bytes;
-    if (bytes[this.#pos] !== QUOTE) return this.#skipScalar();
-    for (let pos = this.#pos + 1; pos < bytes.length; pos++) {
-      const b = bytes[pos];
-      if (b === QUOTE) {
-        this.#pos = pos + 1;
-        return;
-      }
-      if (b === 0x5c || b < 0x20 || b >= 0x80) break;
-    }
-    this.#string();
+    if (this.bytes[this.#pos] === QUOTE) this.#skipString();
+    else this.#skipScalar();
   }
 
   /** Past a top-level field's value, as #scalar would read it but making nothing (its string is checked when read). */
