@@ -3,7 +3,9 @@
  * UPDATE transaction. The WAL is written first; then, on the same range, the ceilings
  * (pg_recvlogical with the same plugin and options to /dev/null; a plain _bulk load of as many
  * documents) and the engine end to end (from process start until the slot's confirmed LSN, which
- * moves only when Elasticsearch acknowledged, reaches the end of the range). Then (c): commit to
+ * moves only when Elasticsearch acknowledged, reaches the end of the range). That is one sample;
+ * (a), seconds long, takes three (--samples), each on its own WAL, and the sample of median ratio
+ * is printed in full, the others' ratios beside it. Then (c): commit to
  * acknowledged latency at a steady 2,000 transactions/s. Before any of it, the engine that takes
  * the snapshot also streams a warm-up UPDATE (--warmup rows, not counted), so that Elasticsearch
  * runs its versioned overwrites warm, as a running one does, in every measured run. After the
@@ -13,7 +15,8 @@
  * Targets (issue #4): ratio >= 0.7; p99 <= 500 ms at 2,000 tx/s; peak RSS <= 300 MB in (b).
  *
  *   deno run -A bench/stream.ts [--plugin pgoutput|wal2json|both] [--rows 1000000] [--transactions 100000]
- *                               [--workloads abc] [--repeat N] [--sampling 0..1 [--collector discard|jaeger]]
+ *                               [--workloads abc] [--samples 3] [--samples-b 1] [--repeat N]
+ *                               [--sampling 0..1 [--collector discard|jaeger]]
  *                               [--sslmode disable|prefer|...] [--source JSON] [--batch JSON] [--concurrency 2]
  *                               [--warmup 300000]
  *
@@ -76,6 +79,15 @@ const { values } = parseArgs({
     /** Engine runs per workload (median printed); default 3 with --sampling, else 1. */
     repeat: { type: "string" },
     /**
+     * Samples of (a): each on freshly written WAL, its ceilings measured right before its engine
+     * run; the sample of median ratio is printed in full, the others' ratios beside it. (a) lasts
+     * seconds, and on a small shared machine one ceiling run of it may take half as long as the
+     * next. Default 3, or 1 with --sampling (which alternates engine runs instead).
+     */
+    samples: { type: "string" },
+    /** Samples of (b), likewise; default 1 (a sample of it takes minutes). */
+    "samples-b": { type: "string", default: "1" },
+    /**
      * Where traces go: "jaeger" (real, on these same two cores, so its ingest CPU counts against
      * the engine) or "discard" (an OTLP endpoint in this process that answers and drops, to see
      * the engine's own cost, as with a collector on another machine).
@@ -112,6 +124,10 @@ const collector = values.sampling === undefined
   : await Jaeger.start();
 const tracing = collector ? { enabled: true, endpoint: collector.otlpUrl, samplingRatio: Number(values.sampling) } : null;
 const ROUNDS = values.repeat !== undefined ? Number(values.repeat) : collector ? 3 : 1;
+const SAMPLES = { a: Number(values.samples ?? (collector ? 1 : 3)), b: Number(values["samples-b"]) };
+for (const [workload, n] of Object.entries(SAMPLES)) {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--samples${workload === "b" ? "-b" : ""} must be a positive integer`);
+}
 const PGBIN = "/usr/lib/postgresql/15/bin";
 // Elasticsearch's CPU in each run: on two shared cores, it is what bounds the engine.
 const ES_PID = elasticsearchPid();
@@ -312,51 +328,76 @@ for (const plugin of plugins) {
     // Rows the workload updates have this transaction id or a later one as their xmin.
     const [{ firstXid }] = await sql<{ firstXid: string }[]>`
       SELECT (txid_snapshot_xmax(txid_current_snapshot()) % 4294967296)::text AS "firstXid"`;
-    const { changes, commitAt } = await writeWorkload(workload);
-    const end = await currentLsn(sql);
-    await quietElasticsearch(esUrl);
-    const recv = await recvlogicalCeiling(url, ceilingSlot, end, options);
-    const esBeforeBulk = esCpu();
-    const bulkWorkBefore = await elasticsearchWork(esUrl);
-    const bulk = await bulkCeiling(
-      sql,
-      esUrl,
-      mapping,
-      `SELECT id::text AS id, to_jsonb(t.*)::text AS doc FROM items t WHERE id <= ${changes}`,
-      MAX_DOCS,
-      CONCURRENCY,
-    );
-    const esBulk = esCpu() - esBeforeBulk;
-    const bulkWork = describeWork(bulkWorkBefore, await elasticsearchWork(esUrl));
-    const ceiling = Math.min(changes / recv, changes / bulk.seconds);
-    const untraced: EngineRun[] = [];
-    const traced: EngineRun[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const variant of tracedArgs ? ["untraced", "traced"] as const : ["untraced"] as const) {
-        let until = end;
-        let commit = commitAt;
-        if (round > 0 || variant === "traced") {
-          commit = (await writeWorkload(workload)).commitAt;
-          until = await currentLsn(sql);
-          await skipCeilingTo(until);
-        }
-        const run = await runEngine(
-          variant === "traced" ? tracedArgs! : engineArgs,
-          until,
-          commit,
-          `${plugin}-${workload}-${variant}-${round}`,
-        );
-        (variant === "traced" ? traced : untraced).push(run);
-        if (tracedArgs) {
-          console.log(
-            `[${plugin}] (${workload}) ${variant} ${fmt(changes / run.seconds)} changes/s, engine CPU ${
-              run.cpu.toFixed(1)
-            } s, Elasticsearch CPU ${run.esCpu.toFixed(1)} s`,
+    /**
+     * One sample: the workload's WAL written, then on that range the two ceilings and the
+     * engine, one right after the other, so the ratio compares runs made moments apart; the machine's
+     * speed drifts by more than the engine's differences over a whole bench.
+     */
+    const measureSample = async () => {
+      const { changes, commitAt } = await writeWorkload(workload);
+      const end = await currentLsn(sql);
+      await quietElasticsearch(esUrl);
+      const recv = await recvlogicalCeiling(url, ceilingSlot, end, options);
+      const esBeforeBulk = esCpu();
+      const bulkWorkBefore = await elasticsearchWork(esUrl);
+      const bulk = await bulkCeiling(
+        sql,
+        esUrl,
+        mapping,
+        `SELECT id::text AS id, to_jsonb(t.*)::text AS doc FROM items t WHERE id <= ${changes}`,
+        MAX_DOCS,
+        CONCURRENCY,
+      );
+      const esBulk = esCpu() - esBeforeBulk;
+      const bulkWork = describeWork(bulkWorkBefore, await elasticsearchWork(esUrl));
+      const ceiling = Math.min(changes / recv, changes / bulk.seconds);
+      const untraced: EngineRun[] = [];
+      const traced: EngineRun[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const variant of tracedArgs ? ["untraced", "traced"] as const : ["untraced"] as const) {
+          let until = end;
+          let commit = commitAt;
+          if (round > 0 || variant === "traced") {
+            commit = (await writeWorkload(workload)).commitAt;
+            until = await currentLsn(sql);
+            await skipCeilingTo(until);
+          }
+          const run = await runEngine(
+            variant === "traced" ? tracedArgs! : engineArgs,
+            until,
+            commit,
+            `${plugin}-${workload}-${samples.length}-${variant}-${round}`,
           );
+          (variant === "traced" ? traced : untraced).push(run);
+          if (tracedArgs) {
+            console.log(
+              `[${plugin}] (${workload}) ${variant} ${fmt(changes / run.seconds)} changes/s, engine CPU ${
+                run.cpu.toFixed(1)
+              } s, Elasticsearch CPU ${run.esCpu.toFixed(1)} s`,
+            );
+          }
         }
       }
-    }
-    const engine = median(untraced);
+      const engine = median(untraced);
+      return {
+        changes,
+        recv,
+        bulk,
+        esBulk,
+        bulkWork,
+        ceiling,
+        untraced,
+        traced,
+        engine,
+        ratio: (changes / engine.seconds) / ceiling,
+      };
+    };
+    const samples: Awaited<ReturnType<typeof measureSample>>[] = [];
+    for (let n = 0; n < SAMPLES[workload]; n++) samples.push(await measureSample());
+    // The median sample by ratio, whole: its ceilings, its engine run and that run's CPU figures belong together.
+    const { changes, recv, bulk, esBulk, bulkWork, ceiling, untraced, traced, engine } = [...samples].sort((x, y) =>
+      x.ratio - y.ratio
+    )[Math.floor((samples.length - 1) / 2)];
     const running = await runRunning(workload);
     // The engine's writes again, by Elasticsearch alone: what versioned updates of existing
     // documents cost these cores with no decoding and no engine beside them.
@@ -398,7 +439,18 @@ for (const plugin of plugins) {
       })`,
       `    ratio engine / min(ceilings)      ${((changes / engine.seconds) / ceiling).toFixed(2)}   (target >= ${TARGET_RATIO}; ${
         ((changes / engine.streamSeconds) / ceiling).toFixed(2)
-      } from START_REPLICATION)`,
+      } from START_REPLICATION${samples.length > 1 ? `; the median of ${samples.length} samples` : ""})`,
+      ...(samples.length > 1
+        ? [
+          `        samples (ceiling s, engine s, ratio; from START_REPLICATION): ${
+            samples.map((x) =>
+              `${(x.changes / x.ceiling).toFixed(1)}, ${x.engine.seconds.toFixed(1)}, ${x.ratio.toFixed(2)}; ${
+                ((x.changes / x.engine.streamSeconds) / x.ceiling).toFixed(2)
+              }`
+            ).join("   ")
+          }`,
+        ]
+        : []),
       engineLine("running engine, caught up", changes, running),
       `        Elasticsearch: ${running.esWork}`,
       `        ratio running engine / min(ceilings)   ${((changes / running.seconds) / ceiling).toFixed(2)}   (walsender CPU ${
@@ -414,9 +466,9 @@ for (const plugin of plugins) {
       freeEngineLine(changes, ceiling, recv, bulk.seconds, engine),
       anyEngineLine(changes, ceiling, recv, versioned, esVersioned, engine),
       cpuBudgetLine(changes, ceiling, versioned, esVersioned, engine),
-      `    engine peak RSS                   ${Math.max(...[...untraced, running].map((r) => r.peakRssMb)).toFixed(0)} MB${
-        workload === "b" ? "   (target <= 300 MB)" : ""
-      }`,
+      `    engine peak RSS                   ${
+        Math.max(...[...samples.flatMap((x) => x.untraced), running].map((r) => r.peakRssMb)).toFixed(0)
+      } MB${workload === "b" ? "   (target <= 300 MB)" : ""}`,
     );
     if (tracedArgs) {
       const withTracing = median(traced);
