@@ -136,7 +136,7 @@ const CORES = navigator.hardwareConcurrency;
 /** Issue #4's target for engine / min(ceilings). */
 const TARGET_RATIO = 0.7;
 
-const medianOf = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)];
+const medianOf = (values: readonly number[]) => medianBy(values, (v) => v);
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
 for (const plugin of plugins) {
@@ -395,9 +395,7 @@ for (const plugin of plugins) {
     const samples: Awaited<ReturnType<typeof measureSample>>[] = [];
     for (let n = 0; n < SAMPLES[workload]; n++) samples.push(await measureSample());
     // The median sample by ratio, whole: its ceilings, its engine run and that run's CPU figures belong together.
-    const { changes, recv, bulk, esBulk, bulkWork, ceiling, untraced, traced, engine } = [...samples].sort((x, y) =>
-      x.ratio - y.ratio
-    )[Math.floor((samples.length - 1) / 2)];
+    const { changes, recv, bulk, esBulk, bulkWork, ceiling, untraced, traced, engine } = medianBy(samples, (x) => x.ratio);
     const running = await runRunning(workload);
     // The engine's writes again, by Elasticsearch alone: what versioned updates of existing
     // documents cost these cores with no decoding and no engine beside them.
@@ -614,9 +612,14 @@ async function walsenderCpu(sql: postgres.Sql, slot: string): Promise<number> {
   return row?.pid ? cpuSeconds(row.pid) : NaN;
 }
 
+/** The item of median `key` (the lower of the two middle ones for an even count). */
+function medianBy<T>(items: readonly T[], key: (item: T) => number): T {
+  return [...items].sort((a, b) => key(a) - key(b))[Math.floor((items.length - 1) / 2)];
+}
+
 /** The run of median duration. */
 function median(runs: readonly EngineRun[]): EngineRun {
-  return [...runs].sort((a, b) => a.seconds - b.seconds)[Math.floor((runs.length - 1) / 2)];
+  return medianBy(runs, (run) => run.seconds);
 }
 
 /** An OTLP/HTTP endpoint that reads each export and answers success, keeping nothing. */
