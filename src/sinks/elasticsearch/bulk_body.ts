@@ -8,6 +8,8 @@ const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 const VERSION_KEY = encoder.encode(`,"version":`);
 const VERSION_TYPE = encoder.encode(`,"version_type":"external_gte"}}\n`);
+/** Up to this many bytes are copied in a loop rather than by `set` (see #raw). */
+const SHORT_COPY_BYTES = 64;
 
 export function actionLine(action: "index" | "delete", index: string, id: string, version: Lsn): string {
   return `{"${action}":{"_index":${
@@ -33,6 +35,9 @@ export class BulkBodyWriter {
   #docs = 0;
   /** `{"<action>":{"_index":<index>,"_id":` per action and index, as UTF-8. */
   readonly #heads = new Map<string, Uint8Array>();
+  #lastAction: "index" | "delete" | null = null;
+  #lastIndex = "";
+  #lastHead: Uint8Array = EMPTY;
   #version: Lsn | null = null;
   /**
    * `#version` in decimal, written as it is (ASCII digits): with one-row transactions every item
@@ -92,12 +97,17 @@ export class BulkBodyWriter {
   }
 
   #head(action: "index" | "delete", index: string): Uint8Array {
+    // Items of one batch nearly always repeat the last one's: no key string is made for them.
+    if (action === this.#lastAction && index === this.#lastIndex) return this.#lastHead;
     const key = `${action}\u0000${index}`;
     let head = this.#heads.get(key);
     if (!head) {
       head = encoder.encode(`{"${action}":{"_index":${JSON.stringify(index)},"_id":`);
       this.#heads.set(key, head);
     }
+    this.#lastAction = action;
+    this.#lastIndex = index;
+    this.#lastHead = head;
     return head;
   }
 
@@ -109,9 +119,14 @@ export class BulkBodyWriter {
   }
 
   #raw(bytes: Uint8Array): void {
-    this.#room(bytes.length);
-    this.#body.set(bytes, this.#at);
-    this.#at += bytes.length;
+    const length = bytes.length;
+    this.#room(length);
+    const body = this.#body;
+    const at = this.#at;
+    // A call of `set` costs more than copying the few bytes of an action line's parts by hand.
+    if (length > SHORT_COPY_BYTES) body.set(bytes, at);
+    else for (let i = 0; i < length; i++) body[at + i] = bytes[i];
+    this.#at = at + length;
   }
 
   #text(text: string): void {
