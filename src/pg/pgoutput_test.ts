@@ -180,6 +180,35 @@ Deno.test("pgoutput: every message cut short, or with bytes after its end, is a 
   }));
 });
 
+Deno.test("pgoutput: messages that share one buffer, as a socket read gives them, decode as each alone", () => {
+  fc.assert(fc.property(relationWithRow, fc.uint8Array({ maxLength: 9 }), fc.nat(), ([r, values], gap, at) => {
+    const messages = [begin(3n, 1), insert(r.oid, values), update(r.oid, values, values), del(r.oid, values), commit(3n, 4n)];
+    // Each message behind the last in one buffer, bytes of no message between them (a frame's header stands there).
+    const shared = new Uint8Array(messages.reduce((n, m) => n + gap.length + m.length, 0));
+    const views: Uint8Array[] = [];
+    let offset = 0;
+    for (const message of messages) {
+      shared.set(gap, offset);
+      offset += gap.length;
+      shared.set(message, offset);
+      views.push(shared.subarray(offset, offset + message.length));
+      offset += message.length;
+    }
+    const alone = decoderFor(r);
+    const together = decoderFor(r);
+    const events = views.map((view, i) => [together.decode(view), alone.decode(messages[i])] as const);
+    for (const [got, expected] of events) {
+      assert.deepEqual(
+        got?.kind === "row" ? { ...got, new: plain(got.new), old: plain(got.old) } : got,
+        expected?.kind === "row" ? { ...expected, new: plain(expected.new), old: plain(expected.old) } : expected,
+      );
+    }
+    // A message cut short is one, though the buffer goes on with the next message's bytes.
+    const cut = views[1 + (at % 3)];
+    assert.ok(decodeOrDecodeError(decoderFor(r), cut.subarray(0, at % cut.length)) instanceof DecodeError);
+  }));
+});
+
 Deno.test("pgoutput: a changed byte gives a DecodeError or a row of the relation's shape, never another failure", () => {
   fc.assert(fc.property(relationWithRow, fc.nat(), fc.integer({ min: 1, max: 255 }), ([r, values], at, xor) => {
     for (const message of [insert(r.oid, values), update(r.oid, values, values), del(r.oid, values), relationMessage(r)]) {
