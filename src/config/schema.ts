@@ -121,7 +121,7 @@ export const sourceSchema = z.strictObject({
   ),
   plugin: z.enum(["pgoutput", "wal2json"], { error: 'must be "pgoutput" or "wal2json"' })
     .default("pgoutput").describe("Logical decoding output plugin."),
-  maxInFlightEvents: positiveInt(10_000_000).default(5_000).describe(
+  maxInFlightEvents: positiveInt(10_000_000).default(8_000).describe(
     "Row changes read from the slot but not yet in every sink, at most; past it the wal reader stops reading (BEGIN and COMMIT records count toward `maxInFlightBytes` only).",
   ),
   maxInFlightBytes: positiveInt(4_000_000_000).default(16_000_000).describe(

@@ -8,7 +8,9 @@ const source = (maxInFlightEvents: number, maxInFlightBytes = 16_000_000) => ({ 
 
 Deno.test("segmentBounds gives each lane of the defaults nearly a full bulk request, and leaves room for a second segment", () => {
   assert.deepEqual(segmentBounds([sink(2_000, 2)], source(10_000)), { rows: 3_600, bytes: 8_000_000 });
-  // The default in-flight bound holds two segments: the second is read while the first is written.
+  // The default in-flight bound holds two such segments: the second is read while the first is written.
+  assert.deepEqual(segmentBounds([sink(2_000, 2)], source(8_000)), { rows: 3_600, bytes: 8_000_000 });
+  // A smaller one halves the segment instead, and with it each lane's request.
   assert.deepEqual(segmentBounds([sink(2_000, 2)], source(5_000)), { rows: 2_500, bytes: 8_000_000 });
   // One lane has nothing to even out.
   assert.deepEqual(segmentBounds([sink(2_000, 1)], source(100_000)), { rows: 2_000, bytes: 5_000_000 });
