@@ -568,7 +568,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
         const payload = xlogPayload(bytes);
         if (payload === null) {
           const frame = parseFrame(bytes);
-          if (frame.kind !== "keepalive") return;
+          if (frame.kind !== "keepalive") return; // Never: parseFrame refuses any other kind.
           if (frame.walEnd > live.received) {
             live.received = frame.walEnd;
             watchSoon(live, ctx);
