@@ -37,7 +37,10 @@ const XLOGDATA_HEADER_BYTES = 25;
 export function xlogPayload(frame: Uint8Array): Uint8Array | null {
   if (frame[0] !== 0x77) return null;
   if (frame.length < XLOGDATA_HEADER_BYTES) {
-    throw new OesophagusError("internal", `XLogData frame of ${frame.length} bytes is shorter than its 25-byte header`);
+    throw new OesophagusError(
+      "internal",
+      `XLogData frame of ${frame.length} bytes is shorter than its ${XLOGDATA_HEADER_BYTES}-byte header`,
+    );
   }
   return frame.subarray(XLOGDATA_HEADER_BYTES);
 }
