@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
+import { tempFile } from "../test/helpers/temp_files.ts";
 import { quietElasticsearch } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
 import { startMeasured } from "./measure.ts";
@@ -45,7 +46,7 @@ const db = await createBenchDatabase(pgUrl, "bench_backlog", ROWS);
 const { sql } = db;
 const url = `${db.url}?sslmode=${values.sslmode}`;
 const slot = "bench_backlog";
-const config = await Deno.makeTempFile({ suffix: ".json" });
+const config = await tempFile(".json");
 await Deno.writeTextFile(
   config,
   JSON.stringify({

@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { describeTables } from "../src/pg/catalog.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
+import { tempFile } from "../test/helpers/temp_files.ts";
 import { bulkCeiling, es, quietElasticsearch } from "./ceilings.ts";
 import { benchServices } from "./bench_services.ts";
 import { createBenchDatabase } from "./fixture.ts";
@@ -67,7 +68,7 @@ const bulk = await plainLoad();
 // The engine, end to end: process start, slot, snapshot, every document acknowledged, exit.
 await fetch(`${esUrl}/bench_engine`, { method: "DELETE" }).then((r) => r.body?.cancel());
 await quietElasticsearch(esUrl);
-const config = await Deno.makeTempFile({ suffix: ".json" });
+const config = await tempFile(".json");
 await Deno.writeTextFile(
   config,
   JSON.stringify({

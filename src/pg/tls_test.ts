@@ -24,23 +24,27 @@ Deno.test("sourceTls(): PGSSLMODE is the default, as in libpq; the URL wins over
 Deno.test("sourceTls(): verify modes read the root certificate and check the chain; only verify-full the host", async () => {
   const ca = await Deno.makeTempFile({ suffix: ".pem" });
   await Deno.writeTextFile(ca, "-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----\n");
-  for (const mode of ["verify-ca", "verify-full", "require"]) {
-    const tls = sourceTls(`postgres://u@h/db?sslmode=${mode}&sslrootcert=${encodeURIComponent(ca)}`);
-    assert.equal(tls.url, "postgres://u@h/db");
-    assert.ok(typeof tls.ssl === "object");
-    assert.equal(tls.ssl.rejectUnauthorized, true);
-    assert.match(String(tls.ssl.ca), /BEGIN CERTIFICATE/);
-    // A certificate for another host: only verify-full refuses it.
-    const identity = tls.ssl.checkServerIdentity!(
-      "h",
-      { subject: { CN: "elsewhere" }, subjectaltname: "DNS:elsewhere" } as never,
-    );
-    assert.equal(identity instanceof Error, mode === "verify-full", mode);
-    // The host checked is the one the socket connected to, passed in: here the certificate's.
-    assert.equal(
-      tls.ssl.checkServerIdentity!("elsewhere", { subject: { CN: "elsewhere" }, subjectaltname: "DNS:elsewhere" } as never),
-      undefined,
-    );
+  try {
+    for (const mode of ["verify-ca", "verify-full", "require"]) {
+      const tls = sourceTls(`postgres://u@h/db?sslmode=${mode}&sslrootcert=${encodeURIComponent(ca)}`);
+      assert.equal(tls.url, "postgres://u@h/db");
+      assert.ok(typeof tls.ssl === "object");
+      assert.equal(tls.ssl.rejectUnauthorized, true);
+      assert.match(String(tls.ssl.ca), /BEGIN CERTIFICATE/);
+      // A certificate for another host: only verify-full refuses it.
+      const identity = tls.ssl.checkServerIdentity!(
+        "h",
+        { subject: { CN: "elsewhere" }, subjectaltname: "DNS:elsewhere" } as never,
+      );
+      assert.equal(identity instanceof Error, mode === "verify-full", mode);
+      // The host checked is the one the socket connected to, passed in: here the certificate's.
+      assert.equal(
+        tls.ssl.checkServerIdentity!("elsewhere", { subject: { CN: "elsewhere" }, subjectaltname: "DNS:elsewhere" } as never),
+        undefined,
+      );
+    }
+  } finally {
+    await Deno.remove(ca);
   }
   const system = sourceTls("postgres://u@h/db?sslmode=verify-full&sslrootcert=system");
   assert.ok(typeof system.ssl === "object" && system.ssl.ca === undefined && system.ssl.rejectUnauthorized === true);

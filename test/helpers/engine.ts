@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { REPO } from "./services.ts";
+import { tempFile } from "./temp_files.ts";
 
 /**
  * `deno task start` without the task runner in between (so signals and RSS are the engine's own).
@@ -24,7 +25,7 @@ export const ENGINE_ARGS: readonly string[] = [
  * so engines of different tests never compete for 9464.
  */
 export async function writeConfig(config: unknown): Promise<string> {
-  const path = await Deno.makeTempFile({ prefix: "oesophagus-test-", suffix: ".json" });
+  const path = await tempFile(".json");
   const withPort = config !== null && typeof config === "object" && !Array.isArray(config) && !("metrics" in config)
     ? { ...config, metrics: { port: 0 } }
     : config;
