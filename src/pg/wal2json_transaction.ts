@@ -71,7 +71,12 @@ function lsn(bytes: Uint8Array, at: number): { value: Lsn; end: number } | null 
   if (high === null || bytes[high.end] !== 0x2f) return null;
   const low = hex(bytes, high.end + 1);
   if (low === null) return null;
-  return { value: ((BigInt(high.value) << 32n) | BigInt(low.value)) as Lsn, end: low.end };
+  // Below 2^53 (a high half under 0x200000: 8 PiB of WAL) the joined value is an exact number:
+  // one BigInt made instead of three and two operations on them.
+  const value = high.value < 0x200000
+    ? BigInt(high.value * 0x1_0000_0000 + low.value)
+    : (BigInt(high.value) << 32n) | BigInt(low.value);
+  return { value: value as Lsn, end: low.end };
 }
 
 function hex(bytes: Uint8Array, at: number): { value: number; end: number } | null {
