@@ -2,7 +2,8 @@
  * The router: segments in, bulk batches out. Row changes are grouped per table, rendered into
  * exact documents and `_id`s (in TypeScript, or by PostgreSQL in one round trip per table per part
  * of a segment), turned into versioned index/delete items, and written into the batches of every
- * sink of the table, on the document's lane. A long segment comes in parts; its batches fill
+ * sink of the table, on the document's lane (of several items for one document rendered together,
+ * only the last: `supersededBy`). A long segment comes in parts; its batches fill
  * over them. A segment is acked to the checkpointer when every sink acked every batch of it. A
  * TRUNCATE is a barrier: everything before it is acked first, then the index is emptied up to its
  * version.
@@ -22,6 +23,7 @@ import type { SinkCommand } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { pairKey } from "../src/stream/pair_key.ts";
+import { supersededBy } from "../src/stream/superseded.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, KeylessChange, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { BulkBodyWriter, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
@@ -54,11 +56,14 @@ interface Routed {
   readonly trace: ChangeSpan | null;
 }
 
+/** The `counts` action of changes left out of a batch for a later item of their document. */
+const SUPERSEDED = "superseded";
+
 /** A batch in flight: whose segment it belongs to, and what it carries (for events-out counts and traces). */
 interface SentBatch {
   readonly work: Work;
   readonly sink: string;
-  /** `table\0action` -> documents; empty for a truncate. */
+  /** `table\0action` -> documents (action `superseded`: changes left out for a later item); empty for a truncate. */
   readonly counts: Map<string, number>;
   readonly traces: ChangeSpan[];
 }
@@ -172,9 +177,25 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     for (const open of work.open.values()) flush(state, work, ctx, open);
   }
 
-  /** Writes rendered items into the segment's open batches (per sink and lane), sending those that are full. */
+  /**
+   * Writes rendered items into the segment's open batches (per sink and lane), sending those that
+   * are full. An item another one for its document follows in `routed` is left out
+   * (`supersededBy`); its change is counted, and its trace ended, with the item that replaces it.
+   */
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
-    for (const { route, item, trace } of routed) {
+    const replacedBy = supersededBy(routed.length, (i) => routed[i].route.config.index, (i) => routed[i].item.id);
+    /** By the position of the item that replaces them: the changes left out for it. */
+    const carried = new Map<number, Routed[]>();
+    for (let i = 0; i < routed.length; i++) {
+      const { route, item, trace } = routed[i];
+      const replacer = replacedBy === null ? -1 : replacedBy[i];
+      if (replacer !== -1) {
+        const list = carried.get(replacer);
+        if (list) list.push(routed[i]);
+        else carried.set(replacer, [routed[i]]);
+        continue;
+      }
+      const left = carried.get(i);
       for (const sink of route.config.sinks) {
         const sinkConfig = config.sinks[sink];
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
@@ -195,6 +216,15 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         if (trace) {
           changeSpans()?.batched(trace, sink);
           open.traces.push(trace);
+        }
+        if (left === undefined) continue;
+        for (const moot of left) {
+          const supersededKey = pairKey(moot.route.table, SUPERSEDED);
+          open.counts.set(supersededKey, (open.counts.get(supersededKey) ?? 0) + 1);
+          if (moot.trace) {
+            changeSpans()?.batched(moot.trace, sink);
+            open.traces.push(moot.trace);
+          }
         }
       }
     }
@@ -649,7 +679,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           state.batches.delete(msg.batchId);
           for (const [key, n] of sent.counts) {
             const [table, action] = key.split("\u0000");
-            counters.eventsOut.add(n, { sink: sent.sink, table, action });
+            if (action === SUPERSEDED) counters.eventsSuperseded.add(n, { sink: sent.sink, table });
+            else counters.eventsOut.add(n, { sink: sent.sink, table, action });
           }
           for (const trace of sent.traces) {
             changeSpans()?.acknowledged(trace);

@@ -22,6 +22,7 @@ metrics.setGlobalMeterProvider(provider);
 export const METRIC_NAMES = {
   eventsIn: "oesophagus_events_in_total",
   eventsOut: "oesophagus_events_out_total",
+  eventsSuperseded: "oesophagus_events_superseded_total",
   batchSize: "oesophagus_sink_batch_documents",
   flushDuration: "oesophagus_sink_flush_duration_seconds",
   lagBytes: "oesophagus_replication_lag_bytes",
@@ -48,6 +49,11 @@ export const counters = {
   eventsOut: meter.createCounter(name(METRIC_NAMES.eventsOut), {
     description: "Documents acknowledged by a sink (action index or delete)",
     unit: "{document}",
+  }),
+  /** Changes not written because a later change of the same row followed in the same batch, per sink and table. */
+  eventsSuperseded: meter.createCounter(name(METRIC_NAMES.eventsSuperseded), {
+    description: "Changes left out of a bulk request because a later change of the same row was in it, acknowledged with it",
+    unit: "{event}",
   }),
   restarts: meter.createCounter(name(METRIC_NAMES.restarts), {
     description: "Restarts caused by a crash of this actor",

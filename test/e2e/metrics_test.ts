@@ -1,6 +1,6 @@
 /**
  * The engine's metrics through a real Prometheus scraping `/metrics`: events in and out per
- * table move as rows are written, snapshot progress and replication lag are there, and
+ * table move as rows are written (and changes superseded by a later one of their row in a batch), snapshot progress and replication lag are there, and
  * `/healthz` and `/readyz` answer. Every name the dashboard-to-be may query is one the engine
  * exports.
  */
@@ -62,6 +62,14 @@ Deno.test("metrics: Prometheus scrapes events in/out per table, snapshot progres
     await eventually(prometheus, `${METRIC_NAMES.eventsIn}{${table},op="delete"}`, (v) => v === 34);
     await eventually(prometheus, `${METRIC_NAMES.eventsOut}{${table},sink="search",action="delete"}`, (v) => v === 34);
     await eventually(prometheus, `${METRIC_NAMES.eventsOut}{${table},sink="search",action="index"}`, (v) => v === 1334);
+    // Three changes of one row in one transaction: one document written, two changes superseded by it.
+    await sql.begin(async (tx) => {
+      for (const v of ["first", "second", "third"]) await tx`UPDATE items SET v = ${v} WHERE id = 7`;
+    });
+    await waitForCatchUp(sql, slot);
+    await eventually(prometheus, `${METRIC_NAMES.eventsIn}{${table},op="update"}`, (v) => v === 103);
+    await eventually(prometheus, `${METRIC_NAMES.eventsOut}{${table},sink="search",action="index"}`, (v) => v === 1335);
+    await eventually(prometheus, `${METRIC_NAMES.eventsSuperseded}{${table},sink="search"}`, (v) => v === 2);
     await eventually(prometheus, `sum(${METRIC_NAMES.batchSize}_count{sink="search"})`, (v) => v >= 2);
     await eventually(prometheus, `${METRIC_NAMES.lagBytes}{slot="${slot}"}`, (v) => v >= 0);
     await eventually(prometheus, `${METRIC_NAMES.retainedWal}{slot="${slot}"}`, (v) => v > 0);

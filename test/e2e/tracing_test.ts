@@ -1,7 +1,8 @@
 /**
  * A trace for every change event, found in a real Jaeger: one inserted row has its `cdc.change`
  * span (table, op, commit LSN, key, plugin) with `cdc.route` and `cdc.batch` children, and the
- * `sink.flush` span of the bulk request that carried it links to it. The copy has its
+ * `sink.flush` span of the bulk request that carried it links to it, also for changes left out
+ * of the request for a later change of their row. The copy has its
  * `snapshot.chunk` spans.
  */
 import assert from "node:assert/strict";
@@ -84,6 +85,29 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       });
       assert.equal(changes.length, 300);
       for (const c of changes) assert.ok(linked.has(`${c.traceID}/${c.spanID}`), `change ${tag(c, "cdc.key")} not linked`);
+
+      // A row changed three times in one transaction: one document is written, and each change
+      // still has its trace, with its cdc.batch child, linked from the bulk request that wrote the last.
+      await sql.begin(async (tx) => {
+        for (const v of ["a", "b", "c"]) await tx`UPDATE items SET v = ${v} WHERE id = 4242`;
+      });
+      await waitForCatchUp(sql, slot);
+      const updates = await eventually("the three cdc.change spans of the updates", async () => {
+        const spans = (await jaeger.traces(service, "cdc.change")).flat();
+        const found = spans.filter((s) =>
+          s.operationName === "cdc.change" && tag(s, "cdc.key") === "4242" && tag(s, "cdc.op") === "update"
+        );
+        const batched = found.filter((u) =>
+          spans.some((s) => s.operationName === "cdc.batch" && s.references.some((r) => r.spanID === u.spanID))
+        );
+        return batched.length >= 3 ? found : undefined;
+      });
+      assert.equal(updates.length, 3);
+      await eventually("sink.flush linked to the three updates", async () => {
+        const flushes = (await jaeger.traces(service, "sink.flush")).flat().filter((s) => s.operationName === "sink.flush");
+        const links = new Set(flushes.flatMap((s) => s.references.map((r) => `${r.traceID}/${r.spanID}`)));
+        return updates.every((u) => links.has(`${u.traceID}/${u.spanID}`)) ? true : undefined;
+      });
 
       const chunks = (await jaeger.traces(service, "snapshot.chunk")).flat().filter((s) => s.operationName === "snapshot.chunk");
       assert.ok(
