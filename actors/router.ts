@@ -56,14 +56,14 @@ interface Routed {
   readonly trace: ChangeSpan | null;
 }
 
-/** The `counts` action of changes left out of a batch for a later item of their document. */
+/** The `counts` action of items left out of a batch for a later item of their document. */
 const SUPERSEDED = "superseded";
 
 /** A batch in flight: whose segment it belongs to, and what it carries (for events-out counts and traces). */
 interface SentBatch {
   readonly work: Work;
   readonly sink: string;
-  /** `table\0action` -> documents (action `superseded`: changes left out for a later item); empty for a truncate. */
+  /** `table\0action` -> documents (action `superseded`: items left out for a later one); empty for a truncate. */
   readonly counts: Map<string, number>;
   readonly traces: ChangeSpan[];
 }
@@ -180,11 +180,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   /**
    * Writes rendered items into the segment's open batches (per sink and lane), sending those that
    * are full. An item another one for its document follows in `routed` is left out
-   * (`supersededBy`); its change is counted, and its trace ended, with the item that replaces it.
+   * (`supersededBy`); it is counted, and its change's trace ended, with the item that replaces it.
    */
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
     const replacedBy = supersededBy(routed.length, (i) => routed[i].route.config.index, (i) => routed[i].item.id);
-    /** By the position of the item that replaces them: the changes left out for it. */
+    /** By the position of the item that replaces them: the items left out for it. */
     const carried = new Map<number, Routed[]>();
     for (let i = 0; i < routed.length; i++) {
       const { route, item, trace } = routed[i];

@@ -50,10 +50,10 @@ export const counters = {
     description: "Documents acknowledged by a sink (action index or delete)",
     unit: "{document}",
   }),
-  /** Changes not written because a later change of the same row followed in the same batch, per sink and table. */
+  /** Writes left out of a bulk request because a later write of their document was in it, per sink and table. */
   eventsSuperseded: meter.createCounter(name(METRIC_NAMES.eventsSuperseded), {
-    description: "Changes left out of a bulk request because a later change of the same row was in it, acknowledged with it",
-    unit: "{event}",
+    description: "Document writes (index or delete) left out of a bulk request for a later write of the same document in it",
+    unit: "{document}",
   }),
   restarts: meter.createCounter(name(METRIC_NAMES.restarts), {
     description: "Restarts caused by a crash of this actor",
