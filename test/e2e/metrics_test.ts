@@ -1,8 +1,8 @@
 /**
  * The engine's metrics through a real Prometheus scraping `/metrics`: events in and out per
- * table move as rows are written (and changes superseded by a later one of their row in a batch), snapshot progress and replication lag are there, and
- * `/healthz` and `/readyz` answer. Every name the dashboard-to-be may query is one the engine
- * exports.
+ * table move as rows are written (and writes superseded by a later one of their document in a
+ * batch), snapshot progress and replication lag are there, and `/healthz` and `/readyz` answer.
+ * Every name the dashboard-to-be may query is one the engine exports.
  */
 import assert from "node:assert/strict";
 import { METRIC_NAMES } from "../../src/telemetry/metrics.ts";
@@ -62,7 +62,7 @@ Deno.test("metrics: Prometheus scrapes events in/out per table, snapshot progres
     await eventually(prometheus, `${METRIC_NAMES.eventsIn}{${table},op="delete"}`, (v) => v === 34);
     await eventually(prometheus, `${METRIC_NAMES.eventsOut}{${table},sink="search",action="delete"}`, (v) => v === 34);
     await eventually(prometheus, `${METRIC_NAMES.eventsOut}{${table},sink="search",action="index"}`, (v) => v === 1334);
-    // Three changes of one row in one transaction: one document written, two changes superseded by it.
+    // Three changes of one row in one transaction: one document written, two writes superseded by it.
     await sql.begin(async (tx) => {
       for (const v of ["first", "second", "third"]) await tx`UPDATE items SET v = ${v} WHERE id = 7`;
     });
