@@ -184,18 +184,18 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    */
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
     const replacedBy = supersededBy(routed.length, (i) => routed[i].route.config.index, (i) => routed[i].item.id);
-    /** By the position of the item that replaces them: the items left out for it. */
-    const carried = new Map<number, Routed[]>();
+    /** By the position of the item that replaces them: the items left out for it (none without a repeat). */
+    const carried = replacedBy === null ? null : new Map<number, Routed[]>();
     for (let i = 0; i < routed.length; i++) {
       const { route, item, trace } = routed[i];
       const replacer = replacedBy === null ? -1 : replacedBy[i];
       if (replacer !== -1) {
-        const list = carried.get(replacer);
+        const list = carried!.get(replacer);
         if (list) list.push(routed[i]);
-        else carried.set(replacer, [routed[i]]);
+        else carried!.set(replacer, [routed[i]]);
         continue;
       }
-      const left = carried.get(i);
+      const left = carried?.get(i);
       for (const sink of route.config.sinks) {
         const sinkConfig = config.sinks[sink];
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
