@@ -5,6 +5,7 @@
  * an index the operator made keeps the interval they gave it.
  */
 import assert from "node:assert/strict";
+import type { Client } from "@elastic/elasticsearch";
 import { describeTables } from "../../src/pg/catalog.ts";
 import { elasticsearchSinkSchema } from "../../src/config/schema.ts";
 import { createClient } from "../../src/sinks/elasticsearch/client.ts";
@@ -33,14 +34,30 @@ async function searchable(index: string): Promise<number> {
   return (JSON.parse(answer.text) as { hits: { total: { value: number } } }).hits.total.value;
 }
 
+/** A sink's client and a fresh index name, the index deleted and the client closed afterwards. */
+async function withIndex(prefix: string, body: (client: Client, index: string) => Promise<void>): Promise<void> {
+  const { esUrl } = await services();
+  const client = createClient("search", elasticsearchSinkSchema.parse({ type: "elasticsearch", url: esUrl }));
+  const index = uniqueName(prefix);
+  try {
+    await body(client, index);
+  } finally {
+    await esRequest("DELETE", `/${index}`);
+    await client.close();
+  }
+}
+
+/** An index made by hand with `settings` (and `mappings`), as an operator or an earlier engine would. */
+async function makeIndex(index: string, body: Record<string, unknown>): Promise<void> {
+  const made = await esRequest("PUT", `/${index}`, JSON.stringify(body));
+  assert.equal(made.status, 200, made.text);
+}
+
 Deno.test("bulk load: an index made for a copy refreshes every few seconds, and after it as by default, all searchable", async () => {
   await using db = await createTestDatabase();
   await db.sql`CREATE TABLE items (id bigint PRIMARY KEY, name text)`;
   const [table] = await describeTables(db.sql, [{ schema: "public", name: "items" }]);
-  const { esUrl } = await services();
-  const client = createClient("search", elasticsearchSinkSchema.parse({ type: "elasticsearch", url: esUrl }));
-  const index = uniqueName("bulk_load");
-  try {
+  await withIndex("bulk_load", async (client, index) => {
     const prepared = await ensureIndex(client, "search", index, table, { bulkLoad: true });
     assert.equal(prepared.created, true);
     assert.equal(await refreshInterval(index), BULK_LOAD_REFRESH_INTERVAL);
@@ -55,49 +72,24 @@ Deno.test("bulk load: an index made for a copy refreshes every few seconds, and 
     // Idempotent: a snapshot resumed after a crash ends its bulk load again.
     await endBulkLoad(client, "search", index);
     assert.equal(await refreshInterval(index), null);
-  } finally {
-    await esRequest("DELETE", `/${index}`);
-    await client.close();
-  }
+  });
 });
 
 Deno.test("bulk load: a copy begun with refreshes off (an earlier engine's -1) gets them back", async () => {
-  const { esUrl } = await services();
-  const client = createClient("search", elasticsearchSinkSchema.parse({ type: "elasticsearch", url: esUrl }));
-  const index = uniqueName("bulk_load_off");
-  try {
-    const made = await esRequest(
-      "PUT",
-      `/${index}`,
-      JSON.stringify({ settings: { "index.refresh_interval": "-1" }, mappings: { _meta: { managed_by: "oesophagus" } } }),
-    );
-    assert.equal(made.status, 200, made.text);
+  await withIndex("bulk_load_off", async (client, index) => {
+    await makeIndex(index, { settings: { "index.refresh_interval": "-1" }, mappings: { _meta: { managed_by: "oesophagus" } } });
     await writeUnrefreshed(index, "1");
     assert.equal(await searchable(index), 0);
     await endBulkLoad(client, "search", index);
     assert.equal(await refreshInterval(index), null);
     assert.equal(await searchable(index), 1);
-  } finally {
-    await esRequest("DELETE", `/${index}`);
-    await client.close();
-  }
+  });
 });
 
 Deno.test("bulk load: an index the operator made keeps the refresh interval they gave it, even the engine's own value", async () => {
-  const { esUrl } = await services();
-  const client = createClient("search", elasticsearchSinkSchema.parse({ type: "elasticsearch", url: esUrl }));
-  const index = uniqueName("bulk_load_theirs");
-  try {
-    const made = await esRequest(
-      "PUT",
-      `/${index}`,
-      JSON.stringify({ settings: { "index.refresh_interval": BULK_LOAD_REFRESH_INTERVAL } }),
-    );
-    assert.equal(made.status, 200, made.text);
+  await withIndex("bulk_load_theirs", async (client, index) => {
+    await makeIndex(index, { settings: { "index.refresh_interval": BULK_LOAD_REFRESH_INTERVAL } });
     await endBulkLoad(client, "search", index);
     assert.equal(await refreshInterval(index), BULK_LOAD_REFRESH_INTERVAL);
-  } finally {
-    await esRequest("DELETE", `/${index}`);
-    await client.close();
-  }
+  });
 });
