@@ -94,7 +94,7 @@ export async function addMissingFields(
   try {
     const answer = await client.indices.getMapping({ index });
     const current = Object.values(answer)[0]?.mappings;
-    if (current?._meta?.managed_by !== MANAGED.managed_by) return { added: [] };
+    if (!isManaged(current)) return { added: [] };
     const wanted = indexMapping(table).properties;
     const existing = (current.properties ?? {}) as Record<string, FieldMapping>;
     const missing = Object.fromEntries(Object.entries(wanted).filter(([name]) => !(name in existing)));
@@ -141,8 +141,9 @@ export async function endBulkLoad(client: Client, sinkName: string, index: strin
   try {
     const settings = await client.indices.getSettings({ index, name: "index.refresh_interval", flat_settings: true });
     const value = Object.values(settings)[0]?.settings?.["index.refresh_interval"];
-    if (value !== "-1" && value !== BULK_LOAD_REFRESH_INTERVAL) return;
-    if (value === BULK_LOAD_REFRESH_INTERVAL && !await managed(client, index)) return;
+    // -1 on any index, as before the interval: a copy an earlier engine began.
+    const ours = value === "-1" || (value === BULK_LOAD_REFRESH_INTERVAL && await madeByEngine(client, index));
+    if (!ours) return;
     await client.indices.putSettings({ index, settings: { "index.refresh_interval": null } });
     await client.indices.refresh({ index });
   } catch (error) {
@@ -150,9 +151,13 @@ export async function endBulkLoad(client: Client, sinkName: string, index: strin
   }
 }
 
-/** Whether the engine made the index (its mapping's `_meta`), and so chose its settings. */
-async function managed(client: Client, index: string): Promise<boolean> {
-  const answer = await client.indices.getMapping({ index });
-  return Object.values(answer).length > 0 &&
-    Object.values(answer).every((i) => i.mappings?._meta?.managed_by === MANAGED.managed_by);
+/** Whether the engine made every index behind the name, and so chose their settings. */
+async function madeByEngine(client: Client, index: string): Promise<boolean> {
+  const indices = Object.values(await client.indices.getMapping({ index }));
+  return indices.length > 0 && indices.every((i) => isManaged(i.mappings));
+}
+
+/** Whether the engine made the index (its mapping's `_meta`), and so chose its mapping and settings. */
+function isManaged(mappings: { _meta?: Record<string, unknown> } | undefined): boolean {
+  return mappings?._meta?.managed_by === MANAGED.managed_by;
 }
