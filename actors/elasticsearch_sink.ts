@@ -7,7 +7,7 @@
 import type { Client } from "@elastic/elasticsearch";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
-import { backoffDelay, DEFAULT_BACKOFF, sleep } from "../src/backoff.ts";
+import { DEFAULT_BACKOFF } from "../src/backoff.ts";
 import type { ElasticsearchSinkConfig } from "../src/config/schema.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
@@ -22,6 +22,8 @@ import { logger } from "../src/telemetry/log.ts";
 import { counters, histograms } from "../src/telemetry/metrics.ts";
 import type { ChangeLinks } from "../src/telemetry/change_spans.ts";
 import { changeSpans } from "../src/telemetry/tracing.ts";
+import { Lanes } from "../src/sinks/lanes.ts";
+import { retrying } from "../src/sinks/retrying.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface PendingWrite {
@@ -31,40 +33,18 @@ interface PendingWrite {
   readonly links?: ChangeLinks;
 }
 
-interface Lane {
-  readonly queue: PendingWrite[];
-  busy: boolean;
-}
-
 interface SinkState {
   readonly client: Client;
   /** Which table each index holds, for dead-letter entries. */
   readonly tables: Map<string, string>;
   deadLetters: number;
-  readonly lanes: Lane[];
+  readonly lanes: Lanes<PendingWrite>;
   readonly inFlight: Map<number, { lane: number; write: PendingWrite }>;
   nextWriteId: number;
 }
 
-/** Runs `work` until it succeeds, waiting out failures that waiting can fix. */
-async function retrying<T>(sink: string, what: string, signal: AbortSignal, path: string, work: () => Promise<T>): Promise<T> {
-  for (let attempt = 0;; attempt++) {
-    try {
-      return await work();
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      const classified = classifyRequestError(error, sink);
-      if (!classified.retriable) throw classified;
-      const delayMs = backoffDelay(attempt, DEFAULT_BACKOFF);
-      if (attempt === 0 || attempt % 10 === 9) {
-        logger.warn(`${what} failed, retrying`, { actor: path, error: classified.message, delayMs });
-      }
-      await sleep(delayMs, signal);
-    }
-  }
-}
-
 export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig): Behaviour<SinkState, SinkCommand> {
+  const classify = (error: unknown) => classifyRequestError(error, name);
   const bulkOptions = (ctx: ActorContext<SinkCommand>): BulkOptions => ({
     sinkName: name,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -76,12 +56,9 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
   });
 
   const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) => {
-    state.lanes.forEach((lane, index) => {
-      if (lane.busy || lane.queue.length === 0) return;
-      const write = lane.queue.shift()!;
+    state.lanes.startIdle((write, lane) => {
       const writeId = state.nextWriteId++;
-      lane.busy = true;
-      state.inFlight.set(writeId, { lane: index, write });
+      state.inFlight.set(writeId, { lane, write });
       const sent = performance.now();
       histograms.batchSize.record(write.batch.docs, { sink: name });
       const traced = write.links ? changeSpans() : null;
@@ -114,7 +91,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
       deadLetter(batch, refusal, { sink: name, tableOf: (index) => state.tables.get(index) ?? null, now })
     );
     await retrying(
-      name,
+      classify,
       "writing to the dead-letter index",
       ctx.scope.signal,
       ctx.path,
@@ -154,7 +131,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
   return {
     init(ctx) {
       const client = ctx.scope.own(createClient(name, config), (c) => c.close());
-      const lanes = Array.from({ length: config.concurrency }, () => ({ queue: [], busy: false }));
+      const lanes = new Lanes<PendingWrite>(config.concurrency);
       return { client, tables: new Map(), deadLetters: 0, lanes, inFlight: new Map(), nextWriteId: 0 };
     },
 
@@ -163,7 +140,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
         case "PrepareTable": {
           state.tables.set(msg.index, displayName(msg.table.name));
           const prepared = await retrying(
-            name,
+            classify,
             "index creation",
             ctx.scope.signal,
             ctx.path,
@@ -185,7 +162,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
         }
         case "ExtendMapping": {
           const extended = await retrying(
-            name,
+            classify,
             "extending the index mapping",
             ctx.scope.signal,
             ctx.path,
@@ -196,7 +173,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
         }
         case "EndBulkLoad":
           await retrying(
-            name,
+            classify,
             "ending the bulk load",
             ctx.scope.signal,
             ctx.path,
@@ -205,27 +182,18 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
           ctx.send(msg.replyTo, { type: "BulkLoadEnded", sink: name, index: msg.index });
           return state;
         case "Write": {
-          const lane = msg.lane ??
-            state.lanes.reduce(
-              (
-                best,
-                l,
-                i,
-              ) => (l.queue.length + Number(l.busy) < state.lanes[best].queue.length + Number(state.lanes[best].busy) ? i : best),
-              0,
-            );
-          state.lanes[lane % state.lanes.length].queue.push({
+          state.lanes.push({
             batchId: msg.batchId,
             batch: msg.batch,
             replyTo: msg.replyTo,
             links: msg.links,
-          });
+          }, msg.lane);
           pump(state, ctx);
           return state;
         }
         case "Truncate":
           retrying(
-            name,
+            classify,
             "truncate",
             ctx.scope.signal,
             ctx.path,
@@ -246,7 +214,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
           const settled = state.inFlight.get(msg.writeId);
           state.inFlight.delete(msg.writeId);
           if (settled) {
-            state.lanes[settled.lane].busy = false;
+            state.lanes.settle(settled.lane);
             ctx.send(settled.write.replyTo, { type: "BatchAcked", batchId: settled.write.batchId, sink: name });
           }
           pump(state, ctx);

@@ -16,6 +16,7 @@ import { type Behaviour, spawnActor } from "../supervision/actor.ts";
 import type { SupervisionPolicy } from "../supervision/policy.ts";
 import { checkpointer } from "./checkpointer.ts";
 import { elasticsearchSink } from "./elasticsearch_sink.ts";
+import { kafkaSink } from "./kafka_sink.ts";
 import { router } from "./router.ts";
 import { snapshotCoordinator } from "./snapshot.ts";
 import { walReader } from "./wal_reader.ts";
@@ -55,8 +56,13 @@ export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineC
           case "elasticsearch":
             sinks[name] = spawnActor(ctx.self, `sink-${name}`, elasticsearchSink(name, sink), { displayName: `sinks/${name}` });
             break;
+          case "kafka":
+            sinks[name] = spawnActor(ctx.self, `sink-${name}`, kafkaSink(name, sink, deps.config.tables), {
+              displayName: `sinks/${name}`,
+            });
+            break;
           default:
-            assertNever(sink.type);
+            assertNever(sink);
         }
       }
       spawnActor(

@@ -73,6 +73,8 @@ interface OpenBatch {
   readonly sink: string;
   readonly lane: number;
   readonly body: BulkBodyWriter;
+  /** For a sink of change events (Kafka): each item's change, `c`, `u` or `d`; null for a sink of documents. */
+  ops: string[] | null;
   counts: Map<string, number>;
   traces: ChangeSpan[];
 }
@@ -166,8 +168,10 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       batch: open.body.take(),
       lane: open.lane,
       replyTo: ctx.self,
+      ...(open.ops ? { ops: open.ops.join("") } : {}),
       ...(open.traces.length > 0 ? { links: linksTo(open.traces) } : {}),
     });
+    open.ops = open.ops ? [] : null;
     open.counts = new Map();
     open.traces = [];
   }
@@ -179,8 +183,9 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
 
   /**
    * Writes rendered items into the segment's open batches (per sink and lane), sending those that
-   * are full. An item another one for its document follows in `routed` is left out
-   * (`supersededBy`); it is counted, and its change's trace ended, with the item that replaces it.
+   * are full. For a sink of documents, an item another one for its document follows in `routed`
+   * is left out (`supersededBy`); it is counted, and its change's trace ended, with the item that
+   * replaces it. A sink of change events gets every item.
    */
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
     const replacedBy = supersededBy(routed.length, (i) => routed[i].route.config.index, (i) => routed[i].item.id);
@@ -193,16 +198,18 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         const list = carried!.get(replacer);
         if (list) list.push(routed[i]);
         else carried!.set(replacer, [routed[i]]);
-        continue;
       }
       const left = carried?.get(i);
       for (const sink of route.config.sinks) {
         const sinkConfig = config.sinks[sink];
+        const events = sinkConfig.type === "kafka";
+        if (replacer !== -1 && !events) continue;
         const lane = laneOf(route.config.index, item.id, sinkConfig.concurrency);
         const key = pairKey(sink, LANE_NAMES[lane]);
         let open = work.open.get(key);
         if (!open) {
-          work.open.set(key, open = { sink, lane, body: new BulkBodyWriter(), counts: new Map(), traces: [] });
+          const ops = events ? [] : null;
+          work.open.set(key, open = { sink, lane, body: new BulkBodyWriter(), ops, counts: new Map(), traces: [] });
         }
         // Characters, not bytes, for a document still a string: a cheap bound, exact for ASCII.
         const size = (item.doc?.length ?? 0) + item.id.length + 120;
@@ -211,13 +218,14 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           (open.body.docs >= sinkConfig.batch.maxDocs || open.body.bytes + size > sinkConfig.batch.maxBytes)
         ) flush(state, work, ctx, open);
         open.body.add(route.config.index, item);
+        open.ops?.push(item.action === "delete" ? "d" : item.op === "insert" ? "c" : "u");
         const countKey = pairKey(route.table, item.action);
         open.counts.set(countKey, (open.counts.get(countKey) ?? 0) + 1);
         if (trace) {
           changeSpans()?.batched(trace, sink);
           open.traces.push(trace);
         }
-        if (left === undefined) continue;
+        if (events || left === undefined) continue;
         for (const moot of left) {
           const supersededKey = pairKey(moot.route.table, SUPERSEDED);
           open.counts.set(supersededKey, (open.counts.get(supersededKey) ?? 0) + 1);

@@ -10,6 +10,8 @@ fi
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 # 8.19.9 is the newest 8.x integ-test zip Maven Central served on 2026-11-24; the client is 8.19.2.
 ES_VERSION="${ES_VERSION:-8.19.9}"
+# The last 3.x: KRaft without ZooKeeper, and every protocol version kafkajs 2.2.4 speaks.
+KAFKA_VERSION="${KAFKA_VERSION:-3.9.1}"
 ES_USER="${ES_USER:-oesophagus-es}"
 JAVA17_HOME="${JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
 

@@ -13,6 +13,7 @@ import { judgeEncoding, sourceEncoding } from "../pg/encoding.ts";
 import { unindexableColumnsError } from "../sinks/elasticsearch/unindexable_columns.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
 import { classifyRequestError } from "../sinks/elasticsearch/classify.ts";
+import { classifyKafkaError, describeKafka } from "../sinks/kafka/client.ts";
 import { redact } from "../telemetry/redact.ts";
 import { quoteIdent } from "../pg/identifier.ts";
 
@@ -157,6 +158,22 @@ export async function runChecks(config: Config): Promise<Finding[]> {
   }
 
   for (const [name, sink] of Object.entries(config.sinks)) {
+    if (sink.type === "kafka") {
+      try {
+        const { brokers } = await describeKafka(name, sink);
+        pass(`sink ${name}: Kafka, ${brokers} broker(s)`);
+        if (brokers < sink.replicationFactor) {
+          fail(
+            `sink ${name}: replicationFactor ${sink.replicationFactor} needs as many brokers, the cluster has ${brokers}`,
+            `lower sinks.${name}.replicationFactor to at most ${brokers}`,
+          );
+        }
+      } catch (error) {
+        const classified = classifyKafkaError(error, name);
+        fail(classified.message, classified.fix ?? `check that Kafka runs at sinks.${name}.brokers`);
+      }
+      continue;
+    }
     const client = createClient(name, sink);
     try {
       const health = await client.cluster.health({ timeout: "5s" });

@@ -2,6 +2,7 @@
 import type { Config } from "../config/load.ts";
 import type { SinkConfig } from "../config/schema.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
+import { describeKafka } from "../sinks/kafka/client.ts";
 import { redact } from "../telemetry/redact.ts";
 import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
@@ -23,7 +24,7 @@ export interface StatusReport {
   };
   readonly sinks: readonly {
     readonly name: string;
-    /** Cluster health (green, yellow, red), or "unreachable". */
+    /** Elasticsearch: cluster health (green, yellow, red); Kafka: how many brokers; or "unreachable". */
     readonly health: string;
     readonly deadLetters: number | null;
     readonly error?: string;
@@ -84,6 +85,14 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
 }
 
 async function sinkStatus(name: string, sink: SinkConfig): Promise<StatusReport["sinks"][number]> {
+  if (sink.type === "kafka") {
+    try {
+      const { brokers } = await describeKafka(name, sink);
+      return { name, health: `${brokers} broker(s)`, deadLetters: null };
+    } catch (error) {
+      return { name, health: "unreachable", deadLetters: null, error: redact((error as Error).message) };
+    }
+  }
   const client = createClient(name, { ...sink, requestTimeoutMs: 5_000 });
   try {
     const health = await client.cluster.health({ timeout: "5s" });

@@ -45,7 +45,12 @@ function rows(schema: JsonSchema, path: string, required: boolean, out: string[]
   const variants = schema.oneOf ?? schema.anyOf;
   if (variants) {
     if (path) out.push(`| \`${path}\` | object | | ${schema.description ?? ""} |`);
-    for (const variant of variants) rows(variant, path, required, out, false);
+    for (const variant of variants) {
+      // Sinks: each kind's keys under its own placeholder, so shared keys (batch, concurrency) read apart.
+      const kind = variant.properties?.type?.const;
+      const variantPath = typeof kind === "string" ? path.replace(/<sink>$/, `<${kind} sink>`) : path;
+      rows(variant, variantPath, required, out, false);
+    }
     return;
   }
   if (path && withSelf) {

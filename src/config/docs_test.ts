@@ -10,5 +10,6 @@ Deno.test("renderConfigReference() lists nested keys with their defaults", () =>
   const reference = renderConfigReference();
   assert.match(reference, /\| `source\.url` \| string \| required \|/);
   assert.match(reference, /\| `tables\.<table>\.snapshot\.concurrency` \| integer 1\.\.64 \| `2` \|/);
-  assert.match(reference, /\| `sinks\.<sink>\.batch\.maxDocs` \| integer 1\.\.100000 \| `2000` \|/);
+  assert.match(reference, /\| `sinks\.<elasticsearch sink>\.batch\.maxDocs` \| integer 1\.\.100000 \| `2000` \|/);
+  assert.match(reference, /\| `sinks\.<kafka sink>\.topicPrefix` \| string \| `"oesophagus\."` \|/);
 });

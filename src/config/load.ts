@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { type ExactJson, JsonNumber, JsonSyntaxError, parseExactJson } from "../json/exact_json.ts";
 import { displayName, parseQualifiedName, type QualifiedName } from "../pg/identifier.ts";
-import { configSchema, type ParsedConfig, type SinkConfig } from "./schema.ts";
+import { configSchema, KAFKA_TOPIC, type KafkaSinkConfig, type ParsedConfig, type SinkConfig } from "./schema.ts";
 
 export interface ConfigProblem {
   readonly path: string;
@@ -43,6 +43,11 @@ export function tableConfigNamed(config: Config, name: string): TableConfig {
   const table = config.tables.find((t) => displayName(t.name) === name);
   if (!table) throw new Error(`${name} is not a configured table`);
   return table;
+}
+
+/** The topic a Kafka sink writes a table's change events to: its prefix and the table's index name. */
+export function topicName(sink: KafkaSinkConfig, index: string): string {
+  return `${sink.topicPrefix}${index}`;
 }
 
 /** `tables."public.users".snapshot` — keys that are not plain words are quoted. */
@@ -247,6 +252,19 @@ function resolve(parsed: ParsedConfig, file: string): Config {
       });
     }
     byIndex.set(index, key);
+    for (const sink of sinks) {
+      const sinkConfig = parsed.sinks[sink];
+      if (sinkConfig?.type !== "kafka") continue;
+      const topic = topicName(sinkConfig, index);
+      if (!KAFKA_TOPIC.test(topic)) {
+        problems.push({
+          path: table.index === undefined ? path() : path("index"),
+          message: `makes topic ${JSON.stringify(topic)} for sink ${
+            JSON.stringify(sink)
+          }, which Kafka does not allow (letters, digits, ., _ and -, at most 249): give the table another "index"`,
+        });
+      }
+    }
     tables.push(
       Object.freeze({
         key,

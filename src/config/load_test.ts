@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { INVALID_CONFIGS } from "../../test/helpers/invalid_configs.ts";
-import { ConfigError, parseConfig } from "./load.ts";
+import { ConfigError, parseConfig, topicName } from "./load.ts";
 
 const env = (vars: Record<string, string>) => ({ env: (name: string) => vars[name] });
 const minimal = { source: { url: "postgres://u@h/db" }, tables: { users: {} } };
@@ -23,7 +23,8 @@ Deno.test("parseConfig() fills every default from a minimal config", () => {
   assert.equal(config.source.plugin, "pgoutput");
   assert.deepEqual(Object.keys(config.sinks), ["search"]);
   const search = config.sinks.search;
-  assert.equal(search.url, "http://127.0.0.1:9200");
+  assert.equal(search.type, "elasticsearch");
+  assert.equal(search.type === "elasticsearch" && search.url, "http://127.0.0.1:9200");
   assert.deepEqual(search.batch, { maxDocs: 2000, maxBytes: 5_000_000, timeoutMs: 100, lingerMs: 10 });
   assert.equal(search.concurrency, 2);
   assert.deepEqual(config.tables, [{
@@ -34,6 +35,27 @@ Deno.test("parseConfig() fills every default from a minimal config", () => {
     snapshot: { concurrency: 2, chunkRows: 50_000 },
   }]);
   assert.ok(Object.isFrozen(config.tables[0].snapshot));
+});
+
+Deno.test("parseConfig() fills a Kafka sink's defaults; a table goes to every sink unless it names some", () => {
+  const config = parseConfig(
+    JSON.stringify({
+      source: { url: "postgres://h/d" },
+      sinks: { search: { type: "elasticsearch" }, events: { type: "kafka", brokers: ["k1:9092", "k2:9093"] } },
+      tables: { users: {}, orders: { sinks: ["search"] } },
+    }),
+    "producer.json",
+    env({}),
+  );
+  const events = config.sinks.events;
+  assert.equal(events.type, "kafka");
+  if (events.type !== "kafka") return;
+  assert.deepEqual(
+    [events.brokers, events.clientId, events.topicPrefix, events.partitions, events.replicationFactor, events.concurrency],
+    [["k1:9092", "k2:9093"], "oesophagus", "oesophagus.", 1, 1, 2],
+  );
+  assert.equal(topicName(events, config.tables[0].index), "oesophagus.users");
+  assert.deepEqual(config.tables.map((t) => t.sinks), [["search", "events"], ["search"]]);
 });
 
 Deno.test("parseConfig() percent-encodes ${VAR} values in a URL's user and password only", () => {
@@ -48,7 +70,8 @@ Deno.test("parseConfig() percent-encodes ${VAR} values in a URL's user and passw
   );
   assert.equal(config.source.url, "postgres://me%40corp:p%40ss%2Fw%3Ard%25@db:5433/shop?application_name=a b");
   assert.equal(decodeURIComponent(new URL(config.source.url).password), "p@ss/w:rd%");
-  assert.equal(config.sinks.search.url, "http://u:p@es:9200");
+  const search = config.sinks.search;
+  assert.equal(search.type === "elasticsearch" && search.url, "http://u:p@es:9200");
 });
 
 Deno.test("parseConfig() takes ${VAR:-default} when VAR is unset or empty", () => {

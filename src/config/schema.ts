@@ -39,9 +39,11 @@ const indexName = z.string({ error: "must be a string" })
 export const MAX_SINK_CONCURRENCY = 64;
 
 export const batchSchema = z.strictObject({
-  maxDocs: positiveInt(100_000).default(2_000).describe("Documents per bulk request at most."),
+  maxDocs: positiveInt(100_000).default(2_000).describe(
+    "Items per request at most: documents of a `_bulk` request, change events of a Kafka produce request.",
+  ),
   maxBytes: positiveInt(100_000_000).default(5_000_000).describe(
-    "Bytes per bulk request at most (a single larger document still goes alone).",
+    "Bytes per request at most (a single larger item still goes alone).",
   ),
   timeoutMs: positiveInt(60_000).default(100).describe(
     "How long a partly filled batch waits for more changes before it is sent.",
@@ -82,8 +84,39 @@ export const elasticsearchSinkSchema = z.strictObject({
   }
 });
 
+/** Characters Kafka allows in a topic name. */
+export const KAFKA_TOPIC = /^[A-Za-z0-9._-]{1,249}$/;
+
+const brokerAddress = z.string({ error: "must be a host:port string" }).regex(/^[^\s:/]+:\d{1,5}$/, {
+  error: "must be host:port, e.g. 127.0.0.1:9092",
+});
+
+export const kafkaSinkSchema = z.strictObject({
+  type: z.literal("kafka").describe("Sink kind."),
+  brokers: z.array(brokerAddress, { error: "must be a list of host:port strings" })
+    .min(1, { error: "must name at least one broker" }).default(["127.0.0.1:9092"])
+    .describe("Bootstrap brokers, `host:port` each."),
+  clientId: z.string({ error: "must be a string" }).min(1).default("oesophagus").describe("Client id the brokers see."),
+  topicPrefix: z.string({ error: "must be a string" }).regex(/^[A-Za-z0-9._-]{0,200}$/, {
+    error: "must be letters, digits, ., _ or -, at most 200 of them",
+  }).default("oesophagus.").describe(
+    "A table's topic is this prefix and the table's index name (`oesophagus.orders`); the topic is created if missing.",
+  ),
+  partitions: positiveInt(10_000).default(1).describe(
+    "Partitions of a topic the engine creates: a row's changes always go to the partition of its key; more partitions let more consumers share a topic.",
+  ),
+  replicationFactor: positiveInt(100).default(1).describe("Replicas of each partition of a topic the engine creates."),
+  batch: batchSchema.prefault({}).describe("Batch bounds: messages per produce request."),
+  concurrency: positiveInt(MAX_SINK_CONCURRENCY).default(2).describe("Produce requests in flight at once."),
+  requestTimeoutMs: positiveInt(600_000).default(30_000).describe(
+    "A produce request taking longer is abandoned and retried.",
+  ),
+});
+
 /** The one place a sink type is listed. */
-export const sinkSchema = z.discriminatedUnion("type", [elasticsearchSinkSchema]).describe("One sink; `type` says which kind.");
+export const sinkSchema = z.discriminatedUnion("type", [elasticsearchSinkSchema, kafkaSinkSchema]).describe(
+  "One sink; `type` says which kind.",
+);
 
 export const snapshotSchema = z.strictObject({
   concurrency: positiveInt(64).default(2).describe("Chunk readers for this table, each on its own connection."),
@@ -209,4 +242,5 @@ export const configSchema = z.strictObject({
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ElasticsearchSinkConfig = z.output<typeof elasticsearchSinkSchema>;
+export type KafkaSinkConfig = z.output<typeof kafkaSinkSchema>;
 export type SinkConfig = z.output<typeof sinkSchema>;

@@ -5,6 +5,7 @@ import type { Config } from "./load.ts";
 export function registerConfigSecrets(config: Config): void {
   registerUrlSecrets(config.source.url);
   for (const sink of Object.values(config.sinks)) {
+    if (sink.type !== "elasticsearch") continue;
     registerUrlSecrets(sink.url);
     registerSecret(sink.password);
     registerSecret(sink.apiKey);

@@ -33,6 +33,11 @@ export type SinkCommand =
     readonly type: "Write";
     readonly batchId: string;
     readonly batch: BulkBatch;
+    /**
+     * Per item of a streamed batch, the change it comes from: `c` insert, `u` update, `d` delete
+     * (for sinks that publish change events; absent for a snapshot's rows).
+     */
+    readonly ops?: string;
     readonly lane?: number;
     readonly replyTo: Ref<BatchAcked>;
     /** The change events the batch carries (trace and span ids): its `sink.flush` span links to them. */

@@ -42,6 +42,8 @@ export interface BulkItem {
   readonly version: Lsn;
   /** The document for `index`: its to_jsonb text, or that text's UTF-8 bytes. */
   readonly doc: string | Uint8Array | null;
+  /** The kind of change it comes from (a key change: an update that makes a delete and an index). */
+  readonly op?: RowOp;
 }
 
 function isJson(type: PgType): boolean {
@@ -146,14 +148,14 @@ export class TableRenderer {
   }
 
   /** The array of records sent to PostgreSQL, and which item each element becomes. */
-  elements(changes: readonly RowChange[]): { json: string; items: { action: "index" | "delete"; version: Lsn }[] } {
+  elements(changes: readonly RowChange[]): { json: string; items: { action: "index" | "delete"; version: Lsn; op: RowOp }[] } {
     const elements: string[] = [];
-    const items: { action: "index" | "delete"; version: Lsn }[] = [];
+    const items: { action: "index" | "delete"; version: Lsn; op: RowOp }[] = [];
     for (const change of changes) {
       if (change.op === "delete" || (change.op === "update" && this.#keyChanged(change))) {
         if (!change.old) throw new DecodeError("stream", `${change.op} on ${this.#table.name.name} carries no old key`);
         elements.push(`{"d":1,"r":${this.#row(change.old)}}`);
-        items.push({ action: "delete", version: change.version });
+        items.push({ action: "delete", version: change.version, op: change.op });
       }
       if (change.op === "delete") continue;
       if (!change.new) throw new DecodeError("stream", `${change.op} on ${this.#table.name.name} carries no new row`);
@@ -175,7 +177,7 @@ export class TableRenderer {
       }
       const image = fill ? this.#withFill(change.new, fill) : change.new;
       elements.push(`{${missing.length > 0 ? `"u":${JSON.stringify(missing)},` : ""}"r":${this.#row(image)}}`);
-      items.push({ action: "index", version: change.version });
+      items.push({ action: "index", version: change.version, op: change.op });
     }
     return { json: `[${elements.join(",")}]`, items };
   }
@@ -232,7 +234,7 @@ export class TableRenderer {
       if (!change.old) return false;
       const id = this.#fastId(fast, change.old, null, out);
       if (id === null) return false;
-      deleted = { action: "delete", id, version: change.version, doc: null };
+      deleted = { action: "delete", id, version: change.version, doc: null, op: change.op };
     }
     if (change.op !== "delete") {
       if (!change.new) return false;
@@ -241,7 +243,7 @@ export class TableRenderer {
       const id = this.#fastId(fast, change.new, doc, out);
       if (id === null) return false;
       if (deleted) items.push(deleted);
-      items.push({ action: "index", id, version: change.version, doc });
+      items.push({ action: "index", id, version: change.version, doc, op: change.op });
     } else items.push(deleted!);
     return true;
   }
@@ -347,6 +349,7 @@ export class TableRenderer {
           id: rows[next].id ?? this.#keyless(),
           version: planned[next].version,
           doc: rows[next].doc,
+          op: planned[next].op,
         });
       }
     }

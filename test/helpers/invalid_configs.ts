@@ -73,7 +73,7 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
     'tables.people.index: index "users" is also used by table "users": give one of them another "index"',
   ]],
   ["unknown sink type", { source: { url: "postgres://h/d" }, sinks: { s: { type: "solr" } }, tables: { a: {} } }, [
-    'sinks.s.type: is not a known sink type (known: "elasticsearch")',
+    'sinks.s.type: is not a known sink type (known: "elasticsearch", "kafka")',
   ]],
   ["bad sink url", {
     source: { url: "postgres://h/d" },
@@ -112,6 +112,31 @@ export const INVALID_CONFIGS: [string, unknown, string[], Record<string, string>
     tables: { a: {} },
   }, [
     'sinks.s.deadLetterIndex: must be a valid Elasticsearch index name: lower case, no spaces or \\/*?"<>|,#:, not starting with -, _ or +',
+  ]],
+  ["a Kafka broker without a port", {
+    source: { url: "postgres://h/d" },
+    sinks: { k: { type: "kafka", brokers: ["kafka"] } },
+    tables: { a: {} },
+  }, [
+    "sinks.k.brokers[0]: must be host:port, e.g. 127.0.0.1:9092",
+  ]],
+  ["no Kafka brokers", { source: { url: "postgres://h/d" }, sinks: { k: { type: "kafka", brokers: [] } }, tables: { a: {} } }, [
+    "sinks.k.brokers: must name at least one broker",
+  ]],
+  ["a Kafka topic prefix with a slash", {
+    source: { url: "postgres://h/d" },
+    sinks: { k: { type: "kafka", topicPrefix: "cdc/" } },
+    tables: { a: {} },
+  }, [
+    "sinks.k.topicPrefix: must be letters, digits, ., _ or -, at most 200 of them",
+  ]],
+  ["an index name Kafka refuses as a topic", {
+    source: { url: "postgres://h/d" },
+    sinks: { s: { type: "elasticsearch" }, k: { type: "kafka" } },
+    tables: { a: { index: "a+b" }, '"x+y"': {} },
+  }, [
+    'tables.a.index: makes topic "oesophagus.a+b" for sink "k", which Kafka does not allow (letters, digits, ., _ and -, at most 249): give the table another "index"',
+    'tables."\\"x+y\\"": makes topic "oesophagus.x+y" for sink "k", which Kafka does not allow (letters, digits, ., _ and -, at most 249): give the table another "index"',
   ]],
   ["api key with basic auth", {
     source: { url: "postgres://h/d" },

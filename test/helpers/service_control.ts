@@ -1,7 +1,11 @@
 /** Stopping and restarting the real services under a running engine, with the project's own script. */
 import { REPO } from "./services.ts";
 
-export async function serviceControl(command: "start" | "stop" | "restart", what: "pg" | "es", env: Record<string, string> = {}) {
+export async function serviceControl(
+  command: "start" | "stop" | "restart",
+  what: "pg" | "es" | "kafka",
+  env: Record<string, string> = {},
+) {
   const result = await new Deno.Command(`${REPO}scripts/services`, {
     args: [command, what],
     env,

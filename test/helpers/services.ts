@@ -1,5 +1,5 @@
 /**
- * Real services for tests: the project's own scripts start PostgreSQL and Elasticsearch once
+ * Real services for tests: the project's own scripts start PostgreSQL, Elasticsearch and Kafka once
  * (idempotently) and tests get their own database, slot and indices on top. A service that
  * cannot start fails the test run loudly; nothing is skipped.
  */
@@ -18,27 +18,36 @@ export interface Services {
   readonly esUrl: string;
   /** The CA that signed the PostgreSQL server's certificate (for sslmode=verify-full). */
   readonly pgCaFile: string;
+  /** `host:port` of the Kafka broker. */
+  readonly kafkaBrokers: string;
 }
 
 let cached: Promise<Services> | undefined;
 
 async function startServices(): Promise<Services> {
-  const fromEnv = { pgUrl: Deno.env.get("PG_URL"), esUrl: Deno.env.get("ES_URL"), pgCaFile: Deno.env.get("PG_CA_FILE") };
-  if (fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile) {
-    return { pgUrl: fromEnv.pgUrl, esUrl: fromEnv.esUrl, pgCaFile: fromEnv.pgCaFile };
+  const fromEnv = {
+    pgUrl: Deno.env.get("PG_URL"),
+    esUrl: Deno.env.get("ES_URL"),
+    pgCaFile: Deno.env.get("PG_CA_FILE"),
+    kafkaBrokers: Deno.env.get("KAFKA_BROKERS"),
+  };
+  if (fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile && fromEnv.kafkaBrokers) {
+    return { pgUrl: fromEnv.pgUrl, esUrl: fromEnv.esUrl, pgCaFile: fromEnv.pgCaFile, kafkaBrokers: fromEnv.kafkaBrokers };
   }
   const script = `${REPO}scripts/services`;
   const started = await new Deno.Command(script, { args: ["start"], stdout: "inherit", stderr: "inherit" }).output();
   if (!started.success) {
-    throw new Error(`${script} start failed (exit ${started.code}): the tests need real PostgreSQL and Elasticsearch`);
+    throw new Error(`${script} start failed (exit ${started.code}): the tests need real PostgreSQL, Elasticsearch and Kafka`);
   }
   const env = await new Deno.Command(script, { args: ["env"], stdout: "piped", stderr: "inherit" }).output();
   if (!env.success) throw new Error(`${script} env failed (exit ${env.code})`);
   const vars = Object.fromEntries(
     new TextDecoder().decode(env.stdout).trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
   );
-  if (!vars.PG_URL || !vars.ES_URL || !vars.PG_CA_FILE) throw new Error(`${script} env printed no PG_URL/ES_URL/PG_CA_FILE`);
-  return { pgUrl: vars.PG_URL, esUrl: vars.ES_URL, pgCaFile: vars.PG_CA_FILE };
+  if (!vars.PG_URL || !vars.ES_URL || !vars.PG_CA_FILE || !vars.KAFKA_BROKERS) {
+    throw new Error(`${script} env printed no PG_URL/ES_URL/PG_CA_FILE/KAFKA_BROKERS`);
+  }
+  return { pgUrl: vars.PG_URL, esUrl: vars.ES_URL, pgCaFile: vars.PG_CA_FILE, kafkaBrokers: vars.KAFKA_BROKERS };
 }
 
 export function services(): Promise<Services> {

@@ -1,0 +1,212 @@
+/**
+ * The batching sink for one Kafka cluster: change events, one topic per table. Like the
+ * Elasticsearch sink it runs `concurrency` lanes with one produce request in flight each, so a
+ * row's events (same lane, same partition) reach their partition in commit order. A batch is
+ * acked once every broker in the partition's in-sync set has it (acks=all). After a crash the
+ * stream is replayed from the slot: events may appear twice, never go missing, and each carries
+ * its commit LSN as its version, so a consumer applies them as Elasticsearch does.
+ */
+import { Buffer } from "node:buffer";
+import type { Admin, Kafka, Producer } from "kafkajs";
+import { Partitioners } from "kafkajs";
+import type { Ref } from "nact";
+import { assertNever } from "../src/assert_never.ts";
+import { type TableConfig, topicName } from "../src/config/load.ts";
+import type { KafkaSinkConfig } from "../src/config/schema.ts";
+import { displayName } from "../src/pg/identifier.ts";
+import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
+import { changeMessages, type Destination, type TopicMessages, truncateMessages } from "../src/sinks/kafka/change_messages.ts";
+import { classifyKafkaError, createKafka } from "../src/sinks/kafka/client.ts";
+import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
+import { logger } from "../src/telemetry/log.ts";
+import { histograms } from "../src/telemetry/metrics.ts";
+import type { ChangeLinks } from "../src/telemetry/change_spans.ts";
+import { changeSpans } from "../src/telemetry/tracing.ts";
+import { Lanes } from "../src/sinks/lanes.ts";
+import { retrying } from "../src/sinks/retrying.ts";
+import type { ActorContext, Behaviour } from "../supervision/actor.ts";
+
+interface PendingWrite {
+  readonly batchId: string;
+  readonly batch: BulkBatch;
+  readonly ops?: string;
+  readonly replyTo: Ref<BatchAcked>;
+  readonly links?: ChangeLinks;
+}
+
+interface SinkState {
+  readonly kafka: Kafka;
+  readonly producer: Producer;
+  readonly admin: Admin;
+  /** Whether producer and admin are connected (at the first request that needs them). */
+  connected: boolean;
+  readonly lanes: Lanes<PendingWrite>;
+  readonly inFlight: Map<number, { lane: number; write: PendingWrite }>;
+  nextWriteId: number;
+}
+
+export function kafkaSink(
+  name: string,
+  config: KafkaSinkConfig,
+  tables: readonly TableConfig[],
+): Behaviour<SinkState, SinkCommand> {
+  const classify = (error: unknown) => classifyKafkaError(error, name);
+  const destinations = new Map<string, Destination>(
+    tables.filter((t) => t.sinks.includes(name)).map((
+      t,
+    ) => [t.index, { topic: topicName(config, t.index), table: displayName(t.name) }]),
+  );
+  const destinationOf = (index: string): Destination => {
+    const destination = destinations.get(index);
+    if (!destination) throw new Error(`sink ${name} got a batch for index ${index}, which no table of it has`);
+    return destination;
+  };
+
+  const connected = async (state: SinkState) => {
+    if (state.connected) return;
+    await state.producer.connect();
+    await state.admin.connect();
+    state.connected = true;
+  };
+
+  const produce = async (state: SinkState, topicMessages: TopicMessages[]) => {
+    await connected(state);
+    await state.producer.sendBatch({
+      topicMessages: topicMessages.map(({ topic, messages }) => ({
+        topic,
+        messages: messages.map((m) => ({
+          key: m.key,
+          // kafkajs encodes only a Buffer as bytes (a plain Uint8Array makes a record the broker refuses).
+          value: Buffer.from(m.value.buffer, m.value.byteOffset, m.value.byteLength),
+          headers: m.headers,
+          ...(m.partition === undefined ? {} : { partition: m.partition }),
+        })),
+      })),
+      acks: -1,
+      timeout: config.requestTimeoutMs,
+    });
+  };
+
+  /** Creates the topic if it is missing; true if this call made it. */
+  const ensureTopic = async (state: SinkState, topic: string): Promise<boolean> => {
+    await connected(state);
+    const existing = await state.admin.listTopics();
+    if (existing.includes(topic)) return false;
+    return await state.admin.createTopics({
+      topics: [{ topic, numPartitions: config.partitions, replicationFactor: config.replicationFactor }],
+      waitForLeaders: true,
+      timeout: config.requestTimeoutMs,
+    });
+  };
+
+  const partitionsOf = async (state: SinkState, topic: string): Promise<number[]> => {
+    await connected(state);
+    const { topics } = await state.admin.fetchTopicMetadata({ topics: [topic] });
+    return topics[0].partitions.map((p) => p.partitionId).sort((a, b) => a - b);
+  };
+
+  const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) => {
+    state.lanes.startIdle((write, lane) => {
+      const writeId = state.nextWriteId++;
+      state.inFlight.set(writeId, { lane, write });
+      const sent = performance.now();
+      histograms.batchSize.record(write.batch.docs, { sink: name });
+      const traced = write.links ? changeSpans() : null;
+      const span = traced?.flushStarted(name, write.batch.docs, write.batch.body.length, write.links!);
+      Promise.resolve()
+        .then(() => changeMessages(write.batch, write.ops, destinationOf))
+        .then((messages) => retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produce(state, messages)))
+        .then(
+          () => {
+            histograms.flushDuration.record((performance.now() - sent) / 1000, { sink: name });
+            if (span) traced!.flushEnded(span);
+            ctx.send(ctx.self, { type: "BulkSettled", writeId });
+          },
+          (error) => {
+            if (span) traced!.flushEnded(span, (error as Error).message);
+            ctx.fail(error);
+          },
+        );
+    });
+  };
+
+  return {
+    init(ctx) {
+      const kafka = createKafka(name, config);
+      const producer = kafka.producer({
+        allowAutoTopicCreation: false,
+        // The default (murmur2) partitioner, as Java clients use: a key's partition is the same for every client.
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      const admin = kafka.admin();
+      ctx.scope.own(producer, (p) => p.disconnect());
+      ctx.scope.own(admin, (a) => a.disconnect());
+      const lanes = new Lanes<PendingWrite>(config.concurrency);
+      return { kafka, producer, admin, connected: false, lanes, inFlight: new Map(), nextWriteId: 0 };
+    },
+
+    async handle(state, msg, ctx) {
+      switch (msg.type) {
+        case "PrepareTable": {
+          const topic = destinationOf(msg.index).topic;
+          const created = await retrying(classify, "topic creation", ctx.scope.signal, ctx.path, () => ensureTopic(state, topic));
+          if (created) logger.info("topic created", { actor: ctx.path, topic, partitions: config.partitions });
+          ctx.send(msg.replyTo, {
+            type: "TablePrepared",
+            sink: name,
+            index: msg.index,
+            created,
+            // kafkajs does not read topic ids: a topic deleted and made anew by hand is not copied again by itself.
+            uuid: `topic:${topic}`,
+          });
+          return state;
+        }
+        case "ExtendMapping":
+          return state;
+        case "EndBulkLoad":
+          ctx.send(msg.replyTo, { type: "BulkLoadEnded", sink: name, index: msg.index });
+          return state;
+        case "Write": {
+          state.lanes.push({
+            batchId: msg.batchId,
+            batch: msg.batch,
+            ops: msg.ops,
+            replyTo: msg.replyTo,
+            links: msg.links,
+          }, msg.lane);
+          pump(state, ctx);
+          return state;
+        }
+        case "Truncate": {
+          const destination = destinationOf(msg.index);
+          retrying(classify, "truncate event", ctx.scope.signal, ctx.path, async () => {
+            const partitions = await partitionsOf(state, destination.topic);
+            await produce(state, [truncateMessages(destination, msg.index, msg.version, partitions, msg.reason === "sweep")]);
+          }).then(
+            () => {
+              logger.info(msg.reason === "sweep" ? "sweep event written" : "truncate event written", {
+                actor: ctx.path,
+                topic: destination.topic,
+              });
+              ctx.send(msg.replyTo, { type: "BatchAcked", batchId: msg.requestId, sink: name });
+            },
+            (error) => ctx.fail(error),
+          );
+          return state;
+        }
+        case "BulkSettled": {
+          const settled = state.inFlight.get(msg.writeId);
+          state.inFlight.delete(msg.writeId);
+          if (settled) {
+            state.lanes.settle(settled.lane);
+            ctx.send(settled.write.replyTo, { type: "BatchAcked", batchId: settled.write.batchId, sink: name });
+          }
+          pump(state, ctx);
+          return state;
+        }
+        default:
+          return assertNever(msg);
+      }
+    },
+  };
+}

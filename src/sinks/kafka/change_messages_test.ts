@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { canonicalJson, parseExactJson } from "../../json/exact_json.ts";
+import type { Lsn } from "../../pg/lsn.ts";
+import { bulkActionPrefix } from "../../pg/snapshot_query.ts";
+import type { BulkBatch } from "../../snapshot/row_batcher.ts";
+import { encodeItems } from "../elasticsearch/bulk_body.ts";
+import { changeMessages, MalformedBatch, truncateMessages, VERSION_HEADER } from "./change_messages.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const destinations = (index: string) => ({ topic: `cdc.${index}`, table: `public.${index}` });
+/** Above 2^53: a version a JS number would round. */
+const BIG = 18446744073709551615n as Lsn;
+
+Deno.test("changeMessages() makes one event per streamed item, exact, keyed by _id, grouped by topic", () => {
+  const doc = '{"id": 1, "n": 12345678901234567890.123456789, "s": "é😀"}';
+  const batch = encodeItems([
+    { index: "a", item: { action: "index", id: '"1"', version: BIG, doc } },
+    { index: "b", item: { action: "delete", id: JSON.stringify('[2, "x"]'), version: 7n as Lsn, doc: null } },
+    { index: "a", item: { action: "index", id: '"3"', version: 8n as Lsn, doc: encoder.encode('{"id": 3}') } },
+  ]);
+  const topics = changeMessages(batch, "udc", destinations);
+  assert.deepEqual(topics.map((t) => [t.topic, t.messages.length]), [["cdc.a", 2], ["cdc.b", 1]]);
+  const [first, third] = topics[0].messages;
+  const [second] = topics[1].messages;
+  assert.equal(first.key, "1");
+  assert.equal(second.key, '[2, "x"]');
+  assert.equal(first.headers[VERSION_HEADER], "18446744073709551615");
+  const value = decoder.decode(first.value);
+  assert.equal(
+    value,
+    `{"op":"u","after":${doc},"source":{"table":"public.a","index":"a","lsn":"FFFFFFFF/FFFFFFFF","version":"18446744073709551615","snapshot":false}}`,
+  );
+  assert.match(decoder.decode(second.value), /^\{"op":"d","after":null,"source":\{"table":"public.b","index":"b","lsn":"0\/7"/);
+  assert.match(decoder.decode(third.value), /^\{"op":"c","after":\{"id": 3\},/);
+});
+
+Deno.test("changeMessages() reads a snapshot's batch (action lines as the COPY writes them) as r events", () => {
+  const line = (id: number) => `${bulkActionPrefix("a", BIG)}"${id}"}}\n{"id": ${id}}\n`;
+  const body = encoder.encode(line(1) + line(22));
+  const batch: BulkBatch = { body, offsets: new Uint32Array([0, line(1).length]), docs: 2 };
+  const [{ topic, messages }] = changeMessages(batch, undefined, destinations);
+  assert.equal(topic, "cdc.a");
+  assert.deepEqual(messages.map((m) => m.key), ["1", "22"]);
+  const envelope = parseExactJson(decoder.decode(messages[1].value)) as Record<string, unknown>;
+  assert.equal(envelope.op, "r");
+  assert.equal(canonicalJson(envelope.after as never), '{"id":22}');
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(envelope.source as Record<string, unknown>).filter(([k]) => k !== "table")),
+    { index: "a", lsn: "FFFFFFFF/FFFFFFFF", version: "18446744073709551615", snapshot: true },
+  );
+});
+
+Deno.test("changeMessages() refuses a malformed batch instead of guessing", () => {
+  const good = encodeItems([{ index: "a", item: { action: "index", id: '"1"', version: 1n as Lsn, doc: "{}" } }]);
+  assert.throws(() => changeMessages(good, "uu", destinations), MalformedBatch);
+  const bodies = [
+    '{"update":{"_index":"a","_id":"1","version":1}}\n{}\n',
+    '{"index":{"_index":"a","_id":"1","version":1.5}}\n{}\n',
+    '{"index":{"_index":"a","version":1}}\n{}\n',
+    '{"index":{"_index":"a","_id":"1","version":1}}\n',
+    '{"index":{"_index":"a","_id":"1","version":1}\n{}\n',
+  ];
+  for (const text of bodies) {
+    const batch: BulkBatch = { body: encoder.encode(text), offsets: new Uint32Array([0]), docs: 1 };
+    assert.throws(() => changeMessages(batch, undefined, destinations), MalformedBatch, text);
+  }
+});
+
+Deno.test("truncateMessages() puts one keyless t event on each partition", () => {
+  const { topic, messages } = truncateMessages(destinations("a"), "a", 42n as Lsn, [0, 1, 2], false);
+  assert.equal(topic, "cdc.a");
+  assert.deepEqual(messages.map((m) => [m.partition, m.key, m.headers[VERSION_HEADER]]), [[0, null, "42"], [1, null, "42"], [
+    2,
+    null,
+    "42",
+  ]]);
+  assert.equal(
+    decoder.decode(messages[0].value),
+    '{"op":"t","after":null,"source":{"table":"public.a","index":"a","lsn":"0/2A","version":"42","snapshot":false}}',
+  );
+});

@@ -1,0 +1,102 @@
+/**
+ * The kafkajs client for one sink, and what its errors mean: try again (a broker down, a leader
+ * moving) or refused for good (a message over the topic's size limit, a topic that cannot be
+ * made). kafkajs logs through the engine's logger, so its lines are JSON like every other.
+ */
+import process from "node:process";
+import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
+import type { KafkaSinkConfig } from "../../config/schema.ts";
+import { OesophagusError } from "../../errors.ts";
+import { logger } from "../../telemetry/log.ts";
+
+let warningsFiltered = false;
+
+/**
+ * kafkajs 2.2.4 schedules its request queue's check with a negative delay when nothing is
+ * throttled (tulios/kafkajs#1751); the runtime then prints a TimeoutNegativeWarning (and runs the
+ * timer at once, as kafkajs expects). That line would be the only non-JSON line of the engine's
+ * output: it is dropped, every other warning still printed.
+ */
+function dropNegativeTimeoutWarnings(): void {
+  if (warningsFiltered) return;
+  warningsFiltered = true;
+  const emit = process.emitWarning;
+  process.emitWarning = function (warning: string | Error, ...rest: unknown[]) {
+    const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+    if (type === "TimeoutNegativeWarning" || (warning instanceof Error && warning.name === "TimeoutNegativeWarning")) return;
+    return (emit as (...args: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
+export function createKafka(name: string, config: KafkaSinkConfig, retry: { retries: number } = { retries: 3 }): Kafka {
+  dropNegativeTimeoutWarnings();
+  const options: KafkaConfig = {
+    clientId: config.clientId,
+    brokers: [...config.brokers],
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: 5_000,
+    // The sink retries with its own backoff; kafkajs's own retries are for a leader moving.
+    retry: { ...retry, initialRetryTime: 100, maxRetryTime: 2_000 },
+    logLevel: logLevel.WARN,
+    logCreator: () => ({ level, log }) => {
+      const fields = { sink: name, kafkajs: log.logger, broker: log.broker, error: log.error };
+      if (level <= logLevel.WARN) logger.warn(`kafka: ${log.message}`, fields);
+    },
+  };
+  return new Kafka(options);
+}
+
+/** kafkajs errors carry `retriable`; a wrapped one (retries exhausted) has the reason as `cause`. */
+interface KafkaJsError {
+  readonly name?: string;
+  readonly message?: string;
+  readonly retriable?: boolean;
+  readonly type?: string;
+  readonly cause?: KafkaJsError;
+}
+
+/** Protocol errors that waiting cannot fix. */
+const FOR_GOOD: Readonly<Record<string, string>> = {
+  MESSAGE_TOO_LARGE: "raise the topic's max.message.bytes (and the broker's message.max.bytes), or lower batch.maxBytes",
+  RECORD_LIST_TOO_LARGE: "lower the sink's batch.maxBytes, or raise the broker's message.max.bytes",
+  TOPIC_AUTHORIZATION_FAILED: "grant the engine's principal Write and Describe on the topic",
+  CLUSTER_AUTHORIZATION_FAILED: "grant the engine's principal the cluster permissions it needs (IdempotentWrite, Create)",
+  INVALID_TOPIC_EXCEPTION: "give the table another index name, so its topic name is valid",
+  INVALID_REPLICATION_FACTOR: "lower the sink's replicationFactor to at most the number of brokers",
+  POLICY_VIOLATION: "create the topic yourself, as the cluster's policy allows",
+};
+
+/** An error of a Kafka request as the pipeline should see it. */
+export function classifyKafkaError(error: unknown, sink: string): OesophagusError {
+  if (error instanceof OesophagusError) return error;
+  let inner = error as KafkaJsError;
+  while (inner?.cause && inner.type === undefined) inner = inner.cause;
+  const type = inner?.type;
+  const message = `sink ${sink}: Kafka: ${(error as Error)?.message ?? String(error)}${
+    type && !(error as Error)?.message?.includes(type) ? ` (${type})` : ""
+  }`;
+  if (type !== undefined && type in FOR_GOOD) {
+    return new OesophagusError("sink_rejected", message, { fix: FOR_GOOD[type], cause: error });
+  }
+  if (type !== undefined && inner.retriable === false && /AUTHORIZATION|INVALID|UNSUPPORTED/.test(type)) {
+    return new OesophagusError("sink_rejected", message, { cause: error });
+  }
+  return new OesophagusError("sink_unreachable", message, {
+    retriable: true,
+    fix: "check that the brokers in the sink's `brokers` run and are reachable",
+    cause: error,
+  });
+}
+
+/** The cluster's brokers as its metadata lists them, asked within a few seconds: for `check` and `status`. */
+export async function describeKafka(name: string, config: KafkaSinkConfig): Promise<{ brokers: number }> {
+  const kafka = createKafka(name, { ...config, requestTimeoutMs: 5_000 }, { retries: 0 });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const cluster = await admin.describeCluster();
+    return { brokers: cluster.brokers.length };
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}

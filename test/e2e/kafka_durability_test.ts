@@ -1,0 +1,62 @@
+/**
+ * The slot is never acknowledged past a change that is not in Kafka: with the broker stopped,
+ * changes are written and the engine is killed; once both are back, every change arrives, and a
+ * consumer applying the topic in order ends with the table.
+ */
+import assert from "node:assert/strict";
+import { formatLsn } from "../../src/pg/lsn.ts";
+import { expectedDocuments } from "../helpers/contract.ts";
+import { createTestDatabase } from "../helpers/database.ts";
+import { startEngine, writeConfig } from "../helpers/engine.ts";
+import { eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
+import { serviceControl } from "../helpers/service_control.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
+
+Deno.test("kafka: with the broker down the slot does not move past unwritten changes; after a kill -9 they still arrive", async () => {
+  const { kafkaBrokers } = await services();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  const { sql } = db;
+  await sql`CREATE TABLE notes (id int PRIMARY KEY, body text)`;
+  await sql`INSERT INTO notes SELECT g, 'before' FROM generate_series(1, 100) g`;
+  const slot = uniqueName("kafka_durable");
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    sinks: { events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix, requestTimeoutMs: 2_000 } },
+    tables: { notes: {} },
+  });
+
+  const first = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await first.waitFor(/"msg":"streaming from slot"/);
+    await waitForCatchUp(sql, slot);
+    await serviceControl("stop", "kafka");
+    await sql`UPDATE notes SET body = 'written while Kafka was down' WHERE id <= 10`;
+    await sql`DELETE FROM notes WHERE id > 90`;
+    const written = await currentWalLsn(sql);
+    await first.waitFor(/"msg":"produce request failed, retrying"/, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const confirmed = await confirmedLsn(sql, slot);
+    assert.ok(confirmed < written, `the slot moved to ${formatLsn(confirmed)}, past unwritten changes at ${formatLsn(written)}`);
+  } finally {
+    first.kill("SIGKILL");
+    await first.exited;
+    await serviceControl("start", "kafka");
+  }
+
+  const second = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await second.waitFor(/"msg":"streaming from slot"/);
+    await waitForCatchUp(sql, slot);
+    const events = (await readTopic(`${topics.prefix}notes`)).map(eventOf);
+    const expected = await expectedDocuments(sql, { schema: "public", name: "notes" });
+    const last = lastByKey(events);
+    for (const [key, doc] of expected) assert.equal(last.get(key)?.after, doc, `row ${key}`);
+    for (let id = 91; id <= 100; id++) assert.equal(last.get(String(id))?.op, "d", `row ${id} deleted`);
+    assert.equal(last.size, 100);
+  } finally {
+    second.kill("SIGTERM");
+    await second.exited;
+  }
+});

@@ -1,0 +1,108 @@
+/**
+ * Change events in Kafka, both plugins, beside an Elasticsearch sink: the copy as `r` events,
+ * then every streamed change as its own event (none superseded, unlike documents), keyed by the
+ * `_id`, in commit order per key, with exact values and the commit LSN as version; a TRUNCATE
+ * as a `t` event on every partition. Elasticsearch ends equal to the table at the same time.
+ */
+import assert from "node:assert/strict";
+import { assertSameDocuments, compareIndex, expectedDocuments } from "../helpers/contract.ts";
+import { createTestDatabase } from "../helpers/database.ts";
+import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
+import { services, uniqueName } from "../helpers/services.ts";
+import { currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`kafka (${plugin}): the copy and every streamed change as exact change events, beside Elasticsearch`, async () => {
+    const { esUrl, kafkaBrokers } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    await using topics = uniqueTopicPrefix();
+    const { sql } = db;
+    await sql`CREATE TABLE accounts (id bigint PRIMARY KEY, balance numeric NOT NULL, big bigint, note text, tags text[])`;
+    await sql`INSERT INTO accounts VALUES
+      (1, 12345678901234567890.123456789, 9223372036854775807, 'one', '{a,b}'),
+      (2, 0.1, -9223372036854775808, 'two', NULL),
+      (3, 3, 3, NULL, '{}')`;
+    const slot = uniqueName("kafka");
+    const index = `${indices.prefix}_accounts`;
+    const topic = `${topics.prefix}${index}`;
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      sinks: {
+        search: { type: "elasticsearch", url: esUrl },
+        events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix, partitions: 3 },
+      },
+      tables: { accounts: { index } },
+    });
+    const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    try {
+      await engine.waitFor(/"msg":"streaming from slot"/);
+      const copied = await expectedDocuments(sql, { schema: "public", name: "accounts" });
+      const streamedFrom = await currentWalLsn(sql);
+
+      await sql`INSERT INTO accounts VALUES (4, 99999999999999999999999.5, 4, 'four', '{x}')`;
+      // Three updates of one row in one transaction: Elasticsearch gets the last, Kafka all three.
+      await sql.begin(async (tx) => {
+        for (let i = 1; i <= 3; i++) await tx`UPDATE accounts SET balance = balance + ${i}, note = ${`update ${i}`} WHERE id = 2`;
+      });
+      await sql`DELETE FROM accounts WHERE id = 3`;
+      await sql`UPDATE accounts SET id = 10 WHERE id = 1`;
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "accounts" }, index));
+
+      const events = (await readTopic(topic)).map(eventOf);
+      const snapshot = events.filter((e) => e.snapshot);
+      assert.deepEqual(snapshot.map((e) => e.op), ["r", "r", "r"]);
+      for (const event of snapshot) {
+        assert.equal(event.after, copied.get(event.key!), `row ${event.key} as copied`);
+        assert.equal(event.table, "public.accounts");
+      }
+      const streamed = events.filter((e) => !e.snapshot);
+      assert.ok(streamed.every((e) => e.version > streamedFrom), "streamed events carry commit LSNs after the copy");
+      const ops = (key: string) => streamed.filter((e) => e.key === key).map((e) => e.op);
+      assert.deepEqual(ops("4"), ["c"]);
+      assert.deepEqual(ops("2"), ["u", "u", "u"]);
+      assert.deepEqual(ops("3"), ["d"]);
+      // A key change: the old key's delete, the new key's row.
+      assert.deepEqual(ops("1"), ["d"]);
+      assert.deepEqual(ops("10"), ["u"]);
+      const updates = streamed.filter((e) => e.key === "2");
+      assert.equal(new Set(updates.map((e) => e.version)).size, 1, "one transaction, one version");
+      assert.deepEqual(updates.map((e) => JSON.parse(e.after!).note), ["update 1", "update 2", "update 3"]);
+
+      // Per key: one partition, versions never going back; the last event is the row (or its delete).
+      const partitionOf = new Map<string, number>();
+      const versionOf = new Map<string, bigint>();
+      for (const event of events) {
+        const key = event.key!;
+        assert.equal(partitionOf.get(key) ?? event.partition, event.partition, `key ${key} in one partition`);
+        partitionOf.set(key, event.partition);
+        assert.ok((versionOf.get(key) ?? 0n) <= event.version, `key ${key} went back to version ${event.version}`);
+        versionOf.set(key, event.version);
+      }
+      const expected = await expectedDocuments(sql, { schema: "public", name: "accounts" });
+      const last = lastByKey(events);
+      for (const [key, doc] of expected) assert.equal(last.get(key)?.after, doc, `row ${key}`);
+      for (const [key, event] of last) if (!expected.has(key)) assert.equal(event.op, "d", `key ${key} has no row`);
+
+      // TRUNCATE: a `t` event on each partition, ordered before the rows written after it.
+      const read = new Set(events.map((e) => `${e.partition}/${e.offset}`));
+      await sql`TRUNCATE accounts`;
+      await sql`INSERT INTO accounts VALUES (7, 7, 7, 'after', NULL)`;
+      await waitForCatchUp(sql, slot);
+      assertSameDocuments(await compareIndex(sql, { schema: "public", name: "accounts" }, index));
+      const later = (await readTopic(topic)).map(eventOf).filter((e) => !read.has(`${e.partition}/${e.offset}`));
+      const truncates = later.filter((e) => e.op === "t");
+      assert.deepEqual(truncates.map((e) => e.partition).sort(), [0, 1, 2]);
+      assert.ok(truncates.every((e) => e.key === null && e.after === null));
+      const inserted = later.find((e) => e.key === "7")!;
+      assert.equal(inserted.op, "c");
+      assert.ok(inserted.version > truncates[0].version);
+      assert.equal(inserted.after, (await expectedDocuments(sql, { schema: "public", name: "accounts" })).get("7"));
+    } finally {
+      await stopEngine(engine);
+    }
+  });
+}
