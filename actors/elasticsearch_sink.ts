@@ -5,12 +5,11 @@
  * A batch is acked only when Elasticsearch has every item (or a newer version of it).
  */
 import type { Client } from "@elastic/elasticsearch";
-import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { DEFAULT_BACKOFF } from "../src/backoff.ts";
 import type { ElasticsearchSinkConfig } from "../src/config/schema.ts";
 import { displayName } from "../src/pg/identifier.ts";
-import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
+import type { SinkCommand } from "../src/protocol/sink.ts";
 import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts";
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
@@ -19,19 +18,11 @@ import { addMissingFields, endBulkLoad, ensureIndex, indexUuid } from "../src/si
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
-import { counters, histograms } from "../src/telemetry/metrics.ts";
-import type { ChangeLinks } from "../src/telemetry/change_spans.ts";
-import { changeSpans } from "../src/telemetry/tracing.ts";
+import { counters } from "../src/telemetry/metrics.ts";
 import { Lanes } from "../src/sinks/lanes.ts";
+import { type PendingWrite, settleWrite, startWrites } from "./sink_writes.ts";
 import { retrying } from "../src/sinks/retrying.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
-
-interface PendingWrite {
-  readonly batchId: string;
-  readonly batch: BulkBatch;
-  readonly replyTo: Ref<BatchAcked>;
-  readonly links?: ChangeLinks;
-}
 
 interface SinkState {
   readonly client: Client;
@@ -39,8 +30,6 @@ interface SinkState {
   readonly tables: Map<string, string>;
   deadLetters: number;
   readonly lanes: Lanes<PendingWrite>;
-  readonly inFlight: Map<number, { lane: number; write: PendingWrite }>;
-  nextWriteId: number;
 }
 
 export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig): Behaviour<SinkState, SinkCommand> {
@@ -55,29 +44,11 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
     },
   });
 
-  const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) => {
-    state.lanes.startIdle((write, lane) => {
-      const writeId = state.nextWriteId++;
-      state.inFlight.set(writeId, { lane, write });
-      const sent = performance.now();
-      histograms.batchSize.record(write.batch.docs, { sink: name });
-      const traced = write.links ? changeSpans() : null;
-      const span = traced?.flushStarted(name, write.batch.docs, write.batch.body.length, write.links!);
-      writeBulk(state.client, write.batch, bulkOptions(ctx))
-        .then((refusals) => refusals.length > 0 ? deadLetterAll(state, write.batch, refusals, ctx) : undefined)
-        .then(
-          () => {
-            histograms.flushDuration.record((performance.now() - sent) / 1000, { sink: name });
-            if (span) traced!.flushEnded(span);
-            ctx.send(ctx.self, { type: "BulkSettled", writeId });
-          },
-          (error) => {
-            if (span) traced!.flushEnded(span, (error as Error).message);
-            ctx.fail(error);
-          },
-        );
+  const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) =>
+    startWrites(name, state.lanes, ctx, async (write) => {
+      const refusals = await writeBulk(state.client, write.batch, bulkOptions(ctx));
+      if (refusals.length > 0) await deadLetterAll(state, write.batch, refusals, ctx);
     });
-  };
 
   /** Refused documents go to the dead-letter index before their batch is acked: never a silent drop. */
   const deadLetterAll = async (
@@ -132,7 +103,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
     init(ctx) {
       const client = ctx.scope.own(createClient(name, config), (c) => c.close());
       const lanes = new Lanes<PendingWrite>(config.concurrency);
-      return { client, tables: new Map(), deadLetters: 0, lanes, inFlight: new Map(), nextWriteId: 0 };
+      return { client, tables: new Map(), deadLetters: 0, lanes };
     },
 
     async handle(state, msg, ctx) {
@@ -210,16 +181,10 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
             (error) => ctx.fail(error),
           );
           return state;
-        case "BulkSettled": {
-          const settled = state.inFlight.get(msg.writeId);
-          state.inFlight.delete(msg.writeId);
-          if (settled) {
-            state.lanes.settle(settled.lane);
-            ctx.send(settled.write.replyTo, { type: "BatchAcked", batchId: settled.write.batchId, sink: name });
-          }
+        case "BulkSettled":
+          settleWrite(name, state.lanes, msg.writeId, ctx);
           pump(state, ctx);
           return state;
-        }
         default:
           return assertNever(msg);
       }

@@ -7,42 +7,27 @@
  * its commit LSN as its version, so a consumer applies them as Elasticsearch does.
  */
 import { Buffer } from "node:buffer";
-import type { Admin, Kafka, Producer } from "kafkajs";
+import type { Admin, Producer } from "kafkajs";
 import { Partitioners } from "kafkajs";
-import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { type TableConfig, topicName } from "../src/config/load.ts";
 import type { KafkaSinkConfig } from "../src/config/schema.ts";
 import { displayName } from "../src/pg/identifier.ts";
-import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
+import type { SinkCommand } from "../src/protocol/sink.ts";
 import { changeMessages, type Destination, type TopicMessages, truncateMessages } from "../src/sinks/kafka/change_messages.ts";
 import { classifyKafkaError, createKafka } from "../src/sinks/kafka/client.ts";
-import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
-import { histograms } from "../src/telemetry/metrics.ts";
-import type { ChangeLinks } from "../src/telemetry/change_spans.ts";
-import { changeSpans } from "../src/telemetry/tracing.ts";
 import { Lanes } from "../src/sinks/lanes.ts";
+import { type PendingWrite, settleWrite, startWrites } from "./sink_writes.ts";
 import { retrying } from "../src/sinks/retrying.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
-interface PendingWrite {
-  readonly batchId: string;
-  readonly batch: BulkBatch;
-  readonly ops?: string;
-  readonly replyTo: Ref<BatchAcked>;
-  readonly links?: ChangeLinks;
-}
-
 interface SinkState {
-  readonly kafka: Kafka;
   readonly producer: Producer;
   readonly admin: Admin;
   /** Whether producer and admin are connected (at the first request that needs them). */
   connected: boolean;
   readonly lanes: Lanes<PendingWrite>;
-  readonly inFlight: Map<number, { lane: number; write: PendingWrite }>;
-  nextWriteId: number;
 }
 
 export function kafkaSink(
@@ -105,30 +90,11 @@ export function kafkaSink(
     return topics[0].partitions.map((p) => p.partitionId).sort((a, b) => a - b);
   };
 
-  const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) => {
-    state.lanes.startIdle((write, lane) => {
-      const writeId = state.nextWriteId++;
-      state.inFlight.set(writeId, { lane, write });
-      const sent = performance.now();
-      histograms.batchSize.record(write.batch.docs, { sink: name });
-      const traced = write.links ? changeSpans() : null;
-      const span = traced?.flushStarted(name, write.batch.docs, write.batch.body.length, write.links!);
-      Promise.resolve()
-        .then(() => changeMessages(write.batch, write.ops, destinationOf))
-        .then((messages) => retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produce(state, messages)))
-        .then(
-          () => {
-            histograms.flushDuration.record((performance.now() - sent) / 1000, { sink: name });
-            if (span) traced!.flushEnded(span);
-            ctx.send(ctx.self, { type: "BulkSettled", writeId });
-          },
-          (error) => {
-            if (span) traced!.flushEnded(span, (error as Error).message);
-            ctx.fail(error);
-          },
-        );
+  const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) =>
+    startWrites(name, state.lanes, ctx, async (write) => {
+      const messages = changeMessages(write.batch, write.ops, destinationOf);
+      await retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produce(state, messages));
     });
-  };
 
   return {
     init(ctx) {
@@ -142,7 +108,7 @@ export function kafkaSink(
       ctx.scope.own(producer, (p) => p.disconnect());
       ctx.scope.own(admin, (a) => a.disconnect());
       const lanes = new Lanes<PendingWrite>(config.concurrency);
-      return { kafka, producer, admin, connected: false, lanes, inFlight: new Map(), nextWriteId: 0 };
+      return { producer, admin, connected: false, lanes };
     },
 
     async handle(state, msg, ctx) {
@@ -194,16 +160,10 @@ export function kafkaSink(
           );
           return state;
         }
-        case "BulkSettled": {
-          const settled = state.inFlight.get(msg.writeId);
-          state.inFlight.delete(msg.writeId);
-          if (settled) {
-            state.lanes.settle(settled.lane);
-            ctx.send(settled.write.replyTo, { type: "BatchAcked", batchId: settled.write.batchId, sink: name });
-          }
+        case "BulkSettled":
+          settleWrite(name, state.lanes, msg.writeId, ctx);
           pump(state, ctx);
           return state;
-        }
         default:
           return assertNever(msg);
       }

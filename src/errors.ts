@@ -16,6 +16,7 @@ export type ErrorCode =
   | "slot_missing"
   | "slot_invalidated"
   | "wal_malformed"
+  | "event_malformed"
   | "partition_truncated"
   | "table_renamed"
   | "table_dropped"

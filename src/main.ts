@@ -1,6 +1,7 @@
 /** Entry point: parse the command line, load the config, run the command. Exit 2: bad input. */
 import { check } from "./cli/check.ts";
 import { parseCommand, USAGE, UsageError } from "./cli/args.ts";
+import { consume } from "./cli/consume.ts";
 import { printFatal, run } from "./cli/run.ts";
 import { status } from "./cli/status.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
@@ -42,6 +43,8 @@ async function main(argv: readonly string[]): Promise<number> {
   switch (command.command) {
     case "run":
       return await run(config, command);
+    case "consume":
+      return await consume(config);
     case "check":
       return await check(config);
     case "status":

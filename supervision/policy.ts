@@ -40,6 +40,7 @@ const FATAL_CODES = new Set([
   "table_renamed",
   "table_dropped",
   "sink_misconfigured",
+  "event_malformed",
 ]);
 
 export function isFatal(error: unknown): boolean {

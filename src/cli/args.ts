@@ -1,4 +1,4 @@
-/** The command line: `oesophagus <run|check|status> [--config FILE] [...]`. */
+/** The command line: `oesophagus <run|consume|check|status> [--config FILE] [...]`. */
 import { parseArgs } from "node:util";
 
 export type Command =
@@ -8,6 +8,7 @@ export type Command =
     readonly snapshotOnly: boolean;
     readonly progress: "auto" | "tty" | "log";
   }
+  | { readonly command: "consume"; readonly config: string }
   | { readonly command: "check"; readonly config: string }
   | { readonly command: "status"; readonly config: string; readonly json: boolean }
   | { readonly command: "help" };
@@ -16,6 +17,7 @@ export const USAGE = `usage: oesophagus <command> [options]
 
 commands:
   run      copy every configured table, then keep Elasticsearch in sync
+  consume  index a Kafka sink's change events into Elasticsearch (config: consume)
   check    check config, source and sinks; list every problem with its fix
   status   show the slot, its lag and snapshot progress
 
@@ -57,6 +59,8 @@ export function parseCommand(argv: readonly string[]): Command {
       }
       return { command: "run", config, snapshotOnly: values["snapshot-only"]!, progress };
     }
+    case "consume":
+      return { command: "consume", config };
     case "check":
       return { command: "check", config };
     case "status":

@@ -1,6 +1,8 @@
 /** `oesophagus run`: start the actor tree and wait until it finishes, fails, or is told to stop. */
 import { start, stop } from "nact";
 import { spawnRoot } from "../../actors/root.ts";
+import { pipeline, pipelinePolicy } from "../../actors/pipeline.ts";
+import type { AnyRef } from "../../supervision/actor.ts";
 import type { Config } from "../config/load.ts";
 import { OesophagusError } from "../errors.ts";
 import { logger } from "../telemetry/log.ts";
@@ -22,6 +24,46 @@ export interface RunOptions {
 export async function run(config: Config, options: RunOptions): Promise<number> {
   const useTerminal = options.progress === "tty" || (options.progress === "auto" && Deno.stderr.isTerminal());
   const progress = withSnapshotGauges(useTerminal ? terminalProgress() : logProgress());
+  try {
+    return await hostActors(
+      config,
+      "draining what was read from the slot",
+      ({ system, lifecycle, finish, fatal }) =>
+        spawnRoot(system, {
+          name: "pipeline",
+          behaviour: pipeline({
+            config,
+            progress,
+            snapshotOnly: options.snapshotOnly,
+            lifecycle,
+            onSnapshotCompleted: () => {
+              progress.stop();
+              if (options.snapshotOnly) finish(0);
+            },
+          }),
+          supervision: pipelinePolicy(config.supervision),
+          onFatal: fatal,
+        }),
+    );
+  } finally {
+    progress.stop();
+  }
+}
+
+export interface Host {
+  readonly system: AnyRef;
+  readonly lifecycle: Lifecycle;
+  /** Ends the process with this status. */
+  finish(code: number): void;
+  /** An escalation reached the root: the process reports it and ends with status 1. */
+  fatal(error: unknown, path: string): void;
+}
+
+/**
+ * Runs an actor tree with what every command that streams needs around it: tracing, the metrics
+ * server, and SIGTERM/SIGINT draining within 10 s. Resolves to the process's exit status.
+ */
+export async function hostActors(config: Config, draining: string, spawnTree: (host: Host) => void): Promise<number> {
   const finished = Promise.withResolvers<number>();
   let tracing: AsyncDisposable;
   try {
@@ -44,16 +86,11 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   const lifecycle = new Lifecycle();
   let stopping = false;
   const system = start();
-  spawnRoot(system, {
-    config,
-    progress,
-    snapshotOnly: options.snapshotOnly,
+  spawnTree({
+    system,
     lifecycle,
-    onSnapshotCompleted: () => {
-      progress.stop();
-      if (options.snapshotOnly) finished.resolve(0);
-    },
-    onFatal: (error, path) => {
+    finish: (code) => finished.resolve(code),
+    fatal: (error, path) => {
       printFatal(error, path);
       finished.resolve(1);
     },
@@ -62,7 +99,7 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   const onSignal = () => {
     if (stopping) return;
     stopping = true;
-    logger.info("stopping: draining what was read from the slot");
+    logger.info(`stopping: ${draining}`);
     setPhase("stopping");
     lifecycle.drain(DRAIN_TIMEOUT_MS).then(() => finished.resolve(0));
   };
@@ -73,7 +110,6 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
-    progress.stop();
     stop(system);
     // afterStop closers (connections) run on the next turns of the event loop.
     await new Promise((resolve) => setTimeout(resolve, 50));

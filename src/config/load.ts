@@ -35,6 +35,7 @@ export interface Config {
   readonly metrics: ParsedConfig["metrics"];
   readonly tracing: ParsedConfig["tracing"];
   readonly sinks: Readonly<Record<string, SinkConfig>>;
+  readonly consume?: ParsedConfig["consume"];
   readonly tables: readonly TableConfig[];
 }
 
@@ -275,8 +276,10 @@ function resolve(parsed: ParsedConfig, file: string): Config {
       }),
     );
   }
+  if (parsed.consume) problems.push(...consumeProblems(parsed, tables));
   if (problems.length > 0) throw new ConfigError(file, problems);
   return deepFreeze({
+    ...(parsed.consume ? { consume: parsed.consume } : {}),
     source: parsed.source,
     supervision: parsed.supervision,
     metrics: parsed.metrics,
@@ -284,6 +287,31 @@ function resolve(parsed: ParsedConfig, file: string): Config {
     sinks: parsed.sinks,
     tables,
   });
+}
+
+/** `consume` names a Kafka sink some table goes to, and an Elasticsearch sink. */
+function consumeProblems(parsed: ParsedConfig, tables: readonly TableConfig[]): ConfigProblem[] {
+  const { from, into } = parsed.consume!;
+  const problems: ConfigProblem[] = [];
+  const kinds = (type: string) =>
+    Object.entries(parsed.sinks).filter(([, s]) => s.type === type).map(([name]) => JSON.stringify(name)).join(", ") || "none";
+  if (parsed.sinks[from]?.type !== "kafka") {
+    problems.push({
+      path: "consume.from",
+      message: `names ${JSON.stringify(from)}, which is not a kafka sink (kafka sinks: ${kinds("kafka")})`,
+    });
+  } else if (!tables.some((t) => t.sinks.includes(from))) {
+    problems.push({ path: "consume.from", message: `names sink ${JSON.stringify(from)}, which no table goes to` });
+  }
+  if (parsed.sinks[into]?.type !== "elasticsearch") {
+    problems.push({
+      path: "consume.into",
+      message: `names ${JSON.stringify(into)}, which is not an elasticsearch sink (elasticsearch sinks: ${
+        kinds("elasticsearch")
+      })`,
+    });
+  }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

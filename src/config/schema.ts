@@ -213,6 +213,20 @@ export const tracingSchema = z.strictObject({
     ),
 });
 
+export const consumeSchema = z.strictObject({
+  from: z.string({ error: "must be the name of a kafka sink" }).describe(
+    "The Kafka sink whose topics `oesophagus consume` reads: each table that goes to it, from its topic.",
+  ),
+  into: z.string({ error: "must be the name of an elasticsearch sink" }).describe(
+    "The Elasticsearch sink the events are indexed into, each table into its index.",
+  ),
+  groupId: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).default("oesophagus-indexer")
+    .describe("Consumer group: every `oesophagus consume` with the same group shares the topics' partitions."),
+  partitionsConsumedConcurrently: positiveInt(64).default(2).describe(
+    "Partitions one process indexes at once (each in order, one batch in flight).",
+  ),
+});
+
 export const configSchema = z.strictObject({
   source: sourceSchema.describe("The PostgreSQL database to replicate."),
   metrics: metricsSchema.prefault({}).describe("The engine's HTTP port for Prometheus and health checks."),
@@ -225,6 +239,9 @@ export const configSchema = z.strictObject({
     sinkSchema,
   ).prefault({ search: { type: "elasticsearch" } })
     .describe("Named targets. Default: one Elasticsearch sink `search` at http://127.0.0.1:9200."),
+  consume: consumeSchema.optional().describe(
+    "For `oesophagus consume`: index a Kafka sink's change events into Elasticsearch as a consumer group.",
+  ),
   tables: z.record(
     z.string().superRefine((key, ctx) => {
       const name = parseQualifiedName(key);

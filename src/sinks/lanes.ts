@@ -6,6 +6,9 @@
 export class Lanes<W> {
   readonly #queues: W[][];
   readonly #busy: boolean[];
+  /** Writes started and not yet settled, by write id: their lane and the write. */
+  readonly #inFlight = new Map<number, { readonly lane: number; readonly write: W }>();
+  #nextId = 0;
 
   constructor(count: number) {
     this.#queues = Array.from({ length: count }, () => []);
@@ -22,17 +25,24 @@ export class Lanes<W> {
     this.#queues[chosen].push(write);
   }
 
-  /** Starts the next write of every idle lane that has one. */
-  startIdle(start: (write: W, lane: number) => void): void {
+  /** Starts the next write of every idle lane that has one, under a write id for `settle`. */
+  startIdle(start: (write: W, writeId: number) => void): void {
     for (let lane = 0; lane < this.#queues.length; lane++) {
       if (this.#busy[lane] || this.#queues[lane].length === 0) continue;
       this.#busy[lane] = true;
-      start(this.#queues[lane].shift()!, lane);
+      const write = this.#queues[lane].shift()!;
+      const writeId = this.#nextId++;
+      this.#inFlight.set(writeId, { lane, write });
+      start(write, writeId);
     }
   }
 
-  /** The lane's write finished: its next may start. */
-  settle(lane: number): void {
-    this.#busy[lane] = false;
+  /** The write finished: its lane's next may start. Returns the write (undefined for an unknown id). */
+  settle(writeId: number): W | undefined {
+    const started = this.#inFlight.get(writeId);
+    if (!started) return undefined;
+    this.#inFlight.delete(writeId);
+    this.#busy[started.lane] = false;
+    return started.write;
   }
 }

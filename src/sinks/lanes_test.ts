@@ -1,20 +1,26 @@
 import assert from "node:assert/strict";
 import { Lanes } from "./lanes.ts";
 
+/** Starts what the lanes start, as [write, id]. */
+function starter(started: [string, number][]) {
+  return (write: string, writeId: number) => started.push([write, writeId]);
+}
+
 Deno.test("Lanes: one write in flight per lane, in the order queued", () => {
   const lanes = new Lanes<string>(2);
   lanes.push("a1", 0);
   lanes.push("a2", 0);
   lanes.push("b1", 3);
   const started: [string, number][] = [];
-  const start = (write: string, lane: number) => started.push([write, lane]);
-  lanes.startIdle(start);
-  assert.deepEqual(started, [["a1", 0], ["b1", 1]]);
-  lanes.startIdle(start);
+  lanes.startIdle(starter(started));
+  assert.deepEqual(started.map(([w]) => w), ["a1", "b1"]);
+  lanes.startIdle(starter(started));
   assert.equal(started.length, 2, "busy lanes start nothing");
-  lanes.settle(0);
-  lanes.startIdle(start);
-  assert.deepEqual(started.slice(2), [["a2", 0]]);
+  assert.equal(lanes.settle(started[0][1]), "a1");
+  assert.equal(lanes.settle(started[0][1]), undefined, "settled once");
+  lanes.startIdle(starter(started));
+  assert.deepEqual(started.slice(2).map(([w]) => w), ["a2"]);
+  assert.equal(new Set(started.map(([, id]) => id)).size, 3, "each write its own id");
 });
 
 Deno.test("Lanes: a write without a lane goes where there is least work", () => {
@@ -24,11 +30,11 @@ Deno.test("Lanes: a write without a lane goes where there is least work", () => 
   lanes.push("z", 1);
   lanes.push("free");
   const started: [string, number][] = [];
-  lanes.startIdle((write, lane) => started.push([write, lane]));
-  assert.deepEqual(started, [["x", 0], ["z", 1], ["free", 2]]);
+  lanes.startIdle(starter(started));
+  assert.deepEqual(started.map(([w]) => w), ["x", "z", "free"]);
   lanes.push("next");
-  lanes.settle(1);
-  lanes.startIdle((write, lane) => started.push([write, lane]));
-  // Lanes 1 and 2 had one write each, lane 0 two: the first of the least loaded.
-  assert.deepEqual(started.slice(3), [["next", 1]]);
+  // Lanes 1 and 2 had one write each, lane 0 two: the first of the least loaded, lane 1.
+  lanes.settle(started[1][1]);
+  lanes.startIdle(starter(started));
+  assert.deepEqual(started.slice(3).map(([w]) => w), ["next"]);
 });

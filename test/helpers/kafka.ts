@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { canonicalJson, type ExactJson, parseExactJson } from "../../src/json/exact_json.ts";
+import { dropNegativeTimeoutWarnings } from "../../src/sinks/kafka/client.ts";
 import { services, uniqueName } from "./services.ts";
 
 export interface ReadMessage {
@@ -14,6 +15,7 @@ export interface ReadMessage {
 
 async function client(): Promise<Kafka> {
   const { kafkaBrokers } = await services();
+  dropNegativeTimeoutWarnings();
   return new Kafka({ clientId: "oesophagus-tests", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
 }
 

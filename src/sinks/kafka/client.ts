@@ -17,7 +17,7 @@ let warningsFiltered = false;
  * timer at once, as kafkajs expects). That line would be the only non-JSON line of the engine's
  * output: it is dropped, every other warning still printed.
  */
-function dropNegativeTimeoutWarnings(): void {
+export function dropNegativeTimeoutWarnings(): void {
   if (warningsFiltered) return;
   warningsFiltered = true;
   const emit = process.emitWarning;
