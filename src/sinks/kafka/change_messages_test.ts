@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import { canonicalJson, parseExactJson } from "../../json/exact_json.ts";
-import type { Lsn } from "../../pg/lsn.ts";
+import { formatLsn, type Lsn } from "../../pg/lsn.ts";
 import { bulkActionPrefix } from "../../pg/snapshot_query.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
 import { encodeItems } from "../elasticsearch/bulk_body.ts";
@@ -51,6 +52,7 @@ Deno.test("changeMessages() reads a snapshot's batch (action lines as the COPY w
   );
 });
 
+// Action lines come from the engine's own writers; these are the ways one could be cut or wrong.
 Deno.test("changeMessages() refuses a malformed batch instead of guessing", () => {
   const good = encodeItems([{ index: "a", item: { action: "index", id: '"1"', version: 1n as Lsn, doc: "{}" } }]);
   assert.throws(() => changeMessages(good, "uu", destinations), MalformedBatch);
@@ -59,7 +61,9 @@ Deno.test("changeMessages() refuses a malformed batch instead of guessing", () =
     '{"index":{"_index":"a","_id":"1","version":1.5}}\n{}\n',
     '{"index":{"_index":"a","version":1}}\n{}\n',
     '{"index":{"_index":"a","_id":"1","version":1}}\n',
-    '{"index":{"_index":"a","_id":"1","version":1}\n{}\n',
+    '{"index":{"_index":"a","_id":1,"version":1}}\n{}\n',
+    '{"index":{"_index":"a","_id":"1","version":"1"}}\n{}\n',
+    '{"index":{"_index":"a","_id":"1","version":123456789012345678901}}\n{}\n',
   ];
   for (const text of bodies) {
     const batch: BulkBatch = { body: encoder.encode(text), offsets: new Uint32Array([0]), docs: 1 };
@@ -78,5 +82,51 @@ Deno.test("truncateMessages() puts one keyless t event on each partition", () =>
   assert.equal(
     decoder.decode(messages[0].value),
     '{"op":"t","after":null,"source":{"table":"public.a","index":"a","lsn":"0/2A","version":"42","snapshot":false}}',
+  );
+});
+
+Deno.test("changeMessages() reads back any key, index, version and document the writers put in a batch (property)", () => {
+  const item = fc.record({
+    index: fc.constantFrom("a", "b.c", "ü-x"),
+    key: fc.oneof(fc.string(), fc.string({ unit: "grapheme" }), fc.constantFrom('"_id":', '\\"', '"version":1}')),
+    version: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+    doc: fc.option(fc.jsonValue().map((v) => JSON.stringify({ v })), { nil: null }),
+    op: fc.constantFrom("c", "u"),
+  });
+  fc.assert(
+    fc.property(fc.array(item, { minLength: 1, maxLength: 20 }), (items) => {
+      const batch = encodeItems(items.map((i) => ({
+        index: i.index,
+        item: {
+          action: i.doc === null ? "delete" as const : "index" as const,
+          id: JSON.stringify(i.key),
+          version: i.version as Lsn,
+          doc: i.doc,
+        },
+      })));
+      const ops = items.map((i) => i.doc === null ? "d" : i.op).join("");
+      const read = changeMessages(batch, ops, destinations).flatMap((t) => t.messages.map((m) => ({ topic: t.topic, m })));
+      const byTopic = (topic: string) => items.filter((i) => `cdc.${i.index}` === topic);
+      const expected = [...new Set(items.map((i) => `cdc.${i.index}`))].flatMap((topic) =>
+        byTopic(topic).map((i) => ({ topic, i }))
+      );
+      assert.equal(read.length, expected.length);
+      read.forEach(({ topic, m }, n) => {
+        const { i } = expected[n];
+        assert.equal(topic, `cdc.${i.index}`);
+        assert.equal(m.key, i.key);
+        const envelope = parseExactJson(decoder.decode(m.value)) as Record<string, unknown>;
+        assert.equal(envelope.op, i.doc === null ? "d" : i.op);
+        assert.equal(
+          canonicalJson(envelope.after as never),
+          i.doc === null ? "null" : canonicalJson(parseExactJson(i.doc)),
+        );
+        const source = envelope.source as Record<string, unknown>;
+        assert.equal(source.version, i.version.toString());
+        assert.equal(source.lsn, formatLsn(i.version as Lsn));
+        assert.equal(source.index, i.index);
+        assert.equal(m.headers[VERSION_HEADER], i.version.toString());
+      });
+    }),
   );
 });

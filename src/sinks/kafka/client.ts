@@ -8,6 +8,7 @@ import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
 import type { KafkaSinkConfig } from "../../config/schema.ts";
 import { OesophagusError } from "../../errors.ts";
 import { logger } from "../../telemetry/log.ts";
+import { speedUpKafkajsVarints } from "./kafkajs_encoder.ts";
 
 let warningsFiltered = false;
 
@@ -30,6 +31,7 @@ export function dropNegativeTimeoutWarnings(): void {
 
 export function createKafka(name: string, config: KafkaSinkConfig, retry: { retries: number } = { retries: 3 }): Kafka {
   dropNegativeTimeoutWarnings();
+  speedUpKafkajsVarints();
   const options: KafkaConfig = {
     clientId: config.clientId,
     brokers: [...config.brokers],
