@@ -131,43 +131,53 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
       }
       await commit();
     };
-    for (const message of batch.messages) {
-      // Stale: the partition is another member's now, which reads from the last commit. Not running: SIGTERM, flush below.
-      if (isStale()) return;
-      if (!isRunning() || lost) break;
-      const place = `${batch.topic}/${batch.partition}@${message.offset}`;
-      const event = readConsumedEvent(
-        message.key === null ? null : message.key.toString("utf8"),
-        message.value === null ? null : message.value.toString("utf8"),
-        place,
-      );
-      counters.eventsIn.add(1, { table: topic.table, op: event.op });
-      if (event.op === "t") {
-        await flush();
-        await acked(state, ctx, (requestId) =>
-          ctx.send(deps.sink, {
-            type: "Truncate",
-            index: topic.index,
-            version: event.version as Lsn,
-            requestId,
-            replyTo: ctx.self,
-          }));
-        last = message.offset;
-        await commit();
-        if (lost) return;
-        continue;
-      }
-      const id = JSON.stringify(event.id);
-      items.push(
-        event.op === "d"
-          ? { action: "delete", id, version: event.version, doc: null }
-          : { action: "index", id, version: event.version, doc: event.after },
-      );
-      bytes += id.length + (event.after?.length ?? 0) + 120;
-      last = message.offset;
-      if (items.length >= into.batch.maxDocs || bytes >= into.batch.maxBytes) await flush();
+    // Counted per batch, not per event: a metric update per event would cost more than the event.
+    const received = new Map<string, number>();
+    try {
+      await indexMessages();
+    } finally {
+      for (const [op, n] of received) counters.eventsIn.add(n, { table: topic.table, op });
     }
-    if (!lost) await flush();
+    async function indexMessages() {
+      for (const message of batch.messages) {
+        // Stale: the partition is another member's now, which reads from the last commit. Not running: SIGTERM, flush below.
+        if (isStale()) return;
+        if (!isRunning() || lost) break;
+        const place = `${batch.topic}/${batch.partition}@${message.offset}`;
+        const event = readConsumedEvent(
+          message.key === null ? null : message.key.toString("utf8"),
+          message.value === null ? null : message.value.toString("utf8"),
+          place,
+        );
+        received.set(event.op, (received.get(event.op) ?? 0) + 1);
+        if (event.op === "t") {
+          await flush();
+          if (lost) return;
+          await acked(state, ctx, (requestId) =>
+            ctx.send(deps.sink, {
+              type: "Truncate",
+              index: topic.index,
+              version: event.version as Lsn,
+              requestId,
+              replyTo: ctx.self,
+            }));
+          last = message.offset;
+          await commit();
+          if (lost) return;
+          continue;
+        }
+        const id = JSON.stringify(event.id);
+        items.push(
+          event.op === "d"
+            ? { action: "delete", id, version: event.version, doc: null }
+            : { action: "index", id, version: event.version, doc: event.after },
+        );
+        bytes += id.length + (event.after?.length ?? 0) + 120;
+        last = message.offset;
+        if (items.length >= into.batch.maxDocs || bytes >= into.batch.maxBytes) await flush();
+      }
+      if (!lost) await flush();
+    }
   }
 
   async function startConsumer(state: ReaderState, ctx: ActorContext<TopicReaderCommand>) {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { canonicalJson, parseExactJson } from "./exact_json.ts";
-import { objectSpans } from "./object_spans.ts";
+import { objectSpans, ObjectSpansError } from "./object_spans.ts";
 
 Deno.test("objectSpans() gives each member's exact text, nested strings with braces and escapes included", () => {
   const text =
@@ -30,4 +30,22 @@ Deno.test("objectSpans() cuts any object into its members' texts (property)", ()
       }
     }),
   );
+});
+
+Deno.test("objectSpans() refuses what is not an object's structure, never running past the text", () => {
+  const bad = [
+    "",
+    "[]",
+    "{",
+    '{"a"',
+    '{"a":}',
+    '{"a":1,}',
+    '{"a":1 "b":2}',
+    '{"a":"x}',
+    '{"a":[1}',
+    '{"a":{"b":1]}',
+    '{"a":1}x',
+    "{a:1}",
+  ];
+  for (const text of bad) assert.throws(() => objectSpans(text), ObjectSpansError, JSON.stringify(text));
 });

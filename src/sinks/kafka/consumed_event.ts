@@ -6,8 +6,8 @@
  * `oesophagus-version` is not relied on; anything else is refused with its place in the topic.
  */
 import { OesophagusError } from "../../errors.ts";
-import { JsonSyntaxError, parseExactJson } from "../../json/exact_json.ts";
-import { objectSpans } from "../../json/object_spans.ts";
+import { type ExactJson, JsonNumber, JsonSyntaxError, parseExactJson } from "../../json/exact_json.ts";
+import { objectSpans, ObjectSpansError } from "../../json/object_spans.ts";
 import type { Lsn } from "../../pg/lsn.ts";
 import type { EnvelopeOp } from "./change_messages.ts";
 
@@ -36,23 +36,35 @@ function malformed(place: MessagePlace, why: string): OesophagusError {
 
 export function readConsumedEvent(key: string | null, value: string | null, place: MessagePlace): ConsumedEvent {
   if (value === null) throw malformed(place, "has no value (a tombstone?)");
-  let envelope;
+  // Only the envelope's structure is read here: `after` goes on as text (Elasticsearch refuses a row that is not JSON,
+  // into the dead-letter index), `op` and `source` are parsed in full.
+  let spans;
   try {
-    envelope = parseExactJson(value);
+    spans = objectSpans(value);
   } catch (error) {
-    if (error instanceof JsonSyntaxError) throw malformed(place, `is not JSON: ${error.message}`);
+    if (error instanceof ObjectSpansError) throw malformed(place, `is not a JSON object: ${error.message}`);
     throw error;
   }
-  if (envelope === null || typeof envelope !== "object" || Array.isArray(envelope)) {
-    throw malformed(place, "is not a JSON object");
-  }
-  const op = (envelope as Record<string, unknown>).op;
+  const member = (name: string): ExactJson | undefined => {
+    const span = spans.get(name);
+    if (span === undefined) return undefined;
+    try {
+      return parseExactJson(value.slice(span[0], span[1]));
+    } catch (error) {
+      if (error instanceof JsonSyntaxError) throw malformed(place, `has a ${name} that is not JSON: ${error.message}`);
+      throw error;
+    }
+  };
+  const op = member("op");
   if (typeof op !== "string" || !OPS.includes(op)) throw malformed(place, `has op ${JSON.stringify(op) ?? "missing"}`);
-  const version = ((envelope as Record<string, unknown>).source as Record<string, unknown> | undefined)?.version;
+  const source = member("source");
+  const version = source !== null && typeof source === "object" && !Array.isArray(source) && !(source instanceof JsonNumber)
+    ? source.version
+    : undefined;
   if (typeof version !== "string" || !/^\d{1,20}$/.test(version) || BigInt(version) > MAX_LSN) {
     throw malformed(place, "has no source.version that is an LSN in decimal text");
   }
-  const span = objectSpans(value).get("after");
+  const span = spans.get("after");
   const after = span === undefined ? "null" : value.slice(span[0], span[1]);
   const row = op === "c" || op === "u" || op === "r";
   if (row && !after.startsWith("{")) throw malformed(place, `is ${op} without a row in after`);

@@ -49,7 +49,9 @@ Deno.test("readConsumedEvent() takes an envelope a stream processor rewrote: oth
 Deno.test("readConsumedEvent() refuses what it cannot apply, naming where it is", () => {
   const cases: [string | null, RegExp][] = [
     [null, /no value/],
-    ["{", /not JSON/],
+    ["{", /not a JSON object/],
+    ['{"op":"u","after":{},"source":{"version":"1"}} x', /not a JSON object/],
+    ['{"op":u,"after":{},"source":{"version":"1"}}', /op that is not JSON/],
     ["[1]", /not a JSON object/],
     ['{"op":"x","source":{"version":"1"}}', /has op "x"/],
     ['{"after":{},"source":{"version":"1"}}', /has op missing/],
