@@ -97,6 +97,21 @@ export const kafkaSinkSchema = z.strictObject({
     .min(1, { error: "must name at least one broker" }).default(["127.0.0.1:9092"])
     .describe("Bootstrap brokers, `host:port` each."),
   clientId: z.string({ error: "must be a string" }).min(1).default("oesophagus").describe("Client id the brokers see."),
+  sasl: z.strictObject({
+    mechanism: z.enum(["plain", "scram-sha-256", "scram-sha-512"], {
+      error: 'must be "plain", "scram-sha-256" or "scram-sha-512"',
+    }).describe("SASL mechanism."),
+    username: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).describe("SASL user."),
+    password: z.string({ error: "must be a string" }).min(1, { error: "must not be empty" }).describe(
+      "SASL password; use `${ENV_VAR}`.",
+    ),
+  }).optional().describe("SASL authentication (with `tls` for SASL_SSL listeners)."),
+  tls: z.boolean({ error: "must be true or false" }).default(false).describe(
+    "Connect to the brokers over TLS, verifying their certificates against the system's CAs or `caFile`.",
+  ),
+  caFile: z.string({ error: "must be a path" }).min(1, { error: "must be a path" }).optional().describe(
+    "PEM file of the CA that signed the brokers' certificates (implies `tls`).",
+  ),
   topicPrefix: z.string({ error: "must be a string" }).regex(/^[A-Za-z0-9._-]{0,200}$/, {
     error: "must be letters, digits, ., _ or -, at most 200 of them",
   }).default("oesophagus.").describe(

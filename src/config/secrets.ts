@@ -5,7 +5,10 @@ import type { Config } from "./load.ts";
 export function registerConfigSecrets(config: Config): void {
   registerUrlSecrets(config.source.url);
   for (const sink of Object.values(config.sinks)) {
-    if (sink.type !== "elasticsearch") continue;
+    if (sink.type === "kafka") {
+      registerSecret(sink.sasl?.password);
+      continue;
+    }
     registerUrlSecrets(sink.url);
     registerSecret(sink.password);
     registerSecret(sink.apiKey);

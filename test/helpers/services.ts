@@ -20,7 +20,12 @@ export interface Services {
   readonly pgCaFile: string;
   /** `host:port` of the Kafka broker. */
   readonly kafkaBrokers: string;
+  /** `host:port` of the same broker's SASL (PLAIN) listener: user `oesophagus_sasl_test`, `KAFKA_SASL_TEST_PASSWORD`. */
+  readonly kafkaSaslBrokers: string;
 }
+
+/** The password scripts/services gives the SASL listener's one user (a test broker on loopback). */
+export const KAFKA_SASL_TEST_PASSWORD = "oesophagus-sasl-test-password";
 
 let cached: Promise<Services> | undefined;
 
@@ -30,9 +35,16 @@ async function startServices(): Promise<Services> {
     esUrl: Deno.env.get("ES_URL"),
     pgCaFile: Deno.env.get("PG_CA_FILE"),
     kafkaBrokers: Deno.env.get("KAFKA_BROKERS"),
+    kafkaSaslBrokers: Deno.env.get("KAFKA_SASL_BROKERS"),
   };
-  if (fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile && fromEnv.kafkaBrokers) {
-    return { pgUrl: fromEnv.pgUrl, esUrl: fromEnv.esUrl, pgCaFile: fromEnv.pgCaFile, kafkaBrokers: fromEnv.kafkaBrokers };
+  if (fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile && fromEnv.kafkaBrokers && fromEnv.kafkaSaslBrokers) {
+    return {
+      pgUrl: fromEnv.pgUrl,
+      esUrl: fromEnv.esUrl,
+      pgCaFile: fromEnv.pgCaFile,
+      kafkaBrokers: fromEnv.kafkaBrokers,
+      kafkaSaslBrokers: fromEnv.kafkaSaslBrokers,
+    };
   }
   const script = `${REPO}scripts/services`;
   const started = await new Deno.Command(script, { args: ["start"], stdout: "inherit", stderr: "inherit" }).output();
@@ -44,10 +56,16 @@ async function startServices(): Promise<Services> {
   const vars = Object.fromEntries(
     new TextDecoder().decode(env.stdout).trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
   );
-  if (!vars.PG_URL || !vars.ES_URL || !vars.PG_CA_FILE || !vars.KAFKA_BROKERS) {
-    throw new Error(`${script} env printed no PG_URL/ES_URL/PG_CA_FILE/KAFKA_BROKERS`);
+  if (!vars.PG_URL || !vars.ES_URL || !vars.PG_CA_FILE || !vars.KAFKA_BROKERS || !vars.KAFKA_SASL_BROKERS) {
+    throw new Error(`${script} env printed no PG_URL/ES_URL/PG_CA_FILE/KAFKA_BROKERS/KAFKA_SASL_BROKERS`);
   }
-  return { pgUrl: vars.PG_URL, esUrl: vars.ES_URL, pgCaFile: vars.PG_CA_FILE, kafkaBrokers: vars.KAFKA_BROKERS };
+  return {
+    pgUrl: vars.PG_URL,
+    esUrl: vars.ES_URL,
+    pgCaFile: vars.PG_CA_FILE,
+    kafkaBrokers: vars.KAFKA_BROKERS,
+    kafkaSaslBrokers: vars.KAFKA_SASL_BROKERS,
+  };
 }
 
 export function services(): Promise<Services> {

@@ -4,9 +4,11 @@
  * made). kafkajs logs through the engine's logger, so its lines are JSON like every other.
  */
 import process from "node:process";
-import { Kafka, type KafkaConfig, logLevel } from "kafkajs";
+import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaSinkConfig } from "../../config/schema.ts";
 import { OesophagusError } from "../../errors.ts";
+import { readPemFile } from "../../pem.ts";
+import { isTlsTrustFailure } from "../../tls_errors.ts";
 import { logger } from "../../telemetry/log.ts";
 import { speedUpKafkajsVarints } from "./kafkajs_encoder.ts";
 
@@ -32,9 +34,19 @@ export function dropNegativeTimeoutWarnings(): void {
 export function createKafka(name: string, config: KafkaSinkConfig, retry: { retries: number } = { retries: 3 }): Kafka {
   dropNegativeTimeoutWarnings();
   speedUpKafkajsVarints();
+  const tls = config.tls || config.caFile !== undefined;
   const options: KafkaConfig = {
     clientId: config.clientId,
     brokers: [...config.brokers],
+    ...(tls
+      ? {
+        ssl: config.caFile === undefined ? true : {
+          ca: readPemFile(config.caFile, { name: `sinks.${name}.caFile`, code: "sink_misconfigured", certificate: true }),
+          rejectUnauthorized: true,
+        },
+      }
+      : {}),
+    ...(config.sasl ? { sasl: { ...config.sasl } as SASLOptions } : {}),
     requestTimeout: config.requestTimeoutMs,
     connectionTimeout: 5_000,
     // The sink retries with its own backoff; kafkajs's own retries are for a leader moving.
@@ -77,6 +89,28 @@ export function classifyKafkaError(error: unknown, sink: string): OesophagusErro
   const message = `sink ${sink}: Kafka: ${(error as Error)?.message ?? String(error)}${
     type && !(error as Error)?.message?.includes(type) ? ` (${type})` : ""
   }`;
+  if ((error as Error)?.name === "KafkaJSSASLAuthenticationError" || type === "SASL_AUTHENTICATION_FAILED") {
+    return new OesophagusError(
+      "sink_misconfigured",
+      `sink ${sink}: Kafka refused the SASL credentials: ${(error as Error).message}`,
+      {
+        fix: `check sinks.${sink}.sasl (mechanism, username and password) against the user the brokers know`,
+        cause: error,
+      },
+    );
+  }
+  if (type === "UNSUPPORTED_SASL_MECHANISM" || type === "ILLEGAL_SASL_STATE") {
+    return new OesophagusError("sink_misconfigured", message, {
+      fix: `set sinks.${sink}.sasl.mechanism to one the brokers' listener enables (or remove sasl for a PLAINTEXT listener)`,
+      cause: error,
+    });
+  }
+  if (isTlsTrustFailure(error)) {
+    return new OesophagusError("sink_misconfigured", `sink ${sink}: TLS: the brokers' certificate is not trusted: ${message}`, {
+      fix: `set sinks.${sink}.caFile to the CA that signed the brokers' certificates (PEM)`,
+      cause: error,
+    });
+  }
   if (type !== undefined && type in FOR_GOOD) {
     return new OesophagusError("sink_rejected", message, { fix: FOR_GOOD[type], cause: error });
   }
