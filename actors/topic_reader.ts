@@ -18,7 +18,9 @@ import type { Lsn } from "../src/pg/lsn.ts";
 import { connect } from "../src/pg/session.ts";
 import type { BatchAcked, SinkCommand, TablePrepared } from "../src/protocol/sink.ts";
 import { encodeItems } from "../src/sinks/elasticsearch/bulk_body.ts";
-import { createKafka } from "../src/sinks/kafka/client.ts";
+import { classifyKafkaError, createKafka } from "../src/sinks/kafka/client.ts";
+import { retrying } from "../src/sinks/retrying.ts";
+import { OesophagusError } from "../src/errors.ts";
 import { readConsumedEvent } from "../src/sinks/kafka/consumed_event.ts";
 import type { BulkItem } from "../src/stream/render.ts";
 import { supersededBy } from "../src/stream/superseded.ts";
@@ -180,6 +182,32 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
     }
   }
 
+  /** Waits until every topic exists: `run` makes them, and the two may start in any order. */
+  async function topicsMade(state: ReaderState, ctx: ActorContext<TopicReaderCommand>) {
+    const admin = state.kafka.admin();
+    await admin.connect();
+    try {
+      await retrying(
+        (error) => classifyKafkaError(error, consume.from),
+        "waiting for the topics",
+        ctx.scope.signal,
+        ctx.path,
+        async () => {
+          const existing = new Set(await admin.listTopics());
+          const missing = [...topics.keys()].filter((topic) => !existing.has(topic));
+          if (missing.length > 0) {
+            throw new OesophagusError("sink_unreachable", `topics ${missing.join(", ")} do not exist yet`, {
+              retriable: true,
+              fix: "start `oesophagus run` with this config: it makes them",
+            });
+          }
+        },
+      );
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   async function startConsumer(state: ReaderState, ctx: ActorContext<TopicReaderCommand>) {
     const consumer = state.kafka.consumer({ groupId: consume.groupId, allowAutoTopicCreation: false });
     state.consumer = consumer;
@@ -187,6 +215,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
     // SIGTERM: stop fetching; the batches being indexed finish (isRunning() turns false) and commit what they wrote.
     ctx.scope.own(deps.lifecycle.register(() => consumer.stop()), (unregister) => unregister());
     await consumer.connect();
+    await topicsMade(state, ctx);
     await consumer.subscribe({ topics: [...topics.keys()], fromBeginning: true });
     consumer.on(consumer.events.CRASH, (event) => ctx.fail(event.payload.error));
     await consumer.run({

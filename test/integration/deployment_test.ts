@@ -50,6 +50,7 @@ type Service = {
   ports?: (string | { host_ip?: string; published?: string | number; target: number })[];
   healthcheck?: unknown;
   depends_on?: Record<string, { condition: string }>;
+  profiles?: string[];
 };
 
 Deno.test("deployment: docker-compose validates the stack; ports on loopback, versions pinned, PostgreSQL settings match its version", async () => {
@@ -57,7 +58,7 @@ Deno.test("deployment: docker-compose validates the stack; ports on loopback, ve
   const services = compose.services as Record<string, Service>;
   assert.deepEqual(
     Object.keys(services).sort(),
-    ["elasticsearch", "grafana", "jaeger", "oesophagus", "postgres", "prometheus"],
+    ["elasticsearch", "grafana", "indexer", "jaeger", "kafka", "oesophagus", "postgres", "prometheus", "publisher"],
   );
   const env = dotenv();
   for (const [name, service] of Object.entries(services)) {
@@ -97,6 +98,23 @@ Deno.test("deployment: docker-compose validates the stack; ports on loopback, ve
     typeof p === "string" ? Number(p.replace(/\/\w+$/, "").split(":").pop()) : p.target
   );
   assert.ok(containerPorts.includes(config.metrics.port), JSON.stringify(services.oesophagus.ports));
+
+  // The Kafka profile: publisher and indexer read one config, valid with each one's environment,
+  // whose consume section reads the topics the publisher writes.
+  for (const name of ["publisher", "indexer"]) {
+    const service = services[name];
+    assert.deepEqual(service.profiles, ["kafka"], name);
+    const path = service.command![service.command!.indexOf("--config") + 1].replace(/^\/app\//, "");
+    const busConfig = parseConfig(Deno.readTextFileSync(`${REPO}${path}`), path, { env: (v) => service.environment![v] });
+    assert.equal(busConfig.consume?.from, "events");
+    assert.ok(busConfig.tables.every((t) => t.sinks.length === 1 && t.sinks[0] === "events"), `${name}: tables go to Kafka only`);
+    assert.notEqual(busConfig.source.slot, config.source.slot, "the bus has a slot of its own");
+    assert.ok(busConfig.tables.every((t) => !config.tables.some((u) => u.index === t.index)), "and indices of its own");
+  }
+  assert.deepEqual(services.publisher.command!.slice(0, 1), ["run"]);
+  assert.deepEqual(services.indexer.command!.slice(0, 1), ["consume"]);
+  assert.equal(services.kafka.image, `apache/kafka:${env.KAFKA_VERSION}`);
+  assert.ok(services.kafka.healthcheck);
 });
 
 Deno.test("deployment: the image's entrypoint is `deno task start`, the same CLI and flags", () => {
