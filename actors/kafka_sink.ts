@@ -92,7 +92,7 @@ export function kafkaSink(
 
   const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) =>
     startWrites(name, state.lanes, ctx, async (write) => {
-      const messages = changeMessages(write.batch, write.ops, destinationOf);
+      const messages = changeMessages(write.batch, write.ops, destinationOf, write.traceparents);
       await retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produce(state, messages));
     });
 
@@ -137,6 +137,7 @@ export function kafkaSink(
             batchId: msg.batchId,
             batch: msg.batch,
             ops: msg.ops,
+            traceparents: msg.traceparents,
             replyTo: msg.replyTo,
             links: msg.links,
           }, msg.lane);

@@ -30,7 +30,7 @@ import { BulkBodyWriter, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts"
 import { copyVersions } from "../src/snapshot/progress_store.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
-import { type ChangeSpan, type ChangeSpans, linksTo } from "../src/telemetry/change_spans.ts";
+import { type ChangeSpan, type ChangeSpans, linksTo, traceparentOf } from "../src/telemetry/change_spans.ts";
 import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
@@ -75,6 +75,8 @@ interface OpenBatch {
   readonly body: BulkBodyWriter;
   /** For a sink of change events (Kafka): each item's change, `c`, `u` or `d`; null for a sink of documents. */
   ops: string[] | null;
+  /** With `ops`: each item's change's `traceparent` (null if not sampled); null while no item of the batch is traced. */
+  traceparents: (string | null)[] | null;
   counts: Map<string, number>;
   traces: ChangeSpan[];
 }
@@ -169,9 +171,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       lane: open.lane,
       replyTo: ctx.self,
       ...(open.ops ? { ops: open.ops.join("") } : {}),
+      ...(open.traceparents ? { traceparents: open.traceparents } : {}),
       ...(open.traces.length > 0 ? { links: linksTo(open.traces) } : {}),
     });
     open.ops = open.ops ? [] : null;
+    open.traceparents = null;
     open.counts = new Map();
     open.traces = [];
   }
@@ -209,7 +213,10 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         let open = work.open.get(key);
         if (!open) {
           const ops = events ? [] : null;
-          work.open.set(key, open = { sink, lane, body: new BulkBodyWriter(), ops, counts: new Map(), traces: [] });
+          work.open.set(
+            key,
+            open = { sink, lane, body: new BulkBodyWriter(), ops, traceparents: null, counts: new Map(), traces: [] },
+          );
         }
         // Characters, not bytes, for a document still a string: a cheap bound, exact for ASCII.
         const size = (item.doc?.length ?? 0) + item.id.length + 120;
@@ -218,7 +225,11 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           (open.body.docs >= sinkConfig.batch.maxDocs || open.body.bytes + size > sinkConfig.batch.maxBytes)
         ) flush(state, work, ctx, open);
         open.body.add(route.config.index, item);
-        open.ops?.push(item.action === "delete" ? "d" : item.op === "insert" ? "c" : "u");
+        if (open.ops) {
+          if (trace && !open.traceparents) open.traceparents = new Array(open.ops.length).fill(null);
+          open.traceparents?.push(trace ? traceparentOf(trace) : null);
+          open.ops.push(item.action === "delete" ? "d" : item.op === "insert" ? "c" : "u");
+        }
         const countKey = pairKey(route.table, item.action);
         open.counts.set(countKey, (open.counts.get(countKey) ?? 0) + 1);
         if (trace) {

@@ -17,6 +17,8 @@ export interface PendingWrite {
   readonly batch: BulkBatch;
   /** For sinks of change events: each item's change (`Write.ops`). */
   readonly ops?: string;
+  /** For sinks of change events: each item's `traceparent` (`Write.traceparents`). */
+  readonly traceparents?: readonly (string | null)[];
   readonly replyTo: Ref<BatchAcked>;
   readonly links?: ChangeLinks;
 }

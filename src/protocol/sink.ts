@@ -38,6 +38,8 @@ export type SinkCommand =
      * (for sinks that publish change events; absent for a snapshot's rows).
      */
     readonly ops?: string;
+    /** With `ops`, when tracing: each item's change's `traceparent`, or null for a change not sampled. */
+    readonly traceparents?: readonly (string | null)[];
     readonly lane?: number;
     readonly replyTo: Ref<BatchAcked>;
     /** The change events the batch carries (trace and span ids): its `sink.flush` span links to them. */

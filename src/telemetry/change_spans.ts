@@ -420,6 +420,14 @@ export function linksTo(spans: readonly ChangeSpan[]): ChangeLinks {
   return links;
 }
 
+/**
+ * The W3C `traceparent` of a change's `cdc.change` span, for messages that carry the change
+ * further (Kafka headers): a consumer's spans join the change's trace.
+ */
+export function traceparentOf(span: ChangeSpan): string {
+  return `00-${hexId(span.idPool, span.idAt, 16)}-${hexId(span.idPool, span.idAt + 16, 8)}-01`;
+}
+
 /** Ids as the hex OTLP/JSON and Jaeger show them (for tests and logs). */
 export function hexId(ids: Uint8Array, from: number, bytes: number): string {
   let text = "";

@@ -10,6 +10,7 @@ import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
+import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
 
@@ -106,3 +107,42 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     }
   });
 }
+
+Deno.test("kafka: a traced change's event carries the change's trace (its cdc.change span) as its traceparent header", async () => {
+  const { kafkaBrokers } = await services();
+  await using jaeger = await Jaeger.start();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  const { sql } = db;
+  await sql`CREATE TABLE traced (id int PRIMARY KEY, v text)`;
+  const slot = uniqueName("kafka_traced");
+  const service = uniqueName("oesophagus_kafka");
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    tracing: { enabled: true, endpoint: jaeger.otlpUrl, samplingRatio: 1 },
+    sinks: { events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix } },
+    tables: { traced: {} },
+  });
+  const engine = startEngine(["run", "--config", config, "--progress", "log"], { OTEL_SERVICE_NAME: service });
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql`INSERT INTO traced VALUES (7, 'traced')`;
+    await waitForCatchUp(sql, slot);
+    const [message] = (await readTopic(`${topics.prefix}traced`)).filter((m) => m.key === "7");
+    const traceparent = message.headers.traceparent;
+    assert.match(traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const [, traceId, spanId] = traceparent.split("-");
+    let change: JaegerSpan | undefined;
+    for (let i = 0; i < 100 && !change; i++) {
+      const traces = await jaeger.traces(service, "cdc.change");
+      change = traces.flat().find((s) =>
+        s.operationName === "cdc.change" && s.tags.some((t) => t.key === "cdc.key" && t.value === "7")
+      );
+      if (!change) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(change, "no cdc.change span for the row in Jaeger");
+    assert.deepEqual([change.traceID, change.spanID], [traceId, spanId]);
+  } finally {
+    await stopEngine(engine);
+  }
+});

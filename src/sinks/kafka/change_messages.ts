@@ -17,7 +17,10 @@ export interface ChangeMessage {
   readonly key: string | null;
   readonly value: Uint8Array;
   readonly partition?: number;
-  /** `oesophagus-version`: the commit LSN in decimal, for consumers that apply versions without parsing the value. */
+  /**
+   * `oesophagus-version`: the commit LSN in decimal, for consumers that apply versions without
+   * parsing the value; `traceparent` (W3C) of the change's trace when it was sampled.
+   */
   readonly headers: Readonly<Record<string, string>>;
 }
 
@@ -195,9 +198,13 @@ export function changeMessages(
   batch: BulkBatch,
   ops: string | undefined,
   destinationOf: (index: string) => Destination,
+  traceparents?: readonly (string | null)[],
 ): TopicMessages[] {
   if (ops !== undefined && ops.length !== batch.docs) {
     throw new MalformedBatch(`${batch.docs} items but ${ops.length} change kinds`);
+  }
+  if (traceparents !== undefined && traceparents.length !== batch.docs) {
+    throw new MalformedBatch(`${batch.docs} items but ${traceparents.length} trace contexts`);
   }
   const snapshot = ops === undefined;
   const tail = TAILS[snapshot ? "true" : "false"];
@@ -244,7 +251,8 @@ export function changeMessages(
   const values = new Uint8Array(size);
   let at = 0;
   const byTopic = new Map<string, ChangeMessage[]>();
-  for (const part of parts) {
+  for (let n = 0; n < parts.length; n++) {
+    const part = parts[n];
     const from = at;
     values.set(HEADS[part.op], at);
     at += HEADS[part.op].length;
@@ -259,7 +267,12 @@ export function changeMessages(
     at += tail.length;
     let messages = byTopic.get(part.topic);
     if (messages === undefined) byTopic.set(part.topic, messages = []);
-    messages.push({ key: part.id, value: values.subarray(from, at), headers: { [VERSION_HEADER]: part.version } });
+    const traceparent = traceparents?.[n];
+    messages.push({
+      key: part.id,
+      value: values.subarray(from, at),
+      headers: traceparent ? { [VERSION_HEADER]: part.version, traceparent } : { [VERSION_HEADER]: part.version },
+    });
   }
   return [...byTopic].map(([name, messages]) => ({ topic: name, messages }));
 }

@@ -130,3 +130,13 @@ Deno.test("changeMessages() reads back any key, index, version and document the 
     }),
   );
 });
+
+Deno.test("changeMessages() puts each traced change's traceparent in its message's headers, and none for the others", () => {
+  const batch = encodeItems(
+    [1, 2].map((n) => ({ index: "a", item: { action: "index" as const, id: `"${n}"`, version: 3n as Lsn, doc: "{}" } })),
+  );
+  const traced = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const [{ messages }] = changeMessages(batch, "cu", destinations, [traced, null]);
+  assert.deepEqual(messages.map((m) => m.headers), [{ [VERSION_HEADER]: "3", traceparent: traced }, { [VERSION_HEADER]: "3" }]);
+  assert.throws(() => changeMessages(batch, "cu", destinations, [traced]), MalformedBatch);
+});
