@@ -27,7 +27,8 @@ import { tempFile } from "../test/helpers/temp_files.ts";
 import { benchServices } from "./bench_services.ts";
 import { bulkCeiling, es, recvlogicalCeiling } from "./ceilings.ts";
 import { createBenchDatabase } from "./fixture.ts";
-import { cpuSeconds, measureProcess, startMeasured } from "./measure.ts";
+import { cpuSeconds, startMeasured } from "./measure.ts";
+import { oneRowUpdates } from "./one_row_updates.ts";
 import { currentLsn, waitForLsn, waitForSnapshot } from "./slot.ts";
 
 const { values } = parseArgs({
@@ -43,7 +44,6 @@ const TRANSACTIONS = Number(values.transactions);
 const PARTITIONS = Number(values.partitions);
 const MAX_DOCS = 2_000;
 const CONCURRENCY = 2;
-const PGBIN = "/usr/lib/postgresql/15/bin";
 const fmt = (n: number) => Math.round(n).toLocaleString("en");
 
 const { pgUrl, esUrl, heapLine } = await benchServices();
@@ -136,25 +136,7 @@ async function produceCeiling(count: number): Promise<number> {
 }
 
 async function writeWorkload(workload: "a" | "b"): Promise<number> {
-  if (workload === "a") {
-    const script = await tempFile(".sql");
-    await Deno.writeTextFile(script, `\\set id random(1, ${ROWS})\nUPDATE items SET score = score + 1 WHERE id = :id;\n`);
-    const perClient = Math.ceil(TRANSACTIONS / 4);
-    const run = await measureProcess(`${PGBIN}/pgbench`, [
-      "-n",
-      "-c",
-      "4",
-      "-j",
-      "2",
-      "-t",
-      String(perClient),
-      "-f",
-      script,
-      url,
-    ]);
-    if (run.code !== 0) throw new Error(run.output);
-    return 4 * perClient;
-  }
+  if (workload === "a") return await oneRowUpdates(url, ROWS, TRANSACTIONS);
   await sql`UPDATE items SET score = score + 1`;
   return ROWS;
 }

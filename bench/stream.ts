@@ -53,7 +53,8 @@ import {
 } from "./ceilings.ts";
 import { benchServices } from "./bench_services.ts";
 import { createBenchDatabase } from "./fixture.ts";
-import { cpuSeconds, elasticsearchPid, measureProcess, percentile, startMeasured } from "./measure.ts";
+import { cpuSeconds, elasticsearchPid, percentile, startMeasured } from "./measure.ts";
+import { oneRowUpdates } from "./one_row_updates.ts";
 import { watchStreamStart } from "./stream_start.ts";
 import { currentLsn, waitForActiveSlot, waitForLsn as waitForSlot, waitForSnapshot } from "./slot.ts";
 
@@ -129,7 +130,6 @@ const SAMPLES = { a: Number(values.samples ?? (collector ? 1 : 3)), b: Number(va
 for (const [workload, n] of Object.entries(SAMPLES)) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--samples${workload === "b" ? "-b" : ""} must be a positive integer`);
 }
-const PGBIN = "/usr/lib/postgresql/15/bin";
 // Elasticsearch's CPU in each run: on two shared cores, it is what bounds the engine.
 const ES_PID = elasticsearchPid();
 const esCpu = () => ES_PID === null ? NaN : cpuSeconds(ES_PID);
@@ -204,22 +204,7 @@ for (const plugin of plugins) {
   ): Promise<{ changes: number; commitAt: string | null }> => {
     if (workload === "a") {
       console.log(`[${plugin}] (a) writing ${fmt(size)} one-row UPDATE transactions ...`);
-      const script = await tempFile(".sql");
-      await Deno.writeTextFile(script, `\\set id random(1, ${ROWS})\nUPDATE items SET score = score + 1 WHERE id = :id;\n`);
-      const bench = await measureProcess(`${PGBIN}/pgbench`, [
-        "-n",
-        "-c",
-        "4",
-        "-j",
-        "2",
-        "-t",
-        String(Math.ceil(size / 4)),
-        "-f",
-        script,
-        url,
-      ]);
-      if (bench.code !== 0) throw new Error(bench.output);
-      return { changes: 4 * Math.ceil(size / 4), commitAt: null };
+      return { changes: await oneRowUpdates(url, ROWS, size), commitAt: null };
     }
     console.log(`[${plugin}] (b) one UPDATE of ${fmt(size)} rows ...`);
     const commitAt = await sql.begin(async (tx) => {
