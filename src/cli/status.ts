@@ -1,8 +1,11 @@
-/** `oesophagus status`: the slot, how far behind it is, each sink's health and dead letters, and snapshot progress per table. */
-import type { Config } from "../config/load.ts";
-import type { SinkConfig } from "../config/schema.ts";
+/**
+ * `oesophagus status`: the slot, how far behind it is, each sink's health and dead letters, the
+ * consumer group's lag (with a `consume` section), and snapshot progress per table.
+ */
+import { type Config, topicName } from "../config/load.ts";
+import type { KafkaSinkConfig, SinkConfig } from "../config/schema.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
-import { describeKafka } from "../sinks/kafka/client.ts";
+import { describeKafka, groupLag } from "../sinks/kafka/client.ts";
 import { redact } from "../telemetry/redact.ts";
 import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
@@ -29,6 +32,16 @@ export interface StatusReport {
     readonly deadLetters: number | null;
     readonly error?: string;
   }[];
+  /** With a `consume` section: how far its consumer group is behind on the Kafka sink's topics (events). */
+  readonly consumer?: {
+    readonly group: string;
+    readonly from: string;
+    readonly into: string;
+    /** Events not yet indexed, over every partition; null when Kafka could not be asked. */
+    readonly lag: string | null;
+    readonly topics: readonly { readonly topic: string; readonly partition: number; readonly lag: string }[];
+    readonly error?: string;
+  };
   readonly snapshot: readonly {
     readonly table: string;
     readonly state: "not started" | "copying" | "done";
@@ -62,6 +75,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
         }),
       },
       sinks,
+      ...(config.consume ? { consumer: await consumerStatus(config) } : {}),
       snapshot: config.tables.map((t) => {
         const name = displayName(t.name);
         const p = progress.get(name);
@@ -105,6 +119,18 @@ async function sinkStatus(name: string, sink: SinkConfig): Promise<StatusReport[
   }
 }
 
+async function consumerStatus(config: Config): Promise<NonNullable<StatusReport["consumer"]>> {
+  const { from, into, groupId } = config.consume!;
+  const sink = config.sinks[from] as KafkaSinkConfig;
+  const topics = config.tables.filter((t) => t.sinks.includes(from)).map((t) => topicName(sink, t.index));
+  try {
+    const lags = await groupLag(from, sink, groupId, topics);
+    return { group: groupId, from, into, lag: lags.reduce((sum, p) => sum + BigInt(p.lag), 0n).toString(), topics: lags };
+  } catch (error) {
+    return { group: groupId, from, into, lag: null, topics: [], error: redact((error as Error).message) };
+  }
+}
+
 /** 1536 -> "1.5 KiB": lag and WAL in units a person reads at a glance (the JSON keeps exact bytes). */
 export function humanBytes(text: string | null | undefined): string {
   if (text === null || text === undefined) return "-";
@@ -141,6 +167,11 @@ export async function status(config: Config, json: boolean): Promise<number> {
   console.log();
   printTable(["sink", "health", "dead letters"], report.sinks.map((k) => [k.name, k.health, String(k.deadLetters ?? "-")]));
   console.log();
+  const c = report.consumer;
+  if (c) {
+    console.log(`consumer group ${c.group} (${c.from} -> ${c.into})  lag ${c.lag ?? `unknown: ${c.error}`} events`);
+    console.log();
+  }
   printTable(
     ["table", "snapshot", "rows copied / total", "chunks"],
     report.snapshot.map((t) => [t.table, t.state, `${t.rowsCopied} / ${t.rowsTotal ?? "?"}`, `${t.chunksDone}/${t.chunksTotal}`]),

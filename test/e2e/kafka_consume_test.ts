@@ -98,6 +98,14 @@ Deno.test("kafka consume: two consumers of one group index the topic; one killed
     );
     const documents = await allDocuments(index);
     assert.ok([...documents.values()].every((d) => BigInt(d.version) > 0n), "documents carry commit LSNs as versions");
+    // The offsets are committed right after the index has the batch: the group's lag reaches 0.
+    let lag: string | null = null;
+    for (let i = 0; i < 30 && lag !== "0"; i++) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const status = await runEngine(["status", "--config", config, "--json"]);
+      lag = (JSON.parse(status.output) as { consumer: { lag: string | null } }).consumer.lag;
+    }
+    assert.equal(lag, "0");
   } finally {
     for (const c of consumers) await stopEngine(c);
     if (producer) await stopEngine(producer);

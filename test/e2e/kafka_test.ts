@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex, expectedDocuments } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
 import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
 import { services, uniqueName } from "../helpers/services.ts";
@@ -35,6 +35,8 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
         search: { type: "elasticsearch", url: esUrl },
         events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix, partitions: 3 },
       },
+      // No consumer of this group runs: `status` reports every event as its lag.
+      consume: { from: "events", into: "search", groupId: uniqueName("idle_group") },
       tables: { accounts: { index } },
     });
     const engine = startEngine(["run", "--config", config, "--progress", "log"]);
@@ -102,6 +104,12 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       assert.equal(inserted.op, "c");
       assert.ok(inserted.version > truncates[0].version);
       assert.equal(inserted.after, (await expectedDocuments(sql, { schema: "public", name: "accounts" })).get("7"));
+
+      const status = await runEngine(["status", "--config", config, "--json"]);
+      assert.equal(status.code, 0, status.output);
+      const consumer = (JSON.parse(status.output) as { consumer: { lag: string; topics: { partition: number }[] } }).consumer;
+      assert.equal(consumer.lag, String(events.length + later.length), "every event, as none is consumed");
+      assert.deepEqual(consumer.topics.map((t) => t.partition).sort(), [0, 1, 2]);
     } finally {
       await stopEngine(engine);
     }

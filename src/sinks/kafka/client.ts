@@ -136,3 +136,37 @@ export async function describeKafka(name: string, config: KafkaSinkConfig): Prom
     await admin.disconnect().catch(() => {});
   }
 }
+
+/**
+ * How far a consumer group is behind on the topics: per partition, the events after its
+ * committed offset (from the partition's start when it committed none, as `consume` reads it).
+ * Offsets stay decimal text: they are 64-bit.
+ */
+export async function groupLag(
+  name: string,
+  config: KafkaSinkConfig,
+  groupId: string,
+  topics: readonly string[],
+): Promise<{ readonly topic: string; readonly partition: number; readonly lag: string }[]> {
+  const kafka = createKafka(name, { ...config, requestTimeoutMs: 5_000 }, { retries: 0 });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const present = topics.filter((topic) => existing.has(topic));
+    const committed = present.length === 0 ? [] : await admin.fetchOffsets({ groupId, topics: present });
+    const lags = [];
+    for (const topic of present) {
+      const marks = await admin.fetchTopicOffsets(topic);
+      const done = committed.find((c) => c.topic === topic)?.partitions ?? [];
+      for (const { partition, high, low } of marks) {
+        const offset = done.find((p) => p.partition === partition)?.offset ?? "-1";
+        const from = BigInt(offset) >= 0n ? BigInt(offset) : BigInt(low);
+        lags.push({ topic, partition, lag: (BigInt(high) - from).toString() });
+      }
+    }
+    return lags;
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
