@@ -139,7 +139,8 @@ export async function describeKafka(name: string, config: KafkaSinkConfig): Prom
 
 /**
  * How far a consumer group is behind on the topics: per partition, the events after its
- * committed offset (from the partition's start when it committed none, as `consume` reads it).
+ * committed offset (from the partition's first event when it committed none, or one retention
+ * has deleted since, as `consume` then reads it).
  * Offsets stay decimal text: they are 64-bit.
  */
 export async function groupLag(
@@ -160,8 +161,9 @@ export async function groupLag(
       const marks = await admin.fetchTopicOffsets(topic);
       const done = committed.find((c) => c.topic === topic)?.partitions ?? [];
       for (const { partition, high, low } of marks) {
-        const offset = done.find((p) => p.partition === partition)?.offset ?? "-1";
-        const from = BigInt(offset) >= 0n ? BigInt(offset) : BigInt(low);
+        // No commit yet, or one below what retention kept: reading starts at the partition's first event.
+        const offset = BigInt(done.find((p) => p.partition === partition)?.offset ?? "-1");
+        const from = offset > BigInt(low) ? offset : BigInt(low);
         lags.push({ topic, partition, lag: (BigInt(high) - from).toString() });
       }
     }
