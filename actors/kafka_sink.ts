@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import type { Admin, Producer } from "kafkajs";
 import { Partitioners } from "kafkajs";
 import { assertNever } from "../src/assert_never.ts";
-import { type TableConfig, topicName } from "../src/config/load.ts";
+import { publishedTables, type TableConfig } from "../src/config/load.ts";
 import type { KafkaSinkConfig } from "../src/config/schema.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
@@ -37,9 +37,7 @@ export function kafkaSink(
 ): Behaviour<SinkState, SinkCommand> {
   const classify = (error: unknown) => classifyKafkaError(error, name);
   const destinations = new Map<string, Destination>(
-    tables.filter((t) => t.sinks.includes(name)).map((
-      t,
-    ) => [t.index, { topic: topicName(config, t.index), table: displayName(t.name) }]),
+    publishedTables(tables, name, config).map(({ table, topic }) => [table.index, { topic, table: displayName(table.name) }]),
   );
   const destinationOf = (index: string): Destination => {
     const destination = destinations.get(index);

@@ -156,6 +156,8 @@ const inCopy = (state: RouterState, route: Route) => state.version !== null && s
 export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> {
   const { config } = deps;
   const tag = crypto.randomUUID().slice(0, 8);
+  /** Whether any sink keeps documents: only those leave out changes a later one supersedes. */
+  const documentSinks = Object.values(config.sinks).some((sink) => sink.type !== "kafka");
 
   /** Sends an open batch (if it has items) to its sink. */
   function flush(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, open: OpenBatch) {
@@ -192,7 +194,9 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
    * replaces it. A sink of change events gets every item.
    */
   function send(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, routed: Routed[]) {
-    const replacedBy = supersededBy(routed.length, (i) => routed[i].route.config.index, (i) => routed[i].item.id);
+    const replacedBy = documentSinks
+      ? supersededBy(routed.length, (i) => routed[i].route.config.index, (i) => routed[i].item.id)
+      : null;
     /** By the position of the item that replaces them: the items left out for it (none without a repeat). */
     const carried = replacedBy === null ? null : new Map<number, Routed[]>();
     for (let i = 0; i < routed.length; i++) {

@@ -9,7 +9,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
-import { type Config, topicName } from "../src/config/load.ts";
+import { type Config, publishedTables } from "../src/config/load.ts";
 import type { ElasticsearchSinkConfig, KafkaSinkConfig } from "../src/config/schema.ts";
 import type { TableDescription } from "../src/pg/catalog.ts";
 import { describeTables } from "../src/pg/catalog.ts";
@@ -64,9 +64,10 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
   const consume = config.consume!;
   const from = config.sinks[consume.from] as KafkaSinkConfig;
   const into = config.sinks[consume.into] as ElasticsearchSinkConfig;
-  const tables = config.tables.filter((t) => t.sinks.includes(consume.from));
+  const published = publishedTables(config.tables, consume.from, from);
+  const tables = published.map(({ table }) => table);
   const topics = new Map<string, Topic>(
-    tables.map((t) => [topicName(from, t.index), { index: t.index, table: displayName(t.name) }]),
+    published.map(({ table, topic }) => [topic, { index: table.index, table: displayName(table.name) }]),
   );
   const tag = crypto.randomUUID().slice(0, 8);
 

@@ -2,7 +2,7 @@
  * `oesophagus status`: the slot, how far behind it is, each sink's health and dead letters, the
  * consumer group's lag (with a `consume` section), and snapshot progress per table.
  */
-import { type Config, topicName } from "../config/load.ts";
+import { type Config, publishedTables } from "../config/load.ts";
 import type { KafkaSinkConfig, SinkConfig } from "../config/schema.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
 import { describeKafka, groupLag } from "../sinks/kafka/client.ts";
@@ -122,7 +122,7 @@ async function sinkStatus(name: string, sink: SinkConfig): Promise<StatusReport[
 async function consumerStatus(config: Config): Promise<NonNullable<StatusReport["consumer"]>> {
   const { from, into, groupId } = config.consume!;
   const sink = config.sinks[from] as KafkaSinkConfig;
-  const topics = config.tables.filter((t) => t.sinks.includes(from)).map((t) => topicName(sink, t.index));
+  const topics = publishedTables(config.tables, from, sink).map(({ topic }) => topic);
   try {
     const lags = await groupLag(from, sink, groupId, topics);
     return { group: groupId, from, into, lag: lags.reduce((sum, p) => sum + BigInt(p.lag), 0n).toString(), topics: lags };

@@ -51,6 +51,15 @@ export function topicName(sink: KafkaSinkConfig, index: string): string {
   return `${sink.topicPrefix}${index}`;
 }
 
+/** The tables a Kafka sink publishes (the sink named `sinkName`), each with its topic. */
+export function publishedTables(
+  tables: readonly TableConfig[],
+  sinkName: string,
+  sink: KafkaSinkConfig,
+): { readonly table: TableConfig; readonly topic: string }[] {
+  return tables.filter((t) => t.sinks.includes(sinkName)).map((table) => ({ table, topic: topicName(sink, table.index) }));
+}
+
 /** `tables."public.users".snapshot` — keys that are not plain words are quoted. */
 export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((segment, i) => {

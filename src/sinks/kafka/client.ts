@@ -4,7 +4,7 @@
  * made). kafkajs logs through the engine's logger, so its lines are JSON like every other.
  */
 import process from "node:process";
-import { Kafka, type KafkaConfig, logLevel, type SASLOptions } from "kafkajs";
+import { type Admin, Kafka, type KafkaConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaSinkConfig } from "../../config/schema.ts";
 import { OesophagusError } from "../../errors.ts";
 import { readPemFile } from "../../pem.ts";
@@ -124,17 +124,20 @@ export function classifyKafkaError(error: unknown, sink: string): OesophagusErro
   });
 }
 
-/** The cluster's brokers as its metadata lists them, asked within a few seconds: for `check` and `status`. */
-export async function describeKafka(name: string, config: KafkaSinkConfig): Promise<{ brokers: number }> {
-  const kafka = createKafka(name, { ...config, requestTimeoutMs: 5_000 }, { retries: 0 });
-  const admin = kafka.admin();
+/** Runs `work` with an admin client that answers within a few seconds or fails, without retries: for `check` and `status`. */
+async function withQuickAdmin<T>(name: string, config: KafkaSinkConfig, work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = createKafka(name, { ...config, requestTimeoutMs: 5_000 }, { retries: 0 }).admin();
   try {
     await admin.connect();
-    const cluster = await admin.describeCluster();
-    return { brokers: cluster.brokers.length };
+    return await work(admin);
   } finally {
     await admin.disconnect().catch(() => {});
   }
+}
+
+/** The cluster's brokers as its metadata lists them. */
+export function describeKafka(name: string, config: KafkaSinkConfig): Promise<{ brokers: number }> {
+  return withQuickAdmin(name, config, async (admin) => ({ brokers: (await admin.describeCluster()).brokers.length }));
 }
 
 /**
@@ -149,10 +152,7 @@ export async function groupLag(
   groupId: string,
   topics: readonly string[],
 ): Promise<{ readonly topic: string; readonly partition: number; readonly lag: string }[]> {
-  const kafka = createKafka(name, { ...config, requestTimeoutMs: 5_000 }, { retries: 0 });
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
+  return withQuickAdmin(name, config, async (admin) => {
     const existing = new Set(await admin.listTopics());
     const present = topics.filter((topic) => existing.has(topic));
     const committed = present.length === 0 ? [] : await admin.fetchOffsets({ groupId, topics: present });
@@ -168,7 +168,5 @@ export async function groupLag(
       }
     }
     return lags;
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  });
 }
