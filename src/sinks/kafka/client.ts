@@ -146,7 +146,7 @@ export function describeKafka(name: string, config: KafkaSinkConfig): Promise<{ 
  * has deleted since, as `consume` then reads it).
  * Offsets stay decimal text: they are 64-bit.
  */
-export async function groupLag(
+export function groupLag(
   name: string,
   config: KafkaSinkConfig,
   groupId: string,
