@@ -61,7 +61,15 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
     );
     const decoder = plugin === "pgoutput" ? new PgoutputDecoder() : new Wal2jsonDecoder();
     const events = rows.map((r) => decoder.decode(r.data)).filter((e): e is ChangeEvent => e !== null);
-    assert.equal(events.filter((e) => e.kind === "commit").length, 2);
+    // wal2json also sends begin and commit of transactions with no row of these tables (autovacuum's ANALYZE of this
+    // database writes pg_statistic), so count the transactions that carry rows.
+    let rowsInTransaction = 0;
+    const transactionsWithRows = events.filter((e) => {
+      if (e.kind === "begin") rowsInTransaction = 0;
+      if (e.kind === "row") rowsInTransaction++;
+      return e.kind === "commit" && rowsInTransaction > 0;
+    });
+    assert.equal(transactionsWithRows.length, 2);
 
     const tables = await describeTables(sql, ["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })));
     // Both rendering paths give the same bytes for every change the TypeScript path can take.
