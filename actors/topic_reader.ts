@@ -4,8 +4,10 @@
  * engine writes directly (`external_gte`, the commit LSN), so redelivered events are harmless.
  * A partition's events go in order, one batch in flight; its offset is committed only once the
  * sink acknowledged the batch (or the TRUNCATE) that carries them. More processes with the same
- * group share the partitions.
+ * group share the partitions. With tracing on, an event's `cdc.consume` span continues the trace
+ * named by its `traceparent` header and ends with that acknowledgement.
  */
+import type { Buffer } from "node:buffer";
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
@@ -21,17 +23,31 @@ import { encodeItems } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { classifyKafkaError, createKafka } from "../src/sinks/kafka/client.ts";
 import { retrying } from "../src/sinks/retrying.ts";
 import { OesophagusError } from "../src/errors.ts";
+import type { EnvelopeOp } from "../src/sinks/kafka/change_messages.ts";
 import { readConsumedEvent } from "../src/sinks/kafka/consumed_event.ts";
 import type { BulkItem } from "../src/stream/render.ts";
 import { supersededBy } from "../src/stream/superseded.ts";
 import { setPhase } from "../src/telemetry/health.ts";
 import { logger } from "../src/telemetry/log.ts";
+import { type ConsumedSpan, linksToConsumed } from "../src/telemetry/change_spans.ts";
 import { counters } from "../src/telemetry/metrics.ts";
+import { parseTraceparent } from "../src/telemetry/traceparent.ts";
+import { changeSpans } from "../src/telemetry/tracing.ts";
 import type { Lifecycle } from "../src/lifecycle.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 /** Errors of an offset commit that mean the partition is no longer this member's. */
 const REASSIGNED = new Set(["REBALANCE_IN_PROGRESS", "ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID"]);
+
+/** `cdc.op` of a `cdc.consume` span, as the engine's `cdc.change` spans name the kinds. */
+const OP_NAMES: Record<EnvelopeOp, string> = { c: "insert", u: "update", d: "delete", r: "read", t: "truncate" };
+
+/** A header's text (kafkajs gives a Buffer, a string or a list of them for a repeated header: the first counts). */
+function headerText(value: Buffer | string | (Buffer | string)[] | undefined): string | null {
+  const first = Array.isArray(value) ? value[0] : value;
+  if (first === undefined) return null;
+  return typeof first === "string" ? first : first.toString("latin1");
+}
 
 export type TopicReaderCommand =
   | { readonly type: "Start" }
@@ -93,7 +109,18 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
   async function indexBatch(state: ReaderState, ctx: ActorContext<TopicReaderCommand>, payload: EachBatchPayload) {
     const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const topic = topics.get(batch.topic)!;
+    const traced = changeSpans();
+    const batchAttributes = traced?.consumedBatch({
+      table: topic.table,
+      topic: batch.topic,
+      partition: batch.partition,
+      group: consume.groupId,
+      sink: consume.into,
+    });
+    const readAt = Date.now();
     let items: BulkItem[] = [];
+    /** The traced events among `items`: their spans end when the sink acknowledges them. */
+    let spans: ConsumedSpan[] = [];
     let bytes = 0;
     let last: string | null = null;
     /** The group moved the partition to another member meanwhile: it reads on from the last commit. */
@@ -124,7 +151,14 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
         const replacedBy = supersededBy(items.length, () => topic.index, (i) => items[i].id);
         const kept = replacedBy === null ? items : items.filter((_, i) => replacedBy[i] === -1);
         const body = encodeItems(kept.map((item) => ({ index: topic.index, item })));
-        await acked(state, ctx, (batchId) => ctx.send(deps.sink, { type: "Write", batchId, batch: body, replyTo: ctx.self }));
+        const links = spans.length > 0 ? { links: linksToConsumed(spans) } : {};
+        await acked(
+          state,
+          ctx,
+          (batchId) => ctx.send(deps.sink, { type: "Write", batchId, batch: body, replyTo: ctx.self, ...links }),
+        );
+        for (const span of spans) traced!.consumeEnded(span);
+        spans = [];
         const deletes = kept.filter((item) => item.action === "delete").length;
         counters.eventsOut.add(kept.length - deletes, { sink: consume.into, table: topic.table, action: "index" });
         counters.eventsOut.add(deletes, { sink: consume.into, table: topic.table, action: "delete" });
@@ -153,6 +187,14 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
           place,
         );
         received.set(event.op, (received.get(event.op) ?? 0) + 1);
+        const span = batchAttributes === undefined ? null : traced!.consumed(
+          parseTraceparent(headerText(message.headers?.traceparent)),
+          batchAttributes,
+          OP_NAMES[event.op],
+          event.id,
+          message.offset,
+          readAt,
+        );
         if (event.op === "t") {
           await flush();
           if (lost) return;
@@ -164,6 +206,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
               requestId,
               replyTo: ctx.self,
             }));
+          if (span) traced!.consumeEnded(span);
           last = message.offset;
           await commit();
           if (lost) return;
@@ -175,6 +218,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
             ? { action: "delete", id, version: event.version, doc: null }
             : { action: "index", id, version: event.version, doc: event.after },
         );
+        if (span) spans.push(span);
         bytes += id.length + (event.after?.length ?? 0) + 120;
         last = message.offset;
         if (items.length >= into.batch.maxDocs || bytes >= into.batch.maxBytes) await flush();

@@ -8,7 +8,8 @@
  * encoded straight into OTLP protobuf in one reused buffer and posted to the same endpoint as the
  * SDK's spans, in requests of bounded size. `sink.flush` is written here too because it links to
  * every change it carries, up to a batch's 2,000 and more: the SDK keeps the last 128 links of a
- * span (its default `linkCountLimit`) and would drop the rest. `snapshot.chunk` stays an SDK span.
+ * span (its default `linkCountLimit`) and would drop the rest. `oesophagus consume` writes its
+ * `cdc.consume` spans here for the same reasons. `snapshot.chunk` stays an SDK span.
  */
 import { formatLsn, type Lsn } from "../pg/lsn.ts";
 import { settleWithin } from "../settle_within.ts";
@@ -25,6 +26,7 @@ import {
   utf8Size,
 } from "./otlp_proto.ts";
 import { redact } from "./redact.ts";
+import type { TraceParent } from "./traceparent.ts";
 
 export interface ChangeSpanAttributes {
   readonly table: string;
@@ -75,6 +77,33 @@ export interface FlushSpan {
   readonly start: number;
 }
 
+/**
+ * A change event `oesophagus consume` read from a topic, until the batch carrying it into
+ * Elasticsearch is acknowledged: its `cdc.consume` span continues the trace of the change that
+ * published it (the message's `traceparent`), or is a trace of its own.
+ */
+export interface ConsumedSpan {
+  /** Trace id (0-15), this span's id (16-23), the publishing change's span id (24-31, unused without `parent`). */
+  readonly ids: Uint8Array;
+  readonly parent: boolean;
+  /** Attributes shared by the events of one fetched batch (`consumedBatch`). */
+  readonly batch: Uint8Array;
+  readonly op: string;
+  /** The document `_id`, or null for a TRUNCATE event. */
+  readonly key: string | null;
+  readonly offset: string;
+  readonly start: number;
+}
+
+/** Where a fetched batch came from and where it goes. */
+export interface ConsumedBatchAttributes {
+  readonly table: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly group: string;
+  readonly sink: string;
+}
+
 const IDS_PER_CHANGE = 40;
 
 /** Random ids from pooled buffers: one getRandomValues per 1,600 changes. */
@@ -113,7 +142,9 @@ const NAME = {
   route: encoder.encode("cdc.route"),
   batch: encoder.encode("cdc.batch"),
   flush: encoder.encode("sink.flush"),
+  consume: encoder.encode("cdc.consume"),
 };
+const SPAN_KIND_CONSUMER = 5;
 
 /** The `cdc.key` value: the `_id` the router holds as a JSON string literal. */
 const keyOf = (keyJson: string): string => keyJson.includes("\\") ? JSON.parse(keyJson) : keyJson.slice(1, -1);
@@ -309,6 +340,67 @@ export class ChangeSpans {
     if (out.at >= this.#options.batchBytes) this.#flush();
   }
 
+  /** The attributes of a fetched batch's `cdc.consume` spans, encoded once for all of them. */
+  consumedBatch(a: ConsumedBatchAttributes): Uint8Array {
+    const out = new ProtoWriter(512);
+    out.stringKeyValue(TAG.attribute, "db.table", a.table);
+    out.stringKeyValue(TAG.attribute, "messaging.system", "kafka");
+    out.stringKeyValue(TAG.attribute, "messaging.operation.type", "process");
+    out.stringKeyValue(TAG.attribute, "messaging.destination.name", a.topic);
+    out.stringKeyValue(TAG.attribute, "messaging.destination.partition.id", String(a.partition));
+    out.stringKeyValue(TAG.attribute, "messaging.consumer.group.name", a.group);
+    const sink = this.#sinkAttribute(a.sink);
+    const bytes = new Uint8Array(out.at + sink.length);
+    bytes.set(out.view());
+    bytes.set(sink, out.at);
+    return bytes;
+  }
+
+  /**
+   * A change event read at `start`, or null when it is not traced: an event whose `traceparent`
+   * is sampled continues that trace, one with a `traceparent` not sampled is not traced, and
+   * one without (or with one that does not parse) is a new trace by this process's ratio.
+   */
+  consumed(
+    traceparent: TraceParent | null,
+    batch: Uint8Array,
+    op: string,
+    key: string | null,
+    offset: string,
+    start: number,
+  ): ConsumedSpan | null {
+    if (traceparent ? !traceparent.sampled : !this.sample()) return null;
+    const at = this.#ids.take(traceparent ? 8 : 24);
+    const ids = new Uint8Array(32);
+    if (traceparent) {
+      ids.set(traceparent.ids.subarray(0, 16), 0);
+      ids.set(this.#ids.pool.subarray(at, at + 8), 16);
+      ids.set(traceparent.ids.subarray(16, 24), 24);
+    } else {
+      ids.set(this.#ids.pool.subarray(at, at + 24), 0);
+    }
+    return { ids, parent: traceparent !== null, batch, op, key, offset, start };
+  }
+
+  /** The event's batch was acknowledged (or its TRUNCATE done): its span ends now. */
+  consumeEnded(span: ConsumedSpan): void {
+    const end = Date.now();
+    const attributes = span.batch.length + stringKeyValueSize("cdc.op", span.op) +
+      stringKeyValueSize("messaging.kafka.offset", span.offset) +
+      (span.key === null ? 0 : stringKeyValueSize("cdc.key", span.key));
+    const size = ChangeSpans.#commonSize(NAME.consume, span.parent) + attributes;
+    const out = this.#spans;
+    out.reserve(fieldSize(size));
+    out.header(TAG.span, size);
+    this.#common(span.ids, 0, 16, span.parent ? 24 : -1, NAME.consume, SPAN_KIND_CONSUMER, span.start, end);
+    out.raw(span.batch);
+    out.stringKeyValue(TAG.attribute, "cdc.op", span.op);
+    out.stringKeyValue(TAG.attribute, "messaging.kafka.offset", span.offset);
+    if (span.key !== null) out.stringKeyValue(TAG.attribute, "cdc.key", span.key);
+    this.#queued++;
+    if (out.at >= this.#options.batchBytes) this.#flush();
+  }
+
   /** A bulk request carrying these traced changes was sent: its `sink.flush` span, a root linked to each of them. */
   flushStarted(sink: string, documents: number, bytes: number, links: ChangeLinks): FlushSpan {
     const at = this.#ids.take(24);
@@ -417,6 +509,13 @@ export function linksTo(spans: readonly ChangeSpan[]): ChangeLinks {
     const { idPool, idAt } = spans[i];
     for (let b = 0; b < LINK_BYTES; b++) links[i * LINK_BYTES + b] = idPool[idAt + b];
   }
+  return links;
+}
+
+/** Links to these consumed events' `cdc.consume` spans (for the `sink.flush` span of the batch carrying them). */
+export function linksToConsumed(spans: readonly ConsumedSpan[]): ChangeLinks {
+  const links = new Uint8Array(spans.length * LINK_BYTES);
+  for (let i = 0; i < spans.length; i++) links.set(spans[i].ids.subarray(0, LINK_BYTES), i * LINK_BYTES);
   return links;
 }
 

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { type DecodedRequest, decodeTraceRequest } from "../../test/helpers/otlp.ts";
 import { type Lsn, parseLsn } from "../pg/lsn.ts";
-import { ChangeSpans, hexId, linksTo } from "./change_spans.ts";
+import { ChangeSpans, hexId, linksTo, linksToConsumed, traceparentOf } from "./change_spans.ts";
 import { setLogSink } from "./log.ts";
 import { registerSecret } from "./redact.ts";
+import { parseTraceparent } from "./traceparent.ts";
 
 /** A local OTLP endpoint that keeps every request it is sent, decoded. */
 function collector(status = 200) {
@@ -228,4 +229,65 @@ Deno.test("ChangeSpans: a collector that refuses or is down loses spans, never t
   const started = performance.now();
   await down.shutdown(1_000);
   assert.ok(performance.now() - started < 1_500);
+});
+
+Deno.test("ChangeSpans: a consumed event's cdc.consume span continues its traceparent's trace, or starts one by the ratio", async () => {
+  const sink = collector();
+  try {
+    const spans = new ChangeSpans({ url: sink.url, serviceName: "indexer", samplingRatio: 1 });
+    const published = spans.start(attributes, 1_700_000_000_000, 1_700_000_000_000, 1_700_000_000_000);
+    const batch = spans.consumedBatch({
+      table: attributes.table,
+      topic: "oesophagus.t",
+      partition: 2,
+      group: "g",
+      sink: "search",
+    });
+    const parent = parseTraceparent(traceparentOf(published));
+    const child = spans.consumed(parent, batch, "update", key, "9007199254740993", 1_700_000_000_100)!;
+    const root = spans.consumed(null, batch, "truncate", null, "7", 1_700_000_000_200)!;
+    assert.equal(
+      spans.consumed(parseTraceparent(traceparentOf(published).replace(/01$/, "00")), batch, "update", key, "8", 0),
+      null,
+    );
+    const flush = spans.flushStarted("search", 2, 100, linksToConsumed([child, root]));
+    spans.consumeEnded(child);
+    spans.consumeEnded(root);
+    spans.flushEnded(flush);
+    await spans.shutdown(2_000);
+
+    const [consumedChild, consumedRoot, flushSpan] = sink.spans();
+    assert.deepEqual([consumedChild.name, consumedRoot.name, flushSpan.name], ["cdc.consume", "cdc.consume", "sink.flush"]);
+    assert.equal(consumedChild.traceId, hexId(published.idPool, published.idAt, 16));
+    assert.equal(consumedChild.parentSpanId, hexId(published.idPool, published.idAt + 16, 8));
+    assert.notEqual(consumedChild.spanId, consumedChild.parentSpanId);
+    assert.equal(consumedChild.kind, 5);
+    assert.equal(consumedChild.startTimeUnixNano, 1_700_000_000_100_000_000n);
+    assert.deepEqual(consumedChild.attributes, {
+      "db.table": attributes.table,
+      "messaging.system": "kafka",
+      "messaging.operation.type": "process",
+      "messaging.destination.name": "oesophagus.t",
+      "messaging.destination.partition.id": "2",
+      "messaging.consumer.group.name": "g",
+      "cdc.sink": "search",
+      "cdc.op": "update",
+      "messaging.kafka.offset": "9007199254740993",
+      "cdc.key": key,
+    });
+    assert.equal(consumedRoot.parentSpanId, undefined);
+    assert.notEqual(consumedRoot.traceId, consumedChild.traceId);
+    assert.equal(consumedRoot.attributes["cdc.key"], undefined, "a TRUNCATE names no document");
+    assert.deepEqual(flushSpan.links, [
+      { traceId: consumedChild.traceId, spanId: consumedChild.spanId },
+      { traceId: consumedRoot.traceId, spanId: consumedRoot.spanId },
+    ]);
+
+    const none = new ChangeSpans({ url: sink.url, serviceName: "indexer", samplingRatio: 0 });
+    assert.equal(none.consumed(null, batch, "update", key, "1", 0), null, "no traceparent, ratio 0: not traced");
+    assert.ok(none.consumed(parent, batch, "update", key, "1", 0), "a sampled parent is followed whatever the ratio");
+    await none.shutdown(100);
+  } finally {
+    await sink.close();
+  }
 });

@@ -1,7 +1,9 @@
 /**
  * Traces over OTLP/HTTP: a `cdc.change` span per change event (children `cdc.route` and
  * `cdc.batch`, recorded by change_spans.ts without SDK span objects), a `sink.flush` span per
- * bulk request linked to the changes it carries, and a `snapshot.chunk` span per chunk. Off unless `tracing.enabled` or an OTLP endpoint is set in the
+ * bulk request linked to the changes it carries, and a `snapshot.chunk` span per chunk; in
+ * `consume`, a `cdc.consume` span per event, the child of its change's span when the event
+ * carries its traceparent. Off unless `tracing.enabled` or an OTLP endpoint is set in the
  * standard `OTEL_*` variables; while off, `tracer()` is null and callers skip all span work.
  * The standard variables win over the config: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT,
  * OTEL_TRACES_SAMPLER_ARG (with a ratio sampler), OTEL_SERVICE_NAME, OTEL_SDK_DISABLED,
@@ -116,15 +118,14 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
     ],
   });
   active = settings.samplingRatio > 0 ? provider.getTracer("oesophagus") : null;
-  const recorder = settings.samplingRatio > 0
-    ? new ChangeSpans({
-      url: settings.url,
-      headers: settings.headers,
-      ...(ca === null ? {} : { caCerts: [ca] }),
-      serviceName: settings.serviceName,
-      samplingRatio: settings.samplingRatio,
-    })
-    : null;
+  // Kept at ratio 0 too: `consume` still continues the traces of changes the engine sampled (parent-based).
+  const recorder = new ChangeSpans({
+    url: settings.url,
+    headers: settings.headers,
+    ...(ca === null ? {} : { caCerts: [ca] }),
+    serviceName: settings.serviceName,
+    samplingRatio: settings.samplingRatio,
+  });
   changes = recorder;
   logger.info("tracing", { url: settings.url, samplingRatio: settings.samplingRatio, caFile: settings.caFile });
   return {
@@ -132,7 +133,7 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
       active = null;
       changes = null;
       // What is still queued goes out before the process ends, for at most 1.5 s in all.
-      await settleWithin(Promise.all([recorder?.shutdown(1_500), provider.shutdown()]), 1_500);
+      await settleWithin(Promise.all([recorder.shutdown(1_500), provider.shutdown()]), 1_500);
     },
   };
 }

@@ -116,41 +116,71 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
   });
 }
 
-Deno.test("kafka: a traced change's event carries the change's trace (its cdc.change span) as its traceparent header", async () => {
-  const { kafkaBrokers } = await services();
+Deno.test("kafka: a traced change's event carries its trace as traceparent, and consume continues it with cdc.consume", async () => {
+  const { esUrl, kafkaBrokers } = await services();
   await using jaeger = await Jaeger.start();
   await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
   await using topics = uniqueTopicPrefix();
   const { sql } = db;
   await sql`CREATE TABLE traced (id int PRIMARY KEY, v text)`;
+  await sql`INSERT INTO traced VALUES (1, 'copied')`;
   const slot = uniqueName("kafka_traced");
   const service = uniqueName("oesophagus_kafka");
+  const indexer = `${service}_indexer`;
+  const index = `${indices.prefix}_traced`;
   const config = await writeConfig({
     source: { url: db.url, slot },
     tracing: { enabled: true, endpoint: jaeger.otlpUrl, samplingRatio: 1 },
-    sinks: { events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix } },
-    tables: { traced: {} },
+    sinks: {
+      events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix },
+      search: { type: "elasticsearch", url: esUrl },
+    },
+    consume: { from: "events", into: "search", groupId: uniqueName("traced_group") },
+    tables: { traced: { index, sinks: ["events"] } },
+    metrics: { enabled: false },
   });
   const engine = startEngine(["run", "--config", config, "--progress", "log"], { OTEL_SERVICE_NAME: service });
+  // Sampling nothing of its own: every cdc.consume span it records continues a published change's trace.
+  const consumer = startEngine(["consume", "--config", config], {
+    OTEL_SERVICE_NAME: indexer,
+    OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+    OTEL_TRACES_SAMPLER_ARG: "0",
+  });
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
     await sql`INSERT INTO traced VALUES (7, 'traced')`;
     await waitForCatchUp(sql, slot);
-    const [message] = (await readTopic(`${topics.prefix}traced`)).filter((m) => m.key === "7");
+    const [message] = (await readTopic(`${topics.prefix}${index}`)).filter((m) => m.key === "7");
     const traceparent = message.headers.traceparent;
     assert.match(traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     const [, traceId, spanId] = traceparent.split("-");
-    let change: JaegerSpan | undefined;
-    for (let i = 0; i < 100 && !change; i++) {
-      const traces = await jaeger.traces(service, "cdc.change");
-      change = traces.flat().find((s) =>
-        s.operationName === "cdc.change" && s.tags.some((t) => t.key === "cdc.key" && t.value === "7")
-      );
-      if (!change) await new Promise((r) => setTimeout(r, 200));
-    }
-    assert.ok(change, "no cdc.change span for the row in Jaeger");
+    const found = async (name: string, from: string, match: (s: JaegerSpan) => boolean) => {
+      for (let i = 0; i < 150; i++) {
+        const span = (await jaeger.traces(from, name)).flat().find((s) => s.operationName === name && match(s));
+        if (span) return span;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.fail(`no ${name} span of ${from} in Jaeger`);
+    };
+    const change = await found("cdc.change", service, (s) => s.tags.some((t) => t.key === "cdc.key" && t.value === "7"));
     assert.deepEqual([change.traceID, change.spanID], [traceId, spanId]);
+
+    // The indexer's span for the event is the change's child, in the same trace; its bulk request links to it.
+    const consumed = await found("cdc.consume", indexer, (s) => s.tags.some((t) => t.key === "cdc.key" && t.value === "7"));
+    assert.equal(consumed.traceID, traceId);
+    assert.ok(consumed.references.some((r) => r.refType === "CHILD_OF" && r.spanID === spanId), "not the change's child");
+    const tag = (name: string) => consumed.tags.find((t) => t.key === name)?.value;
+    assert.equal(tag("messaging.destination.name"), `${topics.prefix}${index}`);
+    assert.equal(tag("messaging.kafka.offset"), String(message.offset));
+    assert.equal(tag("cdc.op"), "insert");
+    await found("sink.flush", indexer, (s) => s.references.some((r) => r.traceID === traceId && r.spanID === consumed.spanID));
+    assert.equal(message.offset, 1n, "the copied row is the topic's first event");
+    // The copy's event had no traceparent, and this indexer samples none of its own.
+    const roots = (await jaeger.traces(indexer, "cdc.consume")).flat().filter((s) => s.operationName === "cdc.consume");
+    assert.ok(roots.every((s) => s.traceID === traceId), `cdc.consume spans outside the change's trace: ${roots.length}`);
   } finally {
+    await stopEngine(consumer);
     await stopEngine(engine);
   }
 });
