@@ -90,7 +90,7 @@ export function kafkaSink(
 
   const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) =>
     startWrites(name, state.lanes, ctx, async (write) => {
-      const messages = changeMessages(write.batch, write.ops, destinationOf, write.traceparents);
+      const messages = changeMessages(write.batch, destinationOf, write.events);
       await retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produce(state, messages));
     });
 
@@ -134,8 +134,7 @@ export function kafkaSink(
           state.lanes.push({
             batchId: msg.batchId,
             batch: msg.batch,
-            ops: msg.ops,
-            traceparents: msg.traceparents,
+            events: msg.events,
             replyTo: msg.replyTo,
             links: msg.links,
           }, msg.lane);
@@ -146,7 +145,9 @@ export function kafkaSink(
           const destination = destinationOf(msg.index);
           retrying(classify, "truncate event", ctx.scope.signal, ctx.path, async () => {
             const partitions = await partitionsOf(state, destination.topic);
-            await produce(state, [truncateMessages(destination, msg.index, msg.version, partitions, msg.reason === "sweep")]);
+            await produce(state, [
+              truncateMessages(destination, msg.index, msg.version, partitions, msg.reason === "sweep", msg.transaction),
+            ]);
           }).then(
             () => {
               logger.info(msg.reason === "sweep" ? "sweep event written" : "truncate event written", {

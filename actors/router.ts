@@ -19,7 +19,7 @@ import type { Lsn } from "../src/pg/lsn.ts";
 import { leafPartitions, partitionAncestors } from "../src/pg/partitions.ts";
 import { currentIdentities } from "../src/pg/table_identity.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
-import type { SinkCommand } from "../src/protocol/sink.ts";
+import type { SinkCommand, TransactionSource } from "../src/protocol/sink.ts";
 import type { CheckpointerCommand, RouterCommand, WalReaderCommand } from "../src/protocol/stream.ts";
 import type { ChangeEvent, RowImage } from "../src/stream/change.ts";
 import { pairKey } from "../src/stream/pair_key.ts";
@@ -77,6 +77,9 @@ interface OpenBatch {
   ops: string[] | null;
   /** With `ops`: each item's change's `traceparent` (null if not sampled); null while no item of the batch is traced. */
   traceparents: (string | null)[] | null;
+  /** With `ops`: the transactions of the items' versions, by version in decimal; the last one's version. */
+  transactions: Map<string, TransactionSource> | null;
+  lastVersion: Lsn | null;
   counts: Map<string, number>;
   traces: ChangeSpan[];
 }
@@ -133,6 +136,11 @@ interface RouterState {
   readonly batches: Map<string, SentBatch>;
   inFlight: number;
   version: Lsn | null;
+  /**
+   * With a sink of change events: the transactions whose changes are being rendered, by commit
+   * LSN (their items' version); those before the current one are dropped once their items are sent.
+   */
+  readonly transactions: Map<Lsn, TransactionSource>;
   nextBatch: number;
 }
 
@@ -158,6 +166,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
   const tag = crypto.randomUUID().slice(0, 8);
   /** Whether any sink keeps documents: only those leave out changes a later one supersedes. */
   const documentSinks = Object.values(config.sinks).some((sink) => sink.type !== "kafka");
+  /** Whether any sink publishes change events: only those name each change's transaction. */
+  const eventSinks = Object.values(config.sinks).some((sink) => sink.type === "kafka");
 
   /** Sends an open batch (if it has items) to its sink. */
   function flush(state: RouterState, work: Work, ctx: ActorContext<RouterCommand>, open: OpenBatch) {
@@ -172,12 +182,21 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       batch: open.body.take(),
       lane: open.lane,
       replyTo: ctx.self,
-      ...(open.ops ? { ops: open.ops.join("") } : {}),
-      ...(open.traceparents ? { traceparents: open.traceparents } : {}),
+      ...(open.ops
+        ? {
+          events: {
+            ops: open.ops.join(""),
+            ...(open.traceparents ? { traceparents: open.traceparents } : {}),
+            transactions: open.transactions!,
+          },
+        }
+        : {}),
       ...(open.traces.length > 0 ? { links: linksTo(open.traces) } : {}),
     });
     open.ops = open.ops ? [] : null;
     open.traceparents = null;
+    open.transactions = open.ops ? new Map() : null;
+    open.lastVersion = null;
     open.counts = new Map();
     open.traces = [];
   }
@@ -216,10 +235,19 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         const key = pairKey(sink, LANE_NAMES[lane]);
         let open = work.open.get(key);
         if (!open) {
-          const ops = events ? [] : null;
           work.open.set(
             key,
-            open = { sink, lane, body: new BulkBodyWriter(), ops, traceparents: null, counts: new Map(), traces: [] },
+            open = {
+              sink,
+              lane,
+              body: new BulkBodyWriter(),
+              ops: events ? [] : null,
+              traceparents: null,
+              transactions: events ? new Map() : null,
+              lastVersion: null,
+              counts: new Map(),
+              traces: [],
+            },
           );
         }
         // Characters, not bytes, for a document still a string: a cheap bound, exact for ASCII.
@@ -233,6 +261,10 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           if (trace && !open.traceparents) open.traceparents = new Array(open.ops.length).fill(null);
           open.traceparents?.push(trace ? traceparentOf(trace) : null);
           open.ops.push(item.action === "delete" ? "d" : item.op === "insert" ? "c" : "u");
+          if (item.version !== open.lastVersion) {
+            open.lastVersion = item.version;
+            open.transactions!.set(String(item.version), state.transactions.get(item.version)!);
+          }
         }
         const countKey = pairKey(route.table, item.action);
         open.counts.set(countKey, (open.counts.get(countKey) ?? 0) + 1);
@@ -508,15 +540,19 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     const { work } = part;
     const events = part.events;
     const flushGroups = async () => {
-      if (groups.size === 0) return;
-      send(state, work, ctx, await renderGroups(state, groups, work.readAt));
-      groups.clear();
+      if (groups.size > 0) {
+        send(state, work, ctx, await renderGroups(state, groups, work.readAt));
+        groups.clear();
+      }
+      // Every item of an earlier transaction is sent (or it had none for these tables).
+      for (const version of state.transactions.keys()) if (version !== state.version) state.transactions.delete(version);
     };
     while (part.next < events.length) {
       const event: ChangeEvent = events[part.next];
       switch (event.kind) {
         case "begin":
           state.version = event.commitLsn;
+          if (eventSinks) state.transactions.set(event.commitLsn, { xid: event.xid, commitMicros: event.commitMicros });
           break;
         case "commit":
           if (state.partialTruncates.size > 0) throw await partitionTruncateLeftOver(state);
@@ -551,10 +587,12 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
               state.batches.set(requestId, { work, sink, counts: new Map(), traces: [] });
               work.pending++;
               state.inFlight++;
+              const transaction = state.transactions.get(state.version);
               ctx.send(deps.sinks[sink], {
                 type: "Truncate",
                 index: route.config.index,
                 version: state.version,
+                ...(transaction ? { transaction } : {}),
                 requestId,
                 replyTo: ctx.self,
               });
@@ -648,6 +686,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         batches: new Map(),
         inFlight: 0,
         version: null,
+        transactions: new Map(),
         nextBatch: 0,
       };
     },

@@ -4,7 +4,7 @@
  * has it. The request itself is the sink's own (`_bulk`, a produce request).
  */
 import type { Ref } from "nact";
-import type { BatchAcked, SinkCommand } from "../src/protocol/sink.ts";
+import type { BatchAcked, SinkCommand, StreamedItems } from "../src/protocol/sink.ts";
 import type { Lanes } from "../src/sinks/lanes.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import type { ChangeLinks } from "../src/telemetry/change_spans.ts";
@@ -15,10 +15,8 @@ import type { ActorContext } from "../supervision/actor.ts";
 export interface PendingWrite {
   readonly batchId: string;
   readonly batch: BulkBatch;
-  /** For sinks of change events: each item's change (`Write.ops`). */
-  readonly ops?: string;
-  /** For sinks of change events: each item's `traceparent` (`Write.traceparents`). */
-  readonly traceparents?: readonly (string | null)[];
+  /** For sinks of change events: `Write.events`. */
+  readonly events?: StreamedItems;
   readonly replyTo: Ref<BatchAcked>;
   readonly links?: ChangeLinks;
 }

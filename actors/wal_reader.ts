@@ -479,7 +479,10 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
     const options = source.plugin === "pgoutput"
       ? { proto_version: "1", publication_names: source.publication }
       // A partitioned table's changes come under its partitions' names, present and future: no table filter then.
-      : wal2jsonOptions(partitioned.length > 0 ? null : config.tables.map((t) => t.name));
+      // Transaction ids only for a sink of change events: the envelope's `source.txid`.
+      : wal2jsonOptions(partitioned.length > 0 ? null : config.tables.map((t) => t.name), {
+        xids: Object.values(config.sinks).some((sink) => sink.type === "kafka"),
+      });
     if (partitioned.length > 0) {
       logger.info("wal2json streams every table: partitioned tables are configured", {
         actor: ctx.path,

@@ -137,9 +137,10 @@ export class PgoutputDecoder {
     switch (tag) {
       case "B": {
         const commitLsn = r.uint64() as Lsn;
-        r.skip(8); // commit timestamp
+        // Microseconds since 2000-01-01 UTC: exact as a number in the years 1685-2255, else not said.
+        const micros = r.int64Approx() + POSTGRES_EPOCH_MS * 1000;
         const xid = r.uint32();
-        event = { kind: "begin", commitLsn, xid };
+        event = { kind: "begin", commitLsn, xid, commitMicros: Number.isSafeInteger(micros) ? micros : null };
         break;
       }
       case "C": {

@@ -64,7 +64,8 @@ const relationMessage = (r: Relation) => {
   r.columns.forEach((column, i) => w.byte(1).string(column).int32(typeOf(i) | 0).int32(-1));
   return w.done();
 };
-const begin = (lsn: bigint, xid: number) => new Writer().char("B").uint64(lsn).uint64(0n).int32(xid).done();
+/** A begin committed at 2026-11-24 10:00:00.123456 UTC: 848,829,600.123456 s after PostgreSQL's epoch. */
+const begin = (lsn: bigint, xid: number) => new Writer().char("B").uint64(lsn).uint64(848_829_600_123_456n).int32(xid).done();
 const commit = (lsn: bigint, end: bigint, micros = 0n) =>
   new Writer().char("C").byte(0).uint64(lsn).uint64(end).uint64(micros).done();
 const insert = (oid: number, values: readonly ColumnValue[]) => new Writer().char("I").int32(oid).char("N").tuple(values).done();
@@ -124,7 +125,12 @@ function decodeOrDecodeError(decoder: PgoutputDecoder, payload: Uint8Array): Cha
 Deno.test("pgoutput: rows decode to exactly the values sent, with their relation's names", () => {
   fc.assert(fc.property(relationWithRow, fc.bigInt({ min: 0n, max: 2n ** 64n - 2n }), ([r, values], lsn) => {
     const decoder = decoderFor(r);
-    assert.deepEqual(decoder.decode(begin(lsn, 7)), { kind: "begin", commitLsn: lsn, xid: 7 });
+    assert.deepEqual(decoder.decode(begin(lsn, 7)), {
+      kind: "begin",
+      commitLsn: lsn,
+      xid: 7,
+      commitMicros: Date.UTC(2026, 10, 24, 10) * 1000 + 123_456,
+    });
     const inserted = decoder.decode(insert(r.oid, values));
     assert.deepEqual(inserted?.kind === "row" && { ...inserted, new: plain(inserted.new) }, {
       kind: "row",

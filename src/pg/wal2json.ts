@@ -16,7 +16,10 @@ import { readTransactionRecord } from "./wal2json_transaction.ts";
  * partitioned table's changes come under its partitions' names, and a partition created later
  * would not be in any list given now.
  */
-export function wal2jsonOptions(tables: readonly { schema: string; name: string }[] | null): Record<string, string> {
+export function wal2jsonOptions(
+  tables: readonly { schema: string; name: string }[] | null,
+  options: { readonly xids?: boolean } = {},
+): Record<string, string> {
   // add-tables takes schema.table with `\` escaping of `,` `.` `\` `*` and white space inside names.
   const escape = (s: string) => s.replace(/[\\,.*\s]/g, (c) => `\\${c}`);
   return {
@@ -24,6 +27,8 @@ export function wal2jsonOptions(tables: readonly { schema: string; name: string 
     "include-transaction": "true",
     "include-lsn": "true",
     "include-timestamp": "true",
+    // Every record then carries it, 15-20 bytes each: only for sinks of change events (`source.txid`).
+    ...(options.xids ? { "include-xids": "true" } : {}),
     "include-type-oids": "true",
     // Type names are not read (the OIDs say it all), and the walsender would format them for
     // every column of every row.
@@ -68,6 +73,29 @@ function commitTime(record: Record_): number | null {
   const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00$/.exec(text);
   const time = match ? Date.parse(`${match[1]}T${match[2]}Z`) : NaN;
   return Number.isNaN(time) ? null : time;
+}
+
+/**
+ * The same time in microseconds, every digit kept (timestamptz prints at most six); null as
+ * above, and outside the years 1685-2255, where a number would lose digits.
+ */
+function commitMicros(record: Record_): number | null {
+  const text = record.timestamp;
+  if (typeof text !== "string") return null;
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/.exec(text);
+  const seconds = match ? Date.parse(`${match[1]}T${match[2]}Z`) : NaN;
+  const micros = seconds * 1000 + Number((match?.[3] ?? "").padEnd(6, "0"));
+  return Number.isSafeInteger(micros) ? micros : null;
+}
+
+/** A begin record's `xid` (with `include-xids`): 0 without one. */
+function xidOf(record: Record_): number {
+  if (!("xid" in record)) return 0;
+  const xid = record.xid;
+  if (typeof xid !== "number" || !Number.isInteger(xid) || xid < 1 || xid > 0xffff_ffff) {
+    throw new DecodeError("wal2json", `record "B" has xid ${JSON.stringify(xid)}, not a transaction id`);
+  }
+  return xid;
 }
 
 const BYTEA_OID_NUMBER = 17;
@@ -202,9 +230,9 @@ export class Wal2jsonDecoder {
   decode(payload: Uint8Array): ChangeEvent | null {
     const transaction = this.#compact ? readTransactionRecord(payload) : null;
     if (transaction !== null) {
-      const { commitLsn, endLsn, commitTime } = transaction;
+      const { commitLsn, endLsn, commitTime, commitMicros, xid } = transaction;
       return transaction.action === "B"
-        ? { kind: "begin", commitLsn, xid: 0 }
+        ? { kind: "begin", commitLsn, xid: xid ?? 0, commitMicros }
         : { kind: "commit", commitLsn, endLsn, commitTime };
     }
     const compact = this.#compact ? scanCompactRecord(payload, this.#recent, this.#templates) : null;
@@ -242,7 +270,7 @@ export class Wal2jsonDecoder {
         // ("nextlsn"): a begin needs only the first, but one without both is not wal2json's.
         const commitLsn = lsn(record, "lsn");
         lsn(record, "nextlsn");
-        return { kind: "begin", commitLsn, xid: 0 };
+        return { kind: "begin", commitLsn, xid: xidOf(record), commitMicros: commitMicros(record) };
       }
       case "C":
         return { kind: "commit", commitLsn: lsn(record, "lsn"), endLsn: lsn(record, "nextlsn"), commitTime: commitTime(record) };

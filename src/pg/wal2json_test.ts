@@ -74,7 +74,21 @@ Deno.test("wal2json: transaction records carry 64-bit LSNs and the commit time",
     kind: "begin",
     commitLsn: 0xFFFF_FFFF_FFFF_FF00n,
     xid: 0,
+    commitMicros: null,
   });
+  // With include-xids and the time: both as the begin's, the time to the microsecond.
+  assert.deepEqual(
+    decoder.decode(
+      encoder.encode(
+        '{"action":"B","xid":4294967295,"timestamp":"2026-11-24 10:00:00.123456+00", "lsn":"0/16B3748","nextlsn":"0/16B3778"}',
+      ),
+    ),
+    { kind: "begin", commitLsn: 0x16B3748n, xid: 0xffff_ffff, commitMicros: Date.UTC(2026, 10, 24, 10) * 1000 + 123_456 },
+  );
+  assert.throws(
+    () => decoder.decode(encoder.encode('{"action":"B","xid":"7","lsn":"0/1","nextlsn":"0/2"}')),
+    /record "B" has xid "7", not a transaction id/,
+  );
   assert.deepEqual(
     decoder.decode(
       encoder.encode('{"action":"C","lsn":"0/16B3748","nextlsn":"0/16B3778","timestamp":"2026-11-24 10:00:00.123456+00"}'),

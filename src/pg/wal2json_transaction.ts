@@ -3,12 +3,13 @@
  * both, so with one-row transactions they are two records of every three; read as the row
  * records are (a scan into fields, then regular expressions and BigInt of strings for the LSNs,
  * Date.parse for the time) they cost more per transaction than its row did. A record in any other
- * form (another field order, white space, `xid` included, a time that is not plain UTC) gives
- * null here, and the decoder's other paths read it or refuse it with their specific error. A
- * differential test holds this path to the general one.
+ * form (another field order, white space, a time that is not plain UTC) gives null here, and the
+ * decoder's other paths read it or refuse it with their specific error. A differential test holds
+ * this path to the general one.
  *
- * The form, with the engine's options (`wal2jsonOptions`) and the session's pinned time zone:
- * `{"action":"B","timestamp":"2026-12-02 14:48:43.539181+00","lsn":"0/E93C7C88","nextlsn":"0/E93C7CB8"}`
+ * The form, with the engine's options (`wal2jsonOptions`) and the session's pinned time zone
+ * (`"xid":…,` only with `include-xids`, which the engine asks for when a sink publishes events):
+ * `{"action":"B","xid":21657386,"timestamp":"2026-12-02 14:48:43.539181+00","lsn":"0/E93C7C88","nextlsn":"0/E93C7CB8"}`
  */
 import type { Lsn } from "./lsn.ts";
 
@@ -19,10 +20,16 @@ export interface TransactionRecord {
   readonly endLsn: Lsn;
   /** Milliseconds since the epoch, as Date.parse gives them for the record's time (sub-millisecond digits dropped). */
   readonly commitTime: number;
+  /** The same time in microseconds, every digit wal2json printed; null outside the years 1685-2255, where a number would lose digits. */
+  readonly commitMicros: number | null;
+  /** The transaction id, or null without `include-xids`. */
+  readonly xid: number | null;
 }
 
 const ACTION = ascii('{"action":"');
 const TIMESTAMP = ascii('","timestamp":"');
+const XID = ascii('","xid":');
+const TIMESTAMP_AFTER_XID = ascii(',"timestamp":"');
 const LSN = ascii('","lsn":"');
 const NEXT_LSN = ascii('","nextlsn":"');
 const END = ascii('"}');
@@ -41,8 +48,20 @@ export function readTransactionRecord(bytes: Uint8Array): TransactionRecord | nu
   const action = bytes[ACTION.length];
   if (action !== B && action !== C) return null;
   let at = ACTION.length + 1;
-  if (!holds(bytes, at, TIMESTAMP)) return null;
-  at += TIMESTAMP.length;
+  let xid: number | null = null;
+  if (holds(bytes, at, XID)) {
+    at += XID.length;
+    const start = at;
+    xid = 0;
+    // An xid is 32 bits unsigned and never 0: 1 to 10 digits, no leading zero.
+    while (at < bytes.length && bytes[at] >= 0x30 && bytes[at] <= 0x39 && at - start < 10) xid = xid * 10 + bytes[at++] - 0x30;
+    if (at === start || bytes[start] === 0x30 || xid > 0xffff_ffff) return null;
+    if (!holds(bytes, at, TIMESTAMP_AFTER_XID)) return null;
+    at += TIMESTAMP_AFTER_XID.length;
+  } else {
+    if (!holds(bytes, at, TIMESTAMP)) return null;
+    at += TIMESTAMP.length;
+  }
   const time = utcTime(bytes, at);
   if (time === null) return null;
   at = time.end;
@@ -53,7 +72,14 @@ export function readTransactionRecord(bytes: Uint8Array): TransactionRecord | nu
   if (!holds(bytes, at, NEXT_LSN)) return null;
   const endLsn = lsn(bytes, at + NEXT_LSN.length);
   if (endLsn === null || endLsn.end + END.length !== bytes.length || !holds(bytes, endLsn.end, END)) return null;
-  return { action: action === B ? "B" : "C", commitLsn: commitLsn.value, endLsn: endLsn.value, commitTime: time.value };
+  return {
+    action: action === B ? "B" : "C",
+    commitLsn: commitLsn.value,
+    endLsn: endLsn.value,
+    commitTime: time.value,
+    commitMicros: time.micros,
+    xid,
+  };
 }
 
 function holds(bytes: Uint8Array, at: number, literal: Uint8Array): boolean {
@@ -98,7 +124,7 @@ function hex(bytes: Uint8Array, at: number): { value: number; end: number } | nu
  * end into the next month, as Date.parse does); years below 1000, a 60th second and the like are
  * left to the general path.
  */
-function utcTime(bytes: Uint8Array, at: number): { value: number; end: number } | null {
+function utcTime(bytes: Uint8Array, at: number): { value: number; micros: number | null; end: number } | null {
   if (at + 22 > bytes.length) return null;
   const year = digits(bytes, at, 4);
   const month = digits(bytes, at + 5, 2);
@@ -112,16 +138,19 @@ function utcTime(bytes: Uint8Array, at: number): { value: number; end: number } 
     hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59
   ) return null;
   let i = at + 19;
-  let millis = 0;
+  let micros = 0;
   if (bytes[i] === 0x2e) {
     const start = ++i;
     while (i < bytes.length && bytes[i] >= 0x30 && bytes[i] <= 0x39) i++;
     const count = i - start;
     if (count === 0 || count > 6) return null;
-    for (let j = 0; j < 3; j++) millis = millis * 10 + (j < count ? bytes[start + j] - 0x30 : 0);
+    for (let j = 0; j < 6; j++) micros = micros * 10 + (j < count ? bytes[start + j] - 0x30 : 0);
   }
   if (bytes[i] !== 0x2b || bytes[i + 1] !== 0x30 || bytes[i + 2] !== 0x30) return null;
-  return { value: Date.UTC(year, month - 1, day, hour, minute, second, millis), end: i + 3 };
+  const seconds = Date.UTC(year, month - 1, day, hour, minute, second);
+  const millis = Math.floor(micros / 1000);
+  const exact = seconds * 1000 + micros;
+  return { value: seconds + millis, micros: Number.isSafeInteger(exact) ? exact : null, end: i + 3 };
 }
 
 /** The decimal number of `count` digits at `at`, or -1. */

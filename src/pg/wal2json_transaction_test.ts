@@ -1,7 +1,7 @@
 /**
  * wal2json's begin and commit records read from their bytes against the decoder's general path:
  * records in the engine's form take the transaction path and give the same events, with every
- * bit of both LSNs and the commit time as Date.parse reads it; records in any other form, cut
+ * bit of both LSNs, the transaction id and the commit time as Date.parse reads it; records in any other form, cut
  * short or with a changed byte, are left to the other paths and decode as the general one does.
  */
 import assert from "node:assert/strict";
@@ -34,6 +34,8 @@ const time = fc.record({
 
 const engineForm = fc.record({
   action: fc.constantFrom("B", "C"),
+  // With include-xids (a sink of change events) and without.
+  xid: fc.option(fc.integer({ min: 1, max: 0xffff_ffff })),
   time,
   lsn: fc.tuple(highHalf, half),
   next: fc.tuple(highHalf, half),
@@ -41,9 +43,9 @@ const engineForm = fc.record({
 type Fields = typeof engineForm extends fc.Arbitrary<infer T> ? T : never;
 
 const record = (r: Fields) =>
-  `{"action":"${r.action}","timestamp":"${r.time}","lsn":"${hex(r.lsn[0])}/${hex(r.lsn[1])}","nextlsn":"${hex(r.next[0])}/${
-    hex(r.next[1])
-  }"}`;
+  `{"action":"${r.action}",${r.xid === null ? "" : `"xid":${r.xid},`}"timestamp":"${r.time}","lsn":"${hex(r.lsn[0])}/${
+    hex(r.lsn[1])
+  }","nextlsn":"${hex(r.next[0])}/${hex(r.next[1])}"}`;
 
 const joined = ([high, low]: [number, number]) => (BigInt(high) << 32n) + BigInt(low);
 
@@ -55,7 +57,13 @@ Deno.test("wal2json transaction records in the engine's form take the transactio
       assert.ok(read !== null, `not read as a transaction record: ${record(fields)}`);
       assert.equal(read.commitLsn, joined(fields.lsn));
       assert.equal(read.endLsn, joined(fields.next));
+      const [seconds, fraction = ""] = fields.time.replace(" ", "T").replace("+00", "").split(".");
       assert.equal(read.commitTime, Date.parse(`${fields.time.replace(" ", "T").replace("+00", "Z")}`));
+      // Every printed digit, computed apart from the reader: whole seconds by Date.parse, the rest as text.
+      const micros = BigInt(Date.parse(`${seconds}Z`)) * 1000n + BigInt(fraction.padEnd(6, "0"));
+      const exact = micros >= BigInt(Number.MIN_SAFE_INTEGER) && micros <= BigInt(Number.MAX_SAFE_INTEGER);
+      assert.equal(read.commitMicros === null ? null : BigInt(read.commitMicros), exact ? micros : null);
+      assert.equal(read.xid, fields.xid);
       assertSamePaths(bytes);
     }),
     { numRuns: 3000 },
@@ -79,7 +87,14 @@ Deno.test("wal2json transaction records in the engine's form take the transactio
 Deno.test("wal2json transaction records in other forms are left to the other paths and decode as the general path does", () => {
   const begin = '{"action":"B","timestamp":"2026-12-02 14:48:43.539181+00","lsn":"0/E93C7C88","nextlsn":"0/E93C7CB8"}';
   const others = [
-    begin.replace('"timestamp"', '"xid":771,"timestamp"'),
+    begin.replace('"timestamp"', '"xid":0,"timestamp"'),
+    begin.replace('"timestamp"', '"xid":0771,"timestamp"'),
+    begin.replace('"timestamp"', '"xid":4294967296,"timestamp"'),
+    begin.replace('"timestamp"', '"xid":-1,"timestamp"'),
+    begin.replace('"timestamp"', '"xid":77.0,"timestamp"'),
+    begin.replace('"timestamp"', '"xid":"771","timestamp"'),
+    begin.replace('"timestamp"', '"xid":771 ,"timestamp"'),
+    begin.replace('"lsn"', '"xid":771,"lsn"'),
     begin.replace('","lsn"', '", "lsn"'),
     begin.replace("E93C7C88", "e93c7c88"),
     begin.replace("0/E93C7C88", "100000000/0"),

@@ -33,13 +33,8 @@ export type SinkCommand =
     readonly type: "Write";
     readonly batchId: string;
     readonly batch: BulkBatch;
-    /**
-     * Per item of a streamed batch, the change it comes from: `c` insert, `u` update, `d` delete
-     * (for sinks that publish change events; absent for a snapshot's rows).
-     */
-    readonly ops?: string;
-    /** With `ops`, when tracing: each item's change's `traceparent`, or null for a change not sampled. */
-    readonly traceparents?: readonly (string | null)[];
+    /** What a sink of change events needs besides the body, for a streamed batch; absent for a snapshot's rows. */
+    readonly events?: StreamedItems;
     readonly lane?: number;
     readonly replyTo: Ref<BatchAcked>;
     /** The change events the batch carries (trace and span ids): its `sink.flush` span links to them. */
@@ -53,12 +48,32 @@ export type SinkCommand =
     readonly type: "Truncate";
     readonly index: string;
     readonly version: Lsn;
+    /** The TRUNCATE's transaction, for sinks of change events (absent for a sweep). */
+    readonly transaction?: TransactionSource;
     readonly reason?: "sweep";
     readonly requestId: string;
     readonly replyTo: Ref<BatchAcked>;
   }
   /** A bulk request of this sink finished (sent by the sink to itself). */
   | { readonly type: "BulkSettled"; readonly writeId: number };
+
+/** A transaction as a change event names it (`source.txid`, `source.ts_ms`). */
+export interface TransactionSource {
+  /** 0 when the plugin did not say. */
+  readonly xid: number;
+  /** Commit time in microseconds since the epoch, or null when not known exactly. */
+  readonly commitMicros: number | null;
+}
+
+/** Per item of a streamed batch, for sinks that publish change events. */
+export interface StreamedItems {
+  /** The change each item comes from: `c` insert, `u` update, `d` delete. */
+  readonly ops: string;
+  /** When tracing: each item's change's `traceparent`, or null for a change not sampled. */
+  readonly traceparents?: readonly (string | null)[];
+  /** The transaction of each version (commit LSN, in decimal as the items carry it) among the items. */
+  readonly transactions: ReadonlyMap<string, TransactionSource>;
+}
 
 export interface TablePrepared {
   readonly type: "TablePrepared";

@@ -31,8 +31,13 @@ export interface RawTuple {
 export type RowOp = "insert" | "update" | "delete";
 
 export type ChangeEvent =
-  /** A transaction starts; all its changes commit at `commitLsn`, which is their version. */
-  | { readonly kind: "begin"; readonly commitLsn: Lsn; readonly xid: number }
+  /**
+   * A transaction starts; all its changes commit at `commitLsn`, which is their version. `xid`:
+   * its transaction id, 0 when the plugin did not say (wal2json without `include-xids`; 0 is
+   * never a transaction's). `commitMicros`: when it committed, in microseconds since the epoch;
+   * null when the plugin did not say, or outside the years 1685-2255 (a number would lose digits).
+   */
+  | { readonly kind: "begin"; readonly commitLsn: Lsn; readonly xid: number; readonly commitMicros: number | null }
   | {
     readonly kind: "row";
     readonly op: RowOp;

@@ -46,10 +46,16 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       const streamedFrom = await currentWalLsn(sql);
 
       await sql`INSERT INTO accounts VALUES (4, 99999999999999999999999.5, 4, 'four', '{x}')`;
-      // Three updates of one row in one transaction: Elasticsearch gets the last, Kafka all three.
-      await sql.begin(async (tx) => {
+      // Three updates of one row in one transaction: Elasticsearch gets the last, Kafka all three. Its id, and
+      // the clock just before and after its commit (microseconds since the epoch): the events name it by both.
+      const micros = "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text AS now";
+      const { xid, before } = await sql.begin(async (tx) => {
         for (let i = 1; i <= 3; i++) await tx`UPDATE accounts SET balance = balance + ${i}, note = ${`update ${i}`} WHERE id = 2`;
+        const [{ xid }] = await tx`SELECT (pg_current_xact_id()::text::bigint % 4294967296)::text AS xid`;
+        const [{ now }] = await tx.unsafe(micros);
+        return { xid: xid as string, before: BigInt(now) };
       });
+      const after = BigInt((await sql.unsafe(micros))[0].now);
       await sql`DELETE FROM accounts WHERE id = 3`;
       await sql`UPDATE accounts SET id = 10 WHERE id = 1`;
       await waitForCatchUp(sql, slot);
@@ -61,6 +67,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       for (const event of snapshot) {
         assert.equal(event.after, copied.get(event.key!), `row ${event.key} as copied`);
         assert.equal(event.table, "public.accounts");
+        assert.deepEqual([event.txid, event.tsMs, event.tsUs], [null, null, null], "no transaction committed a copied row");
       }
       const streamed = events.filter((e) => !e.snapshot);
       assert.ok(streamed.every((e) => e.version > streamedFrom), "streamed events carry commit LSNs after the copy");
@@ -74,6 +81,14 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       const updates = streamed.filter((e) => e.key === "2");
       assert.equal(new Set(updates.map((e) => e.version)).size, 1, "one transaction, one version");
       assert.deepEqual(updates.map((e) => JSON.parse(e.after!).note), ["update 1", "update 2", "update 3"]);
+      for (const update of updates) {
+        assert.equal(update.txid, xid, "the transaction's id");
+        const at = BigInt(update.tsUs!);
+        assert.ok(before <= at && at <= after, `committed at ${at}, between ${before} and ${after}`);
+        assert.equal(BigInt(update.tsMs!), at / 1000n);
+      }
+      const others = streamed.filter((e) => e.key !== "2");
+      assert.ok(others.every((e) => e.txid !== null && e.txid !== xid && e.tsUs !== null), "each change names its transaction");
 
       // Per key: one partition, versions never going back; the last event is the row (or its delete).
       const partitionOf = new Map<string, number>();
@@ -100,6 +115,7 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       const truncates = later.filter((e) => e.op === "t");
       assert.deepEqual(truncates.map((e) => e.partition).sort(), [0, 1, 2]);
       assert.ok(truncates.every((e) => e.key === null && e.after === null));
+      assert.ok(truncates.every((e) => e.txid !== null && e.tsUs !== null && !e.snapshot), "the TRUNCATE's transaction");
       const inserted = later.find((e) => e.key === "7")!;
       assert.equal(inserted.op, "c");
       assert.ok(inserted.version > truncates[0].version);

@@ -1,7 +1,7 @@
 /** Reading what the engine wrote to Kafka, with a client of the tests' own, and cleaning up topics. */
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
-import { canonicalJson, type ExactJson, parseExactJson } from "../../src/json/exact_json.ts";
+import { canonicalJson, type ExactJson, JsonNumber, parseExactJson } from "../../src/json/exact_json.ts";
 import { dropNegativeTimeoutWarnings } from "../../src/sinks/kafka/client.ts";
 import { services, uniqueName } from "./services.ts";
 
@@ -99,6 +99,10 @@ export interface ChangeEvent {
   readonly lsn: string;
   readonly table: string;
   readonly snapshot: boolean;
+  /** `source.txid`, `ts_ms`, `ts_us` as the JSON has them (number text), or null. */
+  readonly txid: string | null;
+  readonly tsMs: string | null;
+  readonly tsUs: string | null;
 }
 
 /** A message of the engine as its envelope says, checked for shape; `after` as canonical JSON. */
@@ -108,6 +112,13 @@ export function eventOf(message: ReadMessage): ChangeEvent {
   const source = envelope.source as Record<string, ExactJson>;
   assert.deepEqual(Object.keys(envelope), ["op", "after", "source"]);
   assert.equal(typeof source.version, "string", "the version is text, not a number");
+  assert.deepEqual(Object.keys(source), ["table", "index", "lsn", "version", "txid", "ts_ms", "ts_us", "snapshot"]);
+  const numberText = (name: string) => {
+    const value = source[name];
+    if (value === null) return null;
+    assert.ok(value instanceof JsonNumber, `source.${name} is a number or null`);
+    return value.text;
+  };
   assert.equal(message.headers["oesophagus-version"], source.version);
   return {
     partition: message.partition,
@@ -119,6 +130,9 @@ export function eventOf(message: ReadMessage): ChangeEvent {
     lsn: source.lsn as string,
     table: source.table as string,
     snapshot: source.snapshot as boolean,
+    txid: numberText("txid"),
+    tsMs: numberText("ts_ms"),
+    tsUs: numberText("ts_us"),
   };
 }
 

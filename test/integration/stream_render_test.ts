@@ -24,8 +24,9 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 const asText = (items: readonly BulkItem[]) =>
   items.map((item) => ({ ...item, doc: item.doc instanceof Uint8Array ? utf8.decode(item.doc) : item.doc }));
 
-for (const plugin of ["pgoutput", "wal2json"] as const) {
-  Deno.test(`stream (${plugin}): decoded and rendered changes end as exactly to_jsonb(row) for every type`, async () => {
+// wal2json twice: with include-xids (a sink of change events) every record carries one more field.
+for (const [plugin, xids] of [["pgoutput", false], ["wal2json", false], ["wal2json", true]] as const) {
+  Deno.test(`stream (${plugin}${xids ? ", include-xids" : ""}): decoded and rendered changes end as exactly to_jsonb(row) for every type`, async () => {
     await using db = await createTestDatabase();
     const { sql } = db;
     await sql.unsafe(MATRIX_SCHEMA);
@@ -52,7 +53,8 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
 
     const options = plugin === "pgoutput"
       ? ["proto_version", "1", "publication_names", "pub"]
-      : Object.entries(wal2jsonOptions(["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })))).flat();
+      : Object.entries(wal2jsonOptions(["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })), { xids }))
+        .flat();
     const rows = await sql.unsafe<{ data: Uint8Array }[]>(
       `SELECT data FROM pg_logical_slot_get_binary_changes('render', NULL, NULL, ${
         options.map((_, i) => `$${i + 1}`).join(", ")
@@ -70,6 +72,11 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
       return e.kind === "commit" && rowsInTransaction > 0;
     });
     assert.equal(transactionsWithRows.length, 2);
+    // Each transaction names itself: pgoutput always, wal2json with include-xids. Its time is this hour's.
+    for (const begin of events.filter((e) => e.kind === "begin")) {
+      assert.equal(begin.xid > 0, plugin === "pgoutput" || xids, `xid ${begin.xid}`);
+      assert.ok(Math.abs(begin.commitMicros! / 1000 - Date.now()) < 3_600_000, `commit time ${begin.commitMicros}`);
+    }
 
     const tables = await describeTables(sql, ["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })));
     // Both rendering paths give the same bytes for every change the TypeScript path can take.

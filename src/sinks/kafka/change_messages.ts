@@ -2,11 +2,14 @@
  * Change events for Kafka, made from the `_bulk` body the router and the snapshot write for every
  * sink: one message per item, keyed by the document's `_id` (so one row's changes share a
  * partition), its value the envelope
- * `{"op":…,"after":<to_jsonb(row)>,"source":{"table":…,"index":…,"lsn":"X/Y","version":"…","snapshot":…}}`.
+ * `{"op":…,"after":<to_jsonb(row)>,"source":{"table":…,"index":…,"lsn":"X/Y","version":"…","txid":…,"ts_ms":…,"ts_us":…,"snapshot":…}}`.
  * The document's bytes are copied as PostgreSQL rendered them and versions stay text: no value
- * passes through a JS number that could lose digits.
+ * passes through a JS number that could lose digits. `txid` and the commit time (`ts_ms`,
+ * `ts_us`) are the transaction's; null for a snapshot's rows and a sweep, which no transaction
+ * committed, and for a time the plugin did not give exactly.
  */
 import { formatLsn, type Lsn } from "../../pg/lsn.ts";
+import type { StreamedItems, TransactionSource } from "../../protocol/sink.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
 
 /** What a change event says happened: c insert, u update, d delete, r read by a snapshot, t truncate. */
@@ -54,7 +57,14 @@ const DELETE_ACTION = encoder.encode(`{"delete":{`);
 const ID_KEY = encoder.encode(`"_id"`);
 const INDEX_KEY = encoder.encode(`"_index"`);
 const VERSION_KEY = encoder.encode(`"version"`);
-const TAILS = { true: encoder.encode(`","snapshot":true}}`), false: encoder.encode(`","snapshot":false}}`) };
+/** The end of `source` after the version: the transaction, then the snapshot flag. */
+function sourceTail(transaction: TransactionSource | null | undefined, snapshot: boolean): string {
+  const micros = transaction?.commitMicros ?? null;
+  const txid = transaction && transaction.xid !== 0 ? transaction.xid : null;
+  const ms = micros === null ? null : Math.floor(micros / 1000);
+  return `","txid":${txid},"ts_ms":${ms},"ts_us":${micros},"snapshot":${snapshot}}}`;
+}
+const SNAPSHOT_TAIL = encoder.encode(sourceTail(null, true));
 
 export class MalformedBatch extends Error {
   constructor(message: string) {
@@ -186,20 +196,23 @@ interface Part {
   readonly topic: string;
   readonly version: string;
   readonly lsn: string;
+  readonly tail: Uint8Array;
 }
 
 /**
- * The messages of a batch, grouped by topic in the order of their items. `ops`: per item, the
- * change it came from (`c`, `u`, `d`); absent for a snapshot's batch, whose rows are `r`. All
- * values are views into one buffer: an allocation per message cost more than the rest of its
- * making (1.7 us of 7 for a 400-byte row, measured).
+ * The messages of a batch, grouped by topic in the order of their items. `streamed`: per item,
+ * the change it came from (`c`, `u`, `d`), its trace, and the transactions of the versions;
+ * absent for a snapshot's batch, whose rows are `r`. All values are views into one buffer: an
+ * allocation per message cost more than the rest of its making (1.7 us of 7 for a 400-byte row,
+ * measured).
  */
 export function changeMessages(
   batch: BulkBatch,
-  ops: string | undefined,
   destinationOf: (index: string) => Destination,
-  traceparents?: readonly (string | null)[],
+  streamed?: StreamedItems,
 ): TopicMessages[] {
+  const ops = streamed?.ops;
+  const traceparents = streamed?.traceparents;
   if (ops !== undefined && ops.length !== batch.docs) {
     throw new MalformedBatch(`${batch.docs} items but ${ops.length} change kinds`);
   }
@@ -207,7 +220,7 @@ export function changeMessages(
     throw new MalformedBatch(`${batch.docs} items but ${traceparents.length} trace contexts`);
   }
   const snapshot = ops === undefined;
-  const tail = TAILS[snapshot ? "true" : "false"];
+  let tail = SNAPSHOT_TAIL;
   const { body, offsets } = batch;
   const parts: Part[] = [];
   let indexBytes: Uint8Array | null = null;
@@ -232,6 +245,11 @@ export function changeMessages(
     if (action.version !== lastVersion) {
       lastVersion = action.version;
       lastLsn = lsnText(action.version);
+      if (!snapshot) {
+        const transaction = streamed!.transactions.get(lastVersion);
+        if (transaction === undefined) throw new MalformedBatch(`item ${i}'s version ${lastVersion} has no transaction`);
+        tail = encoder.encode(sourceTail(transaction, false));
+      }
     }
     let op: EnvelopeOp;
     let after: Uint8Array;
@@ -244,7 +262,7 @@ export function changeMessages(
       op = snapshot ? "r" : ops[i] === "c" ? "c" : "u";
       after = body.subarray(lineEnd + 1, docEnd);
     }
-    parts.push({ id: action.id, op, after, head, topic, version: lastVersion, lsn: lastLsn });
+    parts.push({ id: action.id, op, after, head, topic, version: lastVersion, lsn: lastLsn, tail });
     size += HEADS[op].length + after.length + head.length + lastLsn.length + LSN_KEY.length + lastVersion.length +
       tail.length;
   }
@@ -263,8 +281,8 @@ export function changeMessages(
     at = writeAscii(values, at, part.lsn);
     at = writeAscii(values, at, LSN_KEY);
     at = writeAscii(values, at, part.version);
-    values.set(tail, at);
-    at += tail.length;
+    values.set(part.tail, at);
+    at += part.tail.length;
     let messages = byTopic.get(part.topic);
     if (messages === undefined) byTopic.set(part.topic, messages = []);
     const traceparent = traceparents?.[n];
@@ -288,10 +306,11 @@ export function truncateMessages(
   version: Lsn,
   partitions: readonly number[],
   snapshot: boolean,
+  transaction?: TransactionSource,
 ): TopicMessages {
   const text = `{"op":"t","after":null,"source":{"table":${JSON.stringify(destination.table)},"index":${
     JSON.stringify(index)
-  },"lsn":"${formatLsn(version)}","version":"${version}","snapshot":${snapshot}}}`;
+  },"lsn":"${formatLsn(version)}","version":"${version}${sourceTail(transaction, snapshot)}`;
   const value = encoder.encode(text);
   return {
     topic: destination.topic,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { canonicalJson, parseExactJson } from "../../json/exact_json.ts";
+import { canonicalJson, type JsonNumber, parseExactJson } from "../../json/exact_json.ts";
 import { formatLsn, type Lsn } from "../../pg/lsn.ts";
 import { bulkActionPrefix } from "../../pg/snapshot_query.ts";
 import type { BulkBatch } from "../../snapshot/row_batcher.ts";
@@ -12,6 +12,15 @@ const decoder = new TextDecoder();
 const destinations = (index: string) => ({ topic: `cdc.${index}`, table: `public.${index}` });
 /** Above 2^53: a version a JS number would round. */
 const BIG = 18446744073709551615n as Lsn;
+/** The transactions of versions: the largest xid, and a commit time to the microsecond (2026-11-24 10:00:00.123456). */
+const MICROS = Date.UTC(2026, 10, 24, 10) * 1000 + 123_456;
+const transactions = (...versions: bigint[]) =>
+  new Map(versions.map((v, i) => [String(v), { xid: i === 0 ? 0xffff_ffff : 700 + i, commitMicros: MICROS + i }]));
+const streamed = (ops: string, versions: bigint[], traceparents?: (string | null)[]) => ({
+  ops,
+  transactions: transactions(...versions),
+  ...(traceparents ? { traceparents } : {}),
+});
 
 Deno.test("changeMessages() makes one event per streamed item, exact, keyed by _id, grouped by topic", () => {
   const doc = '{"id": 1, "n": 12345678901234567890.123456789, "s": "é😀"}';
@@ -20,7 +29,7 @@ Deno.test("changeMessages() makes one event per streamed item, exact, keyed by _
     { index: "b", item: { action: "delete", id: JSON.stringify('[2, "x"]'), version: 7n as Lsn, doc: null } },
     { index: "a", item: { action: "index", id: '"3"', version: 8n as Lsn, doc: encoder.encode('{"id": 3}') } },
   ]);
-  const topics = changeMessages(batch, "udc", destinations);
+  const topics = changeMessages(batch, destinations, streamed("udc", [BIG, 7n, 8n]));
   assert.deepEqual(topics.map((t) => [t.topic, t.messages.length]), [["cdc.a", 2], ["cdc.b", 1]]);
   const [first, third] = topics[0].messages;
   const [second] = topics[1].messages;
@@ -30,17 +39,28 @@ Deno.test("changeMessages() makes one event per streamed item, exact, keyed by _
   const value = decoder.decode(first.value);
   assert.equal(
     value,
-    `{"op":"u","after":${doc},"source":{"table":"public.a","index":"a","lsn":"FFFFFFFF/FFFFFFFF","version":"18446744073709551615","snapshot":false}}`,
+    `{"op":"u","after":${doc},"source":{"table":"public.a","index":"a","lsn":"FFFFFFFF/FFFFFFFF","version":"18446744073709551615","txid":4294967295,"ts_ms":1795514400123,"ts_us":1795514400123456,"snapshot":false}}`,
   );
-  assert.match(decoder.decode(second.value), /^\{"op":"d","after":null,"source":\{"table":"public.b","index":"b","lsn":"0\/7"/);
-  assert.match(decoder.decode(third.value), /^\{"op":"c","after":\{"id": 3\},/);
+  assert.match(
+    decoder.decode(second.value),
+    /^\{"op":"d","after":null,"source":\{"table":"public.b","index":"b","lsn":"0\/7","version":"7","txid":701,"ts_ms":1795514400123,"ts_us":1795514400123457,"snapshot":false\}\}$/,
+  );
+  assert.match(decoder.decode(third.value), /^\{"op":"c","after":\{"id": 3\},.*"txid":702,/);
+  // A version without its transaction is the router's mistake, not a message with a guess.
+  assert.throws(() => changeMessages(batch, destinations, streamed("udc", [BIG, 7n])), MalformedBatch);
+  // A transaction the plugin gave no id or time for: null, not 0.
+  const unknown = changeMessages(batch, destinations, {
+    ops: "udc",
+    transactions: new Map([BIG, 7n, 8n].map((v) => [String(v), { xid: 0, commitMicros: null }])),
+  });
+  assert.match(decoder.decode(unknown[0].messages[0].value), /"txid":null,"ts_ms":null,"ts_us":null,"snapshot":false\}\}$/);
 });
 
 Deno.test("changeMessages() reads a snapshot's batch (action lines as the COPY writes them) as r events", () => {
   const line = (id: number) => `${bulkActionPrefix("a", BIG)}"${id}"}}\n{"id": ${id}}\n`;
   const body = encoder.encode(line(1) + line(22));
   const batch: BulkBatch = { body, offsets: new Uint32Array([0, line(1).length]), docs: 2 };
-  const [{ topic, messages }] = changeMessages(batch, undefined, destinations);
+  const [{ topic, messages }] = changeMessages(batch, destinations);
   assert.equal(topic, "cdc.a");
   assert.deepEqual(messages.map((m) => m.key), ["1", "22"]);
   const envelope = parseExactJson(decoder.decode(messages[1].value)) as Record<string, unknown>;
@@ -48,14 +68,22 @@ Deno.test("changeMessages() reads a snapshot's batch (action lines as the COPY w
   assert.equal(canonicalJson(envelope.after as never), '{"id":22}');
   assert.deepEqual(
     Object.fromEntries(Object.entries(envelope.source as Record<string, unknown>).filter(([k]) => k !== "table")),
-    { index: "a", lsn: "FFFFFFFF/FFFFFFFF", version: "18446744073709551615", snapshot: true },
+    {
+      index: "a",
+      lsn: "FFFFFFFF/FFFFFFFF",
+      version: "18446744073709551615",
+      txid: null,
+      ts_ms: null,
+      ts_us: null,
+      snapshot: true,
+    },
   );
 });
 
 // Action lines come from the engine's own writers; these are the ways one could be cut or wrong.
 Deno.test("changeMessages() refuses a malformed batch instead of guessing", () => {
   const good = encodeItems([{ index: "a", item: { action: "index", id: '"1"', version: 1n as Lsn, doc: "{}" } }]);
-  assert.throws(() => changeMessages(good, "uu", destinations), MalformedBatch);
+  assert.throws(() => changeMessages(good, destinations, streamed("uu", [1n])), MalformedBatch);
   const bodies = [
     '{"update":{"_index":"a","_id":"1","version":1}}\n{}\n',
     '{"index":{"_index":"a","_id":"1","version":1.5}}\n{}\n',
@@ -67,12 +95,13 @@ Deno.test("changeMessages() refuses a malformed batch instead of guessing", () =
   ];
   for (const text of bodies) {
     const batch: BulkBatch = { body: encoder.encode(text), offsets: new Uint32Array([0]), docs: 1 };
-    assert.throws(() => changeMessages(batch, undefined, destinations), MalformedBatch, text);
+    assert.throws(() => changeMessages(batch, destinations), MalformedBatch, text);
   }
 });
 
 Deno.test("truncateMessages() puts one keyless t event on each partition", () => {
-  const { topic, messages } = truncateMessages(destinations("a"), "a", 42n as Lsn, [0, 1, 2], false);
+  const transaction = { xid: 9, commitMicros: MICROS };
+  const { topic, messages } = truncateMessages(destinations("a"), "a", 42n as Lsn, [0, 1, 2], false, transaction);
   assert.equal(topic, "cdc.a");
   assert.deepEqual(messages.map((m) => [m.partition, m.key, m.headers[VERSION_HEADER]]), [[0, null, "42"], [1, null, "42"], [
     2,
@@ -81,7 +110,13 @@ Deno.test("truncateMessages() puts one keyless t event on each partition", () =>
   ]]);
   assert.equal(
     decoder.decode(messages[0].value),
-    '{"op":"t","after":null,"source":{"table":"public.a","index":"a","lsn":"0/2A","version":"42","snapshot":false}}',
+    '{"op":"t","after":null,"source":{"table":"public.a","index":"a","lsn":"0/2A","version":"42","txid":9,"ts_ms":1795514400123,"ts_us":1795514400123456,"snapshot":false}}',
+  );
+  // The sweep after a copy: no transaction made it.
+  const sweep = truncateMessages(destinations("a"), "a", 42n as Lsn, [0], true);
+  assert.match(
+    decoder.decode(sweep.messages[0].value),
+    /"version":"42","txid":null,"ts_ms":null,"ts_us":null,"snapshot":true\}\}$/,
   );
 });
 
@@ -92,6 +127,8 @@ Deno.test("changeMessages() reads back any key, index, version and document the 
     version: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
     doc: fc.option(fc.jsonValue().map((v) => JSON.stringify({ v })), { nil: null }),
     op: fc.constantFrom("c", "u"),
+    xid: fc.integer({ min: 0, max: 0xffff_ffff }),
+    micros: fc.option(fc.integer({ min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER }), { nil: null }),
   });
   fc.assert(
     fc.property(fc.array(item, { minLength: 1, maxLength: 20 }), (items) => {
@@ -105,7 +142,14 @@ Deno.test("changeMessages() reads back any key, index, version and document the 
         },
       })));
       const ops = items.map((i) => i.doc === null ? "d" : i.op).join("");
-      const read = changeMessages(batch, ops, destinations).flatMap((t) => t.messages.map((m) => ({ topic: t.topic, m })));
+      // Items of one version are of one transaction: the first item of a version names it.
+      const byVersion = new Map<string, { xid: number; commitMicros: number | null }>();
+      for (const i of items) {
+        if (!byVersion.has(String(i.version))) byVersion.set(String(i.version), { xid: i.xid, commitMicros: i.micros });
+      }
+      const read = changeMessages(batch, destinations, { ops, transactions: byVersion }).flatMap((t) =>
+        t.messages.map((m) => ({ topic: t.topic, m }))
+      );
       const byTopic = (topic: string) => items.filter((i) => `cdc.${i.index}` === topic);
       const expected = [...new Set(items.map((i) => `cdc.${i.index}`))].flatMap((topic) =>
         byTopic(topic).map((i) => ({ topic, i }))
@@ -125,6 +169,14 @@ Deno.test("changeMessages() reads back any key, index, version and document the 
         assert.equal(source.version, i.version.toString());
         assert.equal(source.lsn, formatLsn(i.version as Lsn));
         assert.equal(source.index, i.index);
+        const transaction = byVersion.get(String(i.version))!;
+        const text = (value: unknown) => value === null ? null : (value as JsonNumber).text;
+        assert.equal(text(source.txid), transaction.xid === 0 ? null : String(transaction.xid));
+        const micros = transaction.commitMicros;
+        assert.equal(text(source.ts_us), micros === null ? null : String(micros));
+        // Milliseconds rounded down, also before 1970: computed apart from the writer, in bigint.
+        const ms = micros === null ? null : BigInt(micros) / 1000n - (micros < 0 && micros % 1000 !== 0 ? 1n : 0n);
+        assert.equal(text(source.ts_ms), ms === null ? null : String(ms));
         assert.equal(m.headers[VERSION_HEADER], i.version.toString());
       });
     }),
@@ -136,7 +188,7 @@ Deno.test("changeMessages() puts each traced change's traceparent in its message
     [1, 2].map((n) => ({ index: "a", item: { action: "index" as const, id: `"${n}"`, version: 3n as Lsn, doc: "{}" } })),
   );
   const traced = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
-  const [{ messages }] = changeMessages(batch, "cu", destinations, [traced, null]);
+  const [{ messages }] = changeMessages(batch, destinations, streamed("cu", [3n], [traced, null]));
   assert.deepEqual(messages.map((m) => m.headers), [{ [VERSION_HEADER]: "3", traceparent: traced }, { [VERSION_HEADER]: "3" }]);
-  assert.throws(() => changeMessages(batch, "cu", destinations, [traced]), MalformedBatch);
+  assert.throws(() => changeMessages(batch, destinations, streamed("cu", [3n], [traced])), MalformedBatch);
 });

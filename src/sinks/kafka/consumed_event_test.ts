@@ -13,7 +13,7 @@ Deno.test("readConsumedEvent() reads back what the Kafka sink writes, the row's 
   const doc = '{"id": 1, "n": 123456789012345678901234567890.000000001, "k": {"z": 1, "a": [2]}}';
   const line = `${bulkActionPrefix("a", 18446744073709551615n)}"1"}}\n${doc}\n`;
   const batch: BulkBatch = { body: new TextEncoder().encode(line), offsets: new Uint32Array([0]), docs: 1 };
-  const [{ messages: [message] }] = changeMessages(batch, undefined, () => destination);
+  const [{ messages: [message] }] = changeMessages(batch, () => destination);
   assert.deepEqual(readConsumedEvent(message.key, decoder.decode(message.value), "cdc.a/0@0"), {
     op: "r",
     id: "1",
