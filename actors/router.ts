@@ -54,6 +54,8 @@ interface Routed {
   readonly route: Route;
   readonly item: BulkItem;
   readonly trace: ChangeSpan | null;
+  /** For sinks of change events: the old row the item's change replaced (`before`), when the WAL has it whole. */
+  readonly before: string | Uint8Array | null;
 }
 
 /** The `counts` action of items left out of a batch for a later item of their document. */
@@ -77,6 +79,8 @@ interface OpenBatch {
   ops: string[] | null;
   /** With `ops`: each item's change's `traceparent` (null if not sampled); null while no item of the batch is traced. */
   traceparents: (string | null)[] | null;
+  /** With `ops`: each item's `before` (null without); null while no item of the batch has one. */
+  befores: (string | Uint8Array | null)[] | null;
   /** With `ops`: the transactions of the items' versions, by version in decimal; the last one's version. */
   transactions: Map<string, TransactionSource> | null;
   lastVersion: Lsn | null;
@@ -187,6 +191,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           events: {
             ops: open.ops.join(""),
             ...(open.traceparents ? { traceparents: open.traceparents } : {}),
+            ...(open.befores ? { befores: open.befores } : {}),
             transactions: open.transactions!,
           },
         }
@@ -195,6 +200,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     });
     open.ops = open.ops ? [] : null;
     open.traceparents = null;
+    open.befores = null;
     open.transactions = open.ops ? new Map() : null;
     open.lastVersion = null;
     open.counts = new Map();
@@ -219,7 +225,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     /** By the position of the item that replaces them: the items left out for it (none without a repeat). */
     const carried = replacedBy === null ? null : new Map<number, Routed[]>();
     for (let i = 0; i < routed.length; i++) {
-      const { route, item, trace } = routed[i];
+      const { route, item, trace, before } = routed[i];
       const replacer = replacedBy === null ? -1 : replacedBy[i];
       if (replacer !== -1) {
         const list = carried!.get(replacer);
@@ -243,6 +249,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
               body: new BulkBodyWriter(),
               ops: events ? [] : null,
               traceparents: null,
+              befores: null,
               transactions: events ? new Map() : null,
               lastVersion: null,
               counts: new Map(),
@@ -260,6 +267,8 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         if (open.ops) {
           if (trace && !open.traceparents) open.traceparents = new Array(open.ops.length).fill(null);
           open.traceparents?.push(trace ? traceparentOf(trace) : null);
+          if (before !== null && !open.befores) open.befores = new Array(open.ops.length).fill(null);
+          open.befores?.push(before);
           open.ops.push(item.action === "delete" ? "d" : item.op === "insert" ? "c" : "u");
           if (item.version !== open.lastVersion) {
             open.lastVersion = item.version;
@@ -470,11 +479,44 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       [...groups].map(async ([route, changes]) => {
         const started = Date.now();
         const items = await render(state, route, changes);
-        if (!traced) return items.map((item) => ({ route, item, trace: null }));
-        return traceChanges(traced, route, changes, items, readAt, started);
+        const before = publishes(route) ? await befores(state, route, changes) : null;
+        if (!traced) return items.map((item, i) => ({ route, item, trace: null, before: before?.[i] ?? null }));
+        return traceChanges(traced, route, changes, items, before, readAt, started);
       }),
     );
     return rendered.flat();
+  }
+
+  /** Whether a table's changes go to a sink of change events. */
+  function publishes(route: Route): boolean {
+    return route.config.sinks.some((sink) => config.sinks[sink].type === "kafka");
+  }
+
+  /**
+   * Per item of `changes` (as `render` makes them), the old row its change replaced, rendered as
+   * a document is, for the `before` of its change event: an update's or a delete's whole old row
+   * (REPLICA IDENTITY FULL). Of a key change's two items, the old key's delete has it and the new
+   * key's row not. Null when no change has one.
+   */
+  async function befores(
+    state: RouterState,
+    route: Route,
+    changes: readonly RowChange[],
+  ): Promise<(string | Uint8Array | null)[] | null> {
+    const whole = changes.map((change) => change.op !== "insert" && change.old !== null && route.renderer.wholeRow(change.old));
+    const olds: RowChange[] = [];
+    changes.forEach((change, i) => {
+      if (whole[i]) olds.push({ op: "insert", new: change.old, old: null, version: change.version });
+    });
+    if (olds.length === 0) return null;
+    const rendered = await render(state, route, olds);
+    const perItem: (string | Uint8Array | null)[] = [];
+    let next = 0;
+    changes.forEach((change, i) => {
+      perItem.push(whole[i] ? rendered[next++].doc : null);
+      for (let n = route.renderer.itemCount(change); n > 1; n--) perItem.push(null);
+    });
+    return perItem;
   }
 
   /** A `cdc.change` span per change (from when it was read), with its `cdc.route` child; items keep their change's trace. */
@@ -483,6 +525,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     route: Route,
     changes: readonly RowChange[],
     items: readonly BulkItem[],
+    before: readonly (string | Uint8Array | null)[] | null,
     readAt: number,
     renderStarted: number,
   ): Routed[] {
@@ -506,7 +549,9 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           routedAt,
         )
         : null;
-      for (let i = 0; i < count && next < items.length; i++) routed.push({ route, item: items[next++], trace });
+      for (let i = 0; i < count && next < items.length; i++, next++) {
+        routed.push({ route, item: items[next], trace, before: before?.[next] ?? null });
+      }
     }
     return routed;
   }

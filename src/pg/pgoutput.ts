@@ -202,7 +202,7 @@ export class PgoutputDecoder {
         let kind = String.fromCharCode(r.byte());
         let old: RowImage | null = null;
         if (kind === "K" || kind === "O") {
-          old = tuple(r, relation);
+          old = tuple(r, relation, kind === "K");
           kind = String.fromCharCode(r.byte());
         }
         if (kind !== "N") throw new DecodeError("pgoutput", `update without a new tuple (got ${JSON.stringify(kind)})`);
@@ -230,7 +230,7 @@ export class PgoutputDecoder {
           table: relation.table,
           relid: relation.oid,
           new: null,
-          old: tuple(r, relation),
+          old: tuple(r, relation, kind === "K"),
         };
         break;
       }
@@ -259,7 +259,8 @@ export class PgoutputDecoder {
   }
 }
 
-function tuple(r: Reader, relation: Relation): RowImage {
+/** A tuple of the relation; `keyOnly` for an old key ('K'), which holds only the identity's columns. */
+function tuple(r: Reader, relation: Relation, keyOnly = false): RowImage {
   const count = r.int16();
   if (count !== relation.columns.length) {
     throw new DecodeError(
@@ -283,5 +284,5 @@ function tuple(r: Reader, relation: Relation): RowImage {
       values[i] = undefined;
     } else throw new DecodeError("pgoutput", `unknown tuple value kind ${JSON.stringify(String.fromCharCode(kind))}`);
   }
-  return new MessageRow(relation.columns, relation.types, r.bytes, spans, values);
+  return new MessageRow(relation.columns, relation.types, r.bytes, spans, values, keyOnly);
 }

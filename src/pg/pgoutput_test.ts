@@ -69,12 +69,13 @@ const begin = (lsn: bigint, xid: number) => new Writer().char("B").uint64(lsn).u
 const commit = (lsn: bigint, end: bigint, micros = 0n) =>
   new Writer().char("C").byte(0).uint64(lsn).uint64(end).uint64(micros).done();
 const insert = (oid: number, values: readonly ColumnValue[]) => new Writer().char("I").int32(oid).char("N").tuple(values).done();
-const update = (oid: number, old: readonly ColumnValue[] | null, values: readonly ColumnValue[]) => {
+const update = (oid: number, old: readonly ColumnValue[] | null, values: readonly ColumnValue[], marker = "O") => {
   const w = new Writer().char("U").int32(oid);
-  if (old) w.char("O").tuple(old);
+  if (old) w.char(marker).tuple(old);
   return w.char("N").tuple(values).done();
 };
-const del = (oid: number, old: readonly ColumnValue[]) => new Writer().char("D").int32(oid).char("K").tuple(old).done();
+const del = (oid: number, old: readonly ColumnValue[], marker = "K") =>
+  new Writer().char("D").int32(oid).char(marker).tuple(old).done();
 const truncate = (oids: readonly number[]) => {
   const w = new Writer().char("T").int32(oids.length).byte(0);
   for (const oid of oids) w.int32(oid);
@@ -144,10 +145,17 @@ Deno.test("pgoutput: rows decode to exactly the values sent, with their relation
     // Values taken one by one (as the renderer takes keys) are the same, asked before or after all of them.
     const image = decoder.decode(insert(r.oid, values));
     assert.deepEqual(image?.kind === "row" && values.map((_, i) => valueAt(image.new!, i)), values);
+    // The old row ('O', REPLICA IDENTITY FULL) and the old key ('K'), which says it is only that.
     const updated = decoder.decode(update(r.oid, values, values));
     assert.deepEqual(updated?.kind === "row" && [updated.old?.values, updated.new?.values], [values, values]);
+    assert.deepEqual(updated?.kind === "row" && [updated.old?.keyOnly, updated.new?.keyOnly], [false, false]);
+    const keyed = decoder.decode(update(r.oid, values, values, "K"));
+    assert.deepEqual(keyed?.kind === "row" && [keyed.old?.values, keyed.old?.keyOnly], [values, true]);
     const deleted = decoder.decode(del(r.oid, values));
     assert.deepEqual(deleted?.kind === "row" && [deleted.op, deleted.old?.values, deleted.new], ["delete", values, null]);
+    assert.equal(deleted?.kind === "row" && deleted.old?.keyOnly, true);
+    const whole = decoder.decode(del(r.oid, values, "O"));
+    assert.equal(whole?.kind === "row" && whole.old?.keyOnly, false);
     assert.deepEqual(decoder.decode(truncate([r.oid])), {
       kind: "truncate",
       tables: [{ schema: r.schema, table: r.table, relid: r.oid }],

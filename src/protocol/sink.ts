@@ -71,6 +71,8 @@ export interface StreamedItems {
   readonly ops: string;
   /** When tracing: each item's change's `traceparent`, or null for a change not sampled. */
   readonly traceparents?: readonly (string | null)[];
+  /** Each item's `before`, the old row as a document (null: none, or not whole in the WAL); absent when no item has one. */
+  readonly befores?: readonly (string | Uint8Array | null)[];
   /** The transaction of each version (commit LSN, in decimal as the items carry it) among the items. */
   readonly transactions: ReadonlyMap<string, TransactionSource>;
 }

@@ -17,6 +17,11 @@ export interface RowImage {
   readonly values: readonly ColumnValue[];
   /** pgoutput: the message the values came in, for rendering from its bytes. */
   readonly raw?: RawTuple;
+  /**
+   * pgoutput's old key ('K', any replica identity but FULL): only the identity's columns hold
+   * the row's values, the others are null whatever the row had. Not the old row, then.
+   */
+  readonly keyOnly?: boolean;
 }
 
 /** A row's values where they arrived: text left in the message (well-formed UTF-8), the rest decoded. */

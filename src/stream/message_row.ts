@@ -19,6 +19,7 @@ export class MessageRow implements RowImage, RawTuple {
     readonly bytes: Uint8Array,
     readonly spans: readonly number[],
     decoded: (ColumnValue | undefined)[],
+    readonly keyOnly = false,
   ) {
     this.#decoded = decoded;
   }

@@ -223,6 +223,21 @@ export class TableRenderer {
   }
 
   /**
+   * Whether an old image is the old row, every column with its value (REPLICA IDENTITY FULL):
+   * not pgoutput's old key, not wal2json's identity of the key's columns, no unchanged TOAST
+   * value left out. Only such an image is rendered as a change event's `before`.
+   */
+  wholeRow(image: RowImage): boolean {
+    if (image.keyOnly || !this.describes(image)) return false;
+    const raw = image.raw;
+    for (let i = 0; i < image.columns.length; i++) {
+      if (raw && raw.spans[2 * i] >= 0) continue;
+      if (valueAt(image, i) === UNCHANGED) return false;
+    }
+    return true;
+  }
+
+  /**
    * Appends the items of one change rendered in TypeScript to `items`; false (nothing appended)
    * when PostgreSQL must render it. Documents of pgoutput rows are written as bytes by `out`.
    */

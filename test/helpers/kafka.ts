@@ -93,7 +93,8 @@ export interface ChangeEvent {
   readonly offset: bigint;
   readonly key: string | null;
   readonly op: string;
-  /** Canonical JSON of `after`, or null. */
+  /** Canonical JSON of `before` and `after`, or null. */
+  readonly before: string | null;
   readonly after: string | null;
   readonly version: bigint;
   readonly lsn: string;
@@ -110,7 +111,7 @@ export function eventOf(message: ReadMessage): ChangeEvent {
   assert.ok(message.value !== null, "a message without a value");
   const envelope = parseExactJson(message.value) as Record<string, ExactJson>;
   const source = envelope.source as Record<string, ExactJson>;
-  assert.deepEqual(Object.keys(envelope), ["op", "after", "source"]);
+  assert.deepEqual(Object.keys(envelope), ["op", "before", "after", "source"]);
   assert.equal(typeof source.version, "string", "the version is text, not a number");
   assert.deepEqual(Object.keys(source), ["table", "index", "lsn", "version", "txid", "ts_ms", "ts_us", "snapshot"]);
   const numberText = (name: string) => {
@@ -125,6 +126,7 @@ export function eventOf(message: ReadMessage): ChangeEvent {
     offset: message.offset,
     key: message.key,
     op: envelope.op as string,
+    before: envelope.before === null ? null : canonicalJson(envelope.before),
     after: envelope.after === null ? null : canonicalJson(envelope.after),
     version: BigInt(source.version as string),
     lsn: source.lsn as string,

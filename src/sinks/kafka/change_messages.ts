@@ -2,11 +2,13 @@
  * Change events for Kafka, made from the `_bulk` body the router and the snapshot write for every
  * sink: one message per item, keyed by the document's `_id` (so one row's changes share a
  * partition), its value the envelope
- * `{"op":…,"after":<to_jsonb(row)>,"source":{"table":…,"index":…,"lsn":"X/Y","version":"…","txid":…,"ts_ms":…,"ts_us":…,"snapshot":…}}`.
+ * `{"op":…,"before":<old row>,"after":<to_jsonb(row)>,"source":{"table":…,"index":…,"lsn":"X/Y","version":"…","txid":…,"ts_ms":…,"ts_us":…,"snapshot":…}}`.
  * The document's bytes are copied as PostgreSQL rendered them and versions stay text: no value
  * passes through a JS number that could lose digits. `txid` and the commit time (`ts_ms`,
  * `ts_us`) are the transaction's; null for a snapshot's rows and a sweep, which no transaction
- * committed, and for a time the plugin did not give exactly.
+ * committed, and for a time the plugin did not give exactly. `before` is the old row of an update
+ * or a delete, rendered as `after` is, when the WAL has it whole (REPLICA IDENTITY FULL); null
+ * otherwise (the key is the message's key).
  */
 import { formatLsn, type Lsn } from "../../pg/lsn.ts";
 import type { StreamedItems, TransactionSource } from "../../protocol/sink.ts";
@@ -49,8 +51,9 @@ const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const NULL = encoder.encode("null");
 const HEADS: Readonly<Record<EnvelopeOp, Uint8Array>> = Object.fromEntries(
-  (["c", "u", "d", "r", "t"] as const).map((op) => [op, encoder.encode(`{"op":"${op}","after":`)]),
+  (["c", "u", "d", "r", "t"] as const).map((op) => [op, encoder.encode(`{"op":"${op}","before":`)]),
 ) as Record<EnvelopeOp, Uint8Array>;
+const AFTER_KEY = encoder.encode(`,"after":`);
 const LSN_KEY = `","version":"`;
 const INDEX_ACTION = encoder.encode(`{"index":{`);
 const DELETE_ACTION = encoder.encode(`{"delete":{`);
@@ -191,6 +194,7 @@ function writeAscii(values: Uint8Array, at: number, text: string): number {
 interface Part {
   readonly id: string;
   readonly op: EnvelopeOp;
+  readonly before: Uint8Array;
   readonly after: Uint8Array;
   readonly head: Uint8Array;
   readonly topic: string;
@@ -213,6 +217,10 @@ export function changeMessages(
 ): TopicMessages[] {
   const ops = streamed?.ops;
   const traceparents = streamed?.traceparents;
+  const befores = streamed?.befores;
+  if (befores !== undefined && befores.length !== batch.docs) {
+    throw new MalformedBatch(`${batch.docs} items but ${befores.length} old rows`);
+  }
   if (ops !== undefined && ops.length !== batch.docs) {
     throw new MalformedBatch(`${batch.docs} items but ${ops.length} change kinds`);
   }
@@ -262,9 +270,11 @@ export function changeMessages(
       op = snapshot ? "r" : ops[i] === "c" ? "c" : "u";
       after = body.subarray(lineEnd + 1, docEnd);
     }
-    parts.push({ id: action.id, op, after, head, topic, version: lastVersion, lsn: lastLsn, tail });
-    size += HEADS[op].length + after.length + head.length + lastLsn.length + LSN_KEY.length + lastVersion.length +
-      tail.length;
+    const old = befores?.[i] ?? null;
+    const before = old === null ? NULL : typeof old === "string" ? encoder.encode(old) : old;
+    parts.push({ id: action.id, op, before, after, head, topic, version: lastVersion, lsn: lastLsn, tail });
+    size += HEADS[op].length + before.length + AFTER_KEY.length + after.length + head.length + lastLsn.length +
+      LSN_KEY.length + lastVersion.length + tail.length;
   }
   const values = new Uint8Array(size);
   let at = 0;
@@ -274,6 +284,10 @@ export function changeMessages(
     const from = at;
     values.set(HEADS[part.op], at);
     at += HEADS[part.op].length;
+    values.set(part.before, at);
+    at += part.before.length;
+    values.set(AFTER_KEY, at);
+    at += AFTER_KEY.length;
     values.set(part.after, at);
     at += part.after.length;
     values.set(part.head, at);
@@ -308,7 +322,7 @@ export function truncateMessages(
   snapshot: boolean,
   transaction?: TransactionSource,
 ): TopicMessages {
-  const text = `{"op":"t","after":null,"source":{"table":${JSON.stringify(destination.table)},"index":${
+  const text = `{"op":"t","before":null,"after":null,"source":{"table":${JSON.stringify(destination.table)},"index":${
     JSON.stringify(index)
   },"lsn":"${formatLsn(version)}","version":"${version}${sourceTail(transaction, snapshot)}`;
   const value = encoder.encode(text);

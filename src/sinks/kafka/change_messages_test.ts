@@ -39,13 +39,13 @@ Deno.test("changeMessages() makes one event per streamed item, exact, keyed by _
   const value = decoder.decode(first.value);
   assert.equal(
     value,
-    `{"op":"u","after":${doc},"source":{"table":"public.a","index":"a","lsn":"FFFFFFFF/FFFFFFFF","version":"18446744073709551615","txid":4294967295,"ts_ms":1795514400123,"ts_us":1795514400123456,"snapshot":false}}`,
+    `{"op":"u","before":null,"after":${doc},"source":{"table":"public.a","index":"a","lsn":"FFFFFFFF/FFFFFFFF","version":"18446744073709551615","txid":4294967295,"ts_ms":1795514400123,"ts_us":1795514400123456,"snapshot":false}}`,
   );
   assert.match(
     decoder.decode(second.value),
-    /^\{"op":"d","after":null,"source":\{"table":"public.b","index":"b","lsn":"0\/7","version":"7","txid":701,"ts_ms":1795514400123,"ts_us":1795514400123457,"snapshot":false\}\}$/,
+    /^\{"op":"d","before":null,"after":null,"source":\{"table":"public.b","index":"b","lsn":"0\/7","version":"7","txid":701,"ts_ms":1795514400123,"ts_us":1795514400123457,"snapshot":false\}\}$/,
   );
-  assert.match(decoder.decode(third.value), /^\{"op":"c","after":\{"id": 3\},.*"txid":702,/);
+  assert.match(decoder.decode(third.value), /^\{"op":"c","before":null,"after":\{"id": 3\},.*"txid":702,/);
   // A version without its transaction is the router's mistake, not a message with a guess.
   assert.throws(() => changeMessages(batch, destinations, streamed("udc", [BIG, 7n])), MalformedBatch);
   // A transaction the plugin gave no id or time for: null, not 0.
@@ -110,7 +110,7 @@ Deno.test("truncateMessages() puts one keyless t event on each partition", () =>
   ]]);
   assert.equal(
     decoder.decode(messages[0].value),
-    '{"op":"t","after":null,"source":{"table":"public.a","index":"a","lsn":"0/2A","version":"42","txid":9,"ts_ms":1795514400123,"ts_us":1795514400123456,"snapshot":false}}',
+    '{"op":"t","before":null,"after":null,"source":{"table":"public.a","index":"a","lsn":"0/2A","version":"42","txid":9,"ts_ms":1795514400123,"ts_us":1795514400123456,"snapshot":false}}',
   );
   // The sweep after a copy: no transaction made it.
   const sweep = truncateMessages(destinations("a"), "a", 42n as Lsn, [0], true);
@@ -191,4 +191,24 @@ Deno.test("changeMessages() puts each traced change's traceparent in its message
   const [{ messages }] = changeMessages(batch, destinations, streamed("cu", [3n], [traced, null]));
   assert.deepEqual(messages.map((m) => m.headers), [{ [VERSION_HEADER]: "3", traceparent: traced }, { [VERSION_HEADER]: "3" }]);
   assert.throws(() => changeMessages(batch, destinations, streamed("cu", [3n], [traced])), MalformedBatch);
+});
+
+Deno.test("changeMessages() writes each item's old row as its before, text or bytes, and null for the others", () => {
+  const batch = encodeItems([
+    { index: "a", item: { action: "index", id: '"1"', version: 3n as Lsn, doc: '{"id": 1, "v": "new"}' } },
+    { index: "a", item: { action: "delete", id: '"2"', version: 3n as Lsn, doc: null } },
+    { index: "a", item: { action: "index", id: '"3"', version: 3n as Lsn, doc: '{"id": 3}' } },
+  ]);
+  const befores = ['{"id": 1, "v": "old é"}', encoder.encode('{"id": 2, "v": "gone"}'), null];
+  const [{ messages }] = changeMessages(batch, destinations, { ...streamed("udc", [3n]), befores });
+  const envelopes = messages.map((m) => parseExactJson(decoder.decode(m.value)) as Record<string, unknown>);
+  assert.deepEqual(envelopes.map((e) => Object.keys(e)), Array(3).fill(["op", "before", "after", "source"]));
+  assert.deepEqual(envelopes.map((e) => e.before === null ? null : canonicalJson(e.before as never)), [
+    '{"id":1,"v":"old é"}',
+    '{"id":2,"v":"gone"}',
+    null,
+  ]);
+  assert.equal(canonicalJson(envelopes[0].after as never), '{"id":1,"v":"new"}');
+  assert.equal(envelopes[1].after, null);
+  assert.throws(() => changeMessages(batch, destinations, { ...streamed("udc", [3n]), befores: [null] }), MalformedBatch);
 });
