@@ -16,7 +16,7 @@ import { type Behaviour, spawnActor } from "../supervision/actor.ts";
 import type { SupervisionPolicy } from "../supervision/policy.ts";
 import { checkpointer } from "./checkpointer.ts";
 import { elasticsearchSink } from "./elasticsearch_sink.ts";
-import { kafkaSink } from "./kafka_sink.ts";
+import type { kafkaSink } from "./kafka_sink.ts";
 import { router } from "./router.ts";
 import { snapshotCoordinator } from "./snapshot.ts";
 import { walReader } from "./wal_reader.ts";
@@ -38,6 +38,14 @@ export interface PipelineDeps {
   readonly snapshotOnly: boolean;
   readonly onSnapshotCompleted: () => void;
   readonly lifecycle: Lifecycle;
+  /** The Kafka sink's behaviour, when a sink is Kafka's: loaded only then (`loadSinks`), kafkajs costs start-up time. */
+  readonly kafkaSink?: typeof kafkaSink;
+}
+
+/** What `pipeline` needs besides its own modules for this config's sinks. */
+export async function loadSinks(config: Config): Promise<Pick<PipelineDeps, "kafkaSink">> {
+  if (!Object.values(config.sinks).some((sink) => sink.type === "kafka")) return {};
+  return { kafkaSink: (await import("./kafka_sink.ts")).kafkaSink };
 }
 
 interface PipelineState {
@@ -57,7 +65,8 @@ export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineC
             sinks[name] = spawnActor(ctx.self, `sink-${name}`, elasticsearchSink(name, sink), { displayName: `sinks/${name}` });
             break;
           case "kafka":
-            sinks[name] = spawnActor(ctx.self, `sink-${name}`, kafkaSink(name, sink, deps.config.tables), {
+            if (!deps.kafkaSink) throw new Error("a Kafka sink is configured but its module was not loaded (loadSinks)");
+            sinks[name] = spawnActor(ctx.self, `sink-${name}`, deps.kafkaSink(name, sink, deps.config.tables), {
               displayName: `sinks/${name}`,
             });
             break;

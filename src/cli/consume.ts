@@ -3,7 +3,8 @@ import { spawnRoot } from "../../actors/root.ts";
 import { consumer } from "../../actors/consumer.ts";
 import type { Config } from "../config/load.ts";
 import { pipelinePolicy } from "../../actors/pipeline.ts";
-import { hostActors, printFatal } from "./run.ts";
+import { printFatal } from "./fatal.ts";
+import { hostActors } from "./run.ts";
 import { OesophagusError } from "../errors.ts";
 
 export async function consume(config: Config): Promise<number> {

@@ -1,12 +1,11 @@
 /** `oesophagus run`: start the actor tree and wait until it finishes, fails, or is told to stop. */
 import { start, stop } from "nact";
 import { spawnRoot } from "../../actors/root.ts";
-import { pipeline, pipelinePolicy } from "../../actors/pipeline.ts";
+import { loadSinks, pipeline, pipelinePolicy } from "../../actors/pipeline.ts";
 import type { AnyRef } from "../../supervision/actor.ts";
 import type { Config } from "../config/load.ts";
-import { OesophagusError } from "../errors.ts";
 import { logger } from "../telemetry/log.ts";
-import { redact } from "../telemetry/redact.ts";
+import { printFatal } from "./fatal.ts";
 import { Lifecycle } from "../lifecycle.ts";
 import { setPhase } from "../telemetry/health.ts";
 import { startTracing, tracingSettings } from "../telemetry/tracing.ts";
@@ -24,6 +23,7 @@ export interface RunOptions {
 export async function run(config: Config, options: RunOptions): Promise<number> {
   const useTerminal = options.progress === "tty" || (options.progress === "auto" && Deno.stderr.isTerminal());
   const progress = withSnapshotGauges(useTerminal ? terminalProgress() : logProgress());
+  const sinks = await loadSinks(config);
   try {
     return await hostActors(
       config,
@@ -36,6 +36,7 @@ export async function run(config: Config, options: RunOptions): Promise<number> 
             progress,
             snapshotOnly: options.snapshotOnly,
             lifecycle,
+            ...sinks,
             onSnapshotCompleted: () => {
               progress.stop();
               if (options.snapshotOnly) finish(0);
@@ -67,7 +68,7 @@ export async function hostActors(config: Config, draining: string, spawnTree: (h
   const finished = Promise.withResolvers<number>();
   let tracing: AsyncDisposable;
   try {
-    tracing = startTracing(tracingSettings(config.tracing, (name) => Deno.env.get(name)));
+    tracing = await startTracing(tracingSettings(config.tracing, (name) => Deno.env.get(name)));
   } catch (error) {
     printFatal(error);
     return 2;
@@ -115,13 +116,4 @@ export async function hostActors(config: Config, draining: string, spawnTree: (h
     await new Promise((resolve) => setTimeout(resolve, 50));
     await metricsServer?.[Symbol.asyncDispose]();
   }
-}
-
-export function printFatal(error: unknown, path?: string): void {
-  const message = error instanceof Error ? error.message : String(error);
-  const fix = error instanceof OesophagusError ? error.fix : undefined;
-  const code = error instanceof OesophagusError ? error.code : "internal";
-  logger.error("pipeline cannot make progress", { actor: path, code, error: message, fix });
-  const text = `oesophagus: ${message}${fix ? `\n  fix: ${fix.replaceAll("\n", "\n       ")}` : ""}\n`;
-  Deno.stderr.writeSync(new TextEncoder().encode(redact(text)));
 }

@@ -13,7 +13,7 @@ import { formatLsn } from "../pg/lsn.ts";
 import { connect } from "../pg/session.ts";
 import { inspectSlot, slotLag } from "../pg/slot.ts";
 import { ENGINE_SCHEMA, loadProgress, type TableProgress } from "../snapshot/progress_store.ts";
-import { printFatal } from "./run.ts";
+import { printFatal } from "./fatal.ts";
 
 export interface StatusReport {
   readonly slot: {

@@ -10,9 +10,6 @@
  * OTEL_EXPORTER_OTLP_(TRACES_)HEADERS, OTEL_EXPORTER_OTLP_(TRACES_)CERTIFICATE.
  */
 import type { Tracer } from "@opentelemetry/api";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider } from "@opentelemetry/sdk-trace";
 import type { ParsedConfig } from "../config/schema.ts";
 import { readPemFile } from "../pem.ts";
 import { settleWithin } from "../settle_within.ts";
@@ -90,7 +87,7 @@ export function tracingSettings(config: ParsedConfig["tracing"], env: (name: str
   };
 }
 
-export function startTracing(settings: TracingSettings): AsyncDisposable {
+export async function startTracing(settings: TracingSettings): Promise<AsyncDisposable> {
   if (!settings.enabled) return { [Symbol.asyncDispose]: () => Promise.resolve() };
   const ca = settings.caFile === null ? null : readPemFile(settings.caFile, {
     name: settings.caSetting,
@@ -98,25 +95,9 @@ export function startTracing(settings: TracingSettings): AsyncDisposable {
     certificate: true,
     holding: "the collector's CA",
   });
-  const provider = new TracerProvider({
-    resource: resourceFromAttributes({ "service.name": settings.serviceName }),
-    sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.samplingRatio) }),
-    spanProcessors: [
-      new BatchSpanProcessor({
-        // Short timeouts: a collector that is down must not hold up a SIGTERM (exit within 10 s).
-        exporter: new OTLPTraceExporter({
-          url: settings.url,
-          headers: { ...settings.headers },
-          timeoutMillis: 2_000,
-          ...(ca === null ? {} : { httpAgentOptions: { ca } }),
-        }),
-        maxQueueSize: 65_536,
-        maxExportBatchSize: 4_096,
-        scheduledDelayMillis: 1_000,
-        exportTimeoutMillis: 2_000,
-      }),
-    ],
-  });
+  // The SDK is loaded only now: with tracing off (the default) its modules would cost start-up time for nothing.
+  const sdk = await import("./tracing_sdk.ts");
+  const provider = sdk.tracerProvider(settings, ca);
   active = settings.samplingRatio > 0 ? provider.getTracer("oesophagus") : null;
   // Kept at ratio 0 too: `consume` still continues the traces of changes the engine sampled (parent-based).
   const recorder = new ChangeSpans({
