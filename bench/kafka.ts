@@ -19,7 +19,7 @@ import { parseArgs } from "node:util";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { describeTables } from "../src/pg/catalog.ts";
 import { dropNegativeTimeoutWarnings } from "../src/sinks/kafka/client.ts";
-import { speedUpKafkajsVarints } from "../src/sinks/kafka/kafkajs_encoder.ts";
+import { speedUpKafkajsEncoder } from "../src/sinks/kafka/kafkajs_encoder.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
 import { ENGINE_ARGS } from "../test/helpers/engine.ts";
 import { services } from "../test/helpers/services.ts";
@@ -50,7 +50,7 @@ const { pgUrl, esUrl, heapLine } = await benchServices();
 const { kafkaBrokers } = await services();
 dropNegativeTimeoutWarnings();
 // The ceiling's producer encodes with the same varint writers as the engine's.
-speedUpKafkajsVarints();
+speedUpKafkajsEncoder();
 const kafka = new Kafka({ clientId: "oesophagus-bench", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
 await admin.connect();

@@ -10,7 +10,7 @@ import { OesophagusError } from "../../errors.ts";
 import { readPemFile } from "../../pem.ts";
 import { isTlsTrustFailure } from "../../tls_errors.ts";
 import { logger } from "../../telemetry/log.ts";
-import { speedUpKafkajsVarints } from "./kafkajs_encoder.ts";
+import { speedUpKafkajsEncoder } from "./kafkajs_encoder.ts";
 
 let warningsFiltered = false;
 
@@ -33,7 +33,7 @@ export function dropNegativeTimeoutWarnings(): void {
 
 export function createKafka(name: string, config: KafkaSinkConfig, retry: { retries: number } = { retries: 3 }): Kafka {
   dropNegativeTimeoutWarnings();
-  speedUpKafkajsVarints();
+  speedUpKafkajsEncoder();
   const tls = config.tls || config.caFile !== undefined;
   const options: KafkaConfig = {
     clientId: config.clientId,
