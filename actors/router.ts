@@ -81,8 +81,8 @@ interface OpenBatch {
   traceparents: (string | null)[] | null;
   /** With `ops`: each item's `before` (null without); null while no item of the batch has one. */
   befores: (string | Uint8Array | null)[] | null;
-  /** With `ops`: the transactions of the items' versions, by version in decimal; the last one's version. */
-  transactions: Map<string, TransactionSource> | null;
+  /** With `ops`: the transaction of each run of items with one version (`StreamedItems.transactions`); the last one's version. */
+  transactions: TransactionSource[] | null;
   lastVersion: Lsn | null;
   counts: Map<string, number>;
   traces: ChangeSpan[];
@@ -201,7 +201,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     open.ops = open.ops ? [] : null;
     open.traceparents = null;
     open.befores = null;
-    open.transactions = open.ops ? new Map() : null;
+    open.transactions = open.ops ? [] : null;
     open.lastVersion = null;
     open.counts = new Map();
     open.traces = [];
@@ -250,7 +250,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
               ops: events ? [] : null,
               traceparents: null,
               befores: null,
-              transactions: events ? new Map() : null,
+              transactions: events ? [] : null,
               lastVersion: null,
               counts: new Map(),
               traces: [],
@@ -272,7 +272,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           open.ops.push(item.action === "delete" ? "d" : item.op === "insert" ? "c" : "u");
           if (item.version !== open.lastVersion) {
             open.lastVersion = item.version;
-            open.transactions!.set(String(item.version), state.transactions.get(item.version)!);
+            open.transactions!.push(state.transactions.get(item.version)!);
           }
         }
         const countKey = pairKey(route.table, item.action);

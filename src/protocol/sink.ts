@@ -73,8 +73,11 @@ export interface StreamedItems {
   readonly traceparents?: readonly (string | null)[];
   /** Each item's `before`, the old row as a document (null: none, or not whole in the WAL); absent when no item has one. */
   readonly befores?: readonly (string | Uint8Array | null)[];
-  /** The transaction of each version (commit LSN, in decimal as the items carry it) among the items. */
-  readonly transactions: ReadonlyMap<string, TransactionSource>;
+  /**
+   * The items' transactions: one per run of items with one version, in item order (a version
+   * that comes again after another starts a run of its own).
+   */
+  readonly transactions: readonly TransactionSource[];
 }
 
 export interface TablePrepared {

@@ -60,14 +60,60 @@ const DELETE_ACTION = encoder.encode(`{"delete":{`);
 const ID_KEY = encoder.encode(`"_id"`);
 const INDEX_KEY = encoder.encode(`"_index"`);
 const VERSION_KEY = encoder.encode(`"version"`);
-/** The end of `source` after the version: the transaction, then the snapshot flag. */
+/** The end of `source` after the version, all ASCII: the transaction, then the snapshot flag. */
 function sourceTail(transaction: TransactionSource | null | undefined, snapshot: boolean): string {
   const micros = transaction?.commitMicros ?? null;
   const txid = transaction && transaction.xid !== 0 ? transaction.xid : null;
   const ms = micros === null ? null : Math.floor(micros / 1000);
   return `","txid":${txid},"ts_ms":${ms},"ts_us":${micros},"snapshot":${snapshot}}}`;
 }
-const SNAPSHOT_TAIL = encoder.encode(sourceTail(null, true));
+const SNAPSHOT_TAIL = sourceTail(null, true);
+
+/** Digits (and sign) of a safe integer in decimal. */
+function decimalLength(value: number): number {
+  let length = value < 0 ? 2 : 1;
+  for (let rest = Math.abs(value); rest >= 10; rest = Math.floor(rest / 10)) length++;
+  return length;
+}
+
+/** A safe integer in decimal, as `${value}` prints it, straight into `out` (a string per event cost 1 us an event). */
+function writeDecimal(out: Uint8Array, at: number, value: number): number {
+  if (value < 0) out[at++] = 0x2d;
+  let rest = Math.abs(value);
+  const end = at + decimalLength(rest);
+  for (let i = end - 1; i >= at; i--) {
+    const next = Math.floor(rest / 10);
+    out[i] = 0x30 + (rest - next * 10);
+    rest = next;
+  }
+  return end;
+}
+
+const TXID_KEY = `","txid":`;
+const TS_MS_KEY = `,"ts_ms":`;
+const TS_US_KEY = `,"ts_us":`;
+const STREAMED_END = `,"snapshot":false}}`;
+const NULL_TEXT = "null";
+
+/** Bytes `writeTail` writes for a streamed event's transaction: `sourceTail(transaction, false)`'s length. */
+function tailLength(transaction: TransactionSource): number {
+  const micros = transaction.commitMicros;
+  return TXID_KEY.length + (transaction.xid === 0 ? 4 : decimalLength(transaction.xid)) + TS_MS_KEY.length +
+    (micros === null ? 4 : decimalLength(Math.floor(micros / 1000))) + TS_US_KEY.length +
+    (micros === null ? 4 : decimalLength(micros)) + STREAMED_END.length;
+}
+
+/** `sourceTail(transaction, false)`, written into `out` without making the string. */
+function writeTail(out: Uint8Array, at: number, transaction: TransactionSource): number {
+  const micros = transaction.commitMicros;
+  at = writeAscii(out, at, TXID_KEY);
+  at = transaction.xid === 0 ? writeAscii(out, at, NULL_TEXT) : writeDecimal(out, at, transaction.xid);
+  at = writeAscii(out, at, TS_MS_KEY);
+  at = micros === null ? writeAscii(out, at, NULL_TEXT) : writeDecimal(out, at, Math.floor(micros / 1000));
+  at = writeAscii(out, at, TS_US_KEY);
+  at = micros === null ? writeAscii(out, at, NULL_TEXT) : writeDecimal(out, at, micros);
+  return writeAscii(out, at, STREAMED_END);
+}
 
 export class MalformedBatch extends Error {
   constructor(message: string) {
@@ -200,7 +246,8 @@ interface Part {
   readonly topic: string;
   readonly version: string;
   readonly lsn: string;
-  readonly tail: Uint8Array;
+  /** A streamed event's transaction; null for a snapshot's row (`SNAPSHOT_TAIL`). */
+  readonly transaction: TransactionSource | null;
 }
 
 /**
@@ -228,7 +275,10 @@ export function changeMessages(
     throw new MalformedBatch(`${batch.docs} items but ${traceparents.length} trace contexts`);
   }
   const snapshot = ops === undefined;
-  let tail = SNAPSHOT_TAIL;
+  let transaction: TransactionSource | null = null;
+  let tailBytes = SNAPSHOT_TAIL.length;
+  /** The next of `streamed.transactions`: each run of items with one version takes the next. */
+  let run = 0;
   const { body, offsets } = batch;
   const parts: Part[] = [];
   let indexBytes: Uint8Array | null = null;
@@ -254,9 +304,12 @@ export function changeMessages(
       lastVersion = action.version;
       lastLsn = lsnText(action.version);
       if (!snapshot) {
-        const transaction = streamed!.transactions.get(lastVersion);
-        if (transaction === undefined) throw new MalformedBatch(`item ${i}'s version ${lastVersion} has no transaction`);
-        tail = encoder.encode(sourceTail(transaction, false));
+        const next = streamed!.transactions[run++];
+        if (next === undefined) {
+          throw new MalformedBatch(`item ${i} starts run ${run} of a version, of ${run - 1} transactions`);
+        }
+        transaction = next;
+        tailBytes = tailLength(next);
       }
     }
     let op: EnvelopeOp;
@@ -272,9 +325,12 @@ export function changeMessages(
     }
     const old = befores?.[i] ?? null;
     const before = old === null ? NULL : typeof old === "string" ? encoder.encode(old) : old;
-    parts.push({ id: action.id, op, before, after, head, topic, version: lastVersion, lsn: lastLsn, tail });
+    parts.push({ id: action.id, op, before, after, head, topic, version: lastVersion, lsn: lastLsn, transaction });
     size += HEADS[op].length + before.length + AFTER_KEY.length + after.length + head.length + lastLsn.length +
-      LSN_KEY.length + lastVersion.length + tail.length;
+      LSN_KEY.length + lastVersion.length + tailBytes;
+  }
+  if (!snapshot && run !== streamed!.transactions.length) {
+    throw new MalformedBatch(`${run} runs of a version but ${streamed!.transactions.length} transactions`);
   }
   const values = new Uint8Array(size);
   let at = 0;
@@ -295,8 +351,7 @@ export function changeMessages(
     at = writeAscii(values, at, part.lsn);
     at = writeAscii(values, at, LSN_KEY);
     at = writeAscii(values, at, part.version);
-    values.set(part.tail, at);
-    at += part.tail.length;
+    at = part.transaction === null ? writeAscii(values, at, SNAPSHOT_TAIL) : writeTail(values, at, part.transaction);
     let messages = byTopic.get(part.topic);
     if (messages === undefined) byTopic.set(part.topic, messages = []);
     const traceparent = traceparents?.[n];
