@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex, expectedDocuments } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
-import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { type EngineProcess, runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
 import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
 import { services, uniqueName } from "../helpers/services.ts";
@@ -218,14 +218,16 @@ Deno.test("kafka: a traced change's event carries its trace as traceparent, and 
     metrics: { enabled: false },
   });
   const engine = startEngine(["run", "--config", config, "--progress", "log"], { OTEL_SERVICE_NAME: service });
-  // Sampling nothing of its own: every cdc.consume span it records continues a published change's trace.
-  const consumer = startEngine(["consume", "--config", config], {
-    OTEL_SERVICE_NAME: indexer,
-    OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
-    OTEL_TRACES_SAMPLER_ARG: "0",
-  });
+  let consumer: EngineProcess | null = null;
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
+    // Started once the topics exist, so it does not back off waiting for them.
+    // Sampling nothing of its own: every cdc.consume span it records continues a published change's trace.
+    consumer = startEngine(["consume", "--config", config], {
+      OTEL_SERVICE_NAME: indexer,
+      OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+      OTEL_TRACES_SAMPLER_ARG: "0",
+    });
     await sql`INSERT INTO traced VALUES (7, 'traced')`;
     await waitForCatchUp(sql, slot);
     const [message] = (await readTopic(`${topics.prefix}${index}`)).filter((m) => m.key === "7");
@@ -233,7 +235,7 @@ Deno.test("kafka: a traced change's event carries its trace as traceparent, and 
     assert.match(traceparent ?? "", /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     const [, traceId, spanId] = traceparent.split("-");
     const found = async (name: string, from: string, match: (s: JaegerSpan) => boolean) => {
-      for (let i = 0; i < 150; i++) {
+      for (let i = 0; i < 300; i++) {
         const span = (await jaeger.traces(from, name)).flat().find((s) => s.operationName === name && match(s));
         if (span) return span;
         await new Promise((r) => setTimeout(r, 200));
@@ -257,7 +259,7 @@ Deno.test("kafka: a traced change's event carries its trace as traceparent, and 
     const roots = (await jaeger.traces(indexer, "cdc.consume")).flat().filter((s) => s.operationName === "cdc.consume");
     assert.ok(roots.every((s) => s.traceID === traceId), `cdc.consume spans outside the change's trace: ${roots.length}`);
   } finally {
-    await stopEngine(consumer);
+    if (consumer) await stopEngine(consumer);
     await stopEngine(engine);
   }
 });
