@@ -18,6 +18,9 @@ import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import { Kafka, logLevel, Partitioners } from "kafkajs";
 import { describeTables } from "../src/pg/catalog.ts";
+import type { Lsn } from "../src/pg/lsn.ts";
+import { encodeItems } from "../src/sinks/elasticsearch/bulk_body.ts";
+import { changeMessages } from "../src/sinks/kafka/change_messages.ts";
 import { dropNegativeTimeoutWarnings } from "../src/sinks/kafka/client.ts";
 import { speedUpKafkajsEncoder } from "../src/sinks/kafka/kafkajs_encoder.ts";
 import { indexMapping } from "../src/sinks/elasticsearch/mapping.ts";
@@ -109,9 +112,21 @@ const copySeconds = (performance.now() - copyStarted) / 1000;
 await first.stop();
 await sql`SELECT pg_create_logical_replication_slot('bench_kafka_ceiling', 'pgoutput')`;
 
-/** The average size of an event's value: what the producer ceiling writes per message. */
-const [{ bytes }] = await sql<{ bytes: number }[]>`
-  SELECT avg(length(to_jsonb(t)::text))::int + 150 AS bytes FROM (SELECT * FROM items LIMIT 10000) t`;
+/**
+ * The average size of an event's value, what the producer ceiling writes per message: the row, in
+ * the envelope of a streamed update (its source with a version, txid and commit time of today's sizes).
+ */
+const [{ doc }] = await sql<{ doc: number }[]>`
+  SELECT avg(length(to_jsonb(t)::text))::int AS doc FROM (SELECT * FROM items LIMIT 10000) t`;
+const envelope = changeMessages(
+  encodeItems([{
+    index: TOPIC.slice(PREFIX.length),
+    item: { action: "index", id: '"1000000"', version: 4_000_000_000n as Lsn, doc: "{}" },
+  }]),
+  () => ({ topic: TOPIC, table: "public.items" }),
+  { ops: "u", transactions: [{ xid: 21_000_000, commitMicros: Date.now() * 1000 }] },
+)[0].messages[0].value.length - "{}".length;
+const bytes = doc + envelope;
 
 /** Seconds a plain kafkajs producer takes to write `count` messages of `bytes` into a fresh topic. */
 async function produceCeiling(count: number): Promise<number> {
