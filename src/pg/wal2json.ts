@@ -65,14 +65,21 @@ function lsn(record: Record_, key: string): Lsn {
 /**
  * wal2json's "timestamp" is timestamptz output under the session's pinned DateStyle ISO and
  * TimeZone UTC: `2026-11-24 11:00:00.123456+00`. Anything else is no time, not an error: it only
- * feeds the lag gauge.
+ * feeds the lag gauge and the events' commit time. Read once into the whole seconds (ms since the
+ * epoch) and the fraction's digits.
  */
-function commitTime(record: Record_): number | null {
+function recordTime(record: Record_): { seconds: number; fraction: string } | null {
   const text = record.timestamp;
   if (typeof text !== "string") return null;
-  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d+)?)\+00$/.exec(text);
-  const time = match ? Date.parse(`${match[1]}T${match[2]}Z`) : NaN;
-  return Number.isNaN(time) ? null : time;
+  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))?\+00$/.exec(text);
+  const seconds = match ? Date.parse(`${match[1]}T${match[2]}Z`) : NaN;
+  return Number.isNaN(seconds) ? null : { seconds, fraction: match![3] ?? "" };
+}
+
+/** The time in milliseconds, as Date.parse reads it (the fraction's digits past the third dropped). */
+function commitTime(record: Record_): number | null {
+  const time = recordTime(record);
+  return time === null ? null : time.seconds + Number(time.fraction.slice(0, 3).padEnd(3, "0"));
 }
 
 /**
@@ -80,11 +87,9 @@ function commitTime(record: Record_): number | null {
  * above, and outside the years 1685-2255, where a number would lose digits.
  */
 function commitMicros(record: Record_): number | null {
-  const text = record.timestamp;
-  if (typeof text !== "string") return null;
-  const match = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/.exec(text);
-  const seconds = match ? Date.parse(`${match[1]}T${match[2]}Z`) : NaN;
-  const micros = seconds * 1000 + Number((match?.[3] ?? "").padEnd(6, "0"));
+  const time = recordTime(record);
+  if (time === null || time.fraction.length > 6) return null;
+  const micros = time.seconds * 1000 + Number(time.fraction.padEnd(6, "0"));
   return Number.isSafeInteger(micros) ? micros : null;
 }
 
