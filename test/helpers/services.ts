@@ -20,8 +20,10 @@ export interface Services {
   readonly pgCaFile: string;
   /** `host:port` of the Kafka broker. */
   readonly kafkaBrokers: string;
-  /** `host:port` of the same broker's SASL (PLAIN) listener: user `oesophagus_sasl_test`, `KAFKA_SASL_TEST_PASSWORD`. */
+  /** `host:port` of the same broker's SASL (PLAIN, SCRAM-SHA-256/512) listener: user `oesophagus_sasl_test`, `KAFKA_SASL_TEST_PASSWORD`. */
   readonly kafkaSaslBrokers: string;
+  /** `host:port` of the same broker's TLS listener, its certificate signed by `pgCaFile`'s CA. */
+  readonly kafkaTlsBrokers: string;
 }
 
 /** The password scripts/services gives the SASL listener's one user (a test broker on loopback). */
@@ -36,14 +38,19 @@ async function startServices(): Promise<Services> {
     pgCaFile: Deno.env.get("PG_CA_FILE"),
     kafkaBrokers: Deno.env.get("KAFKA_BROKERS"),
     kafkaSaslBrokers: Deno.env.get("KAFKA_SASL_BROKERS"),
+    kafkaTlsBrokers: Deno.env.get("KAFKA_TLS_BROKERS"),
   };
-  if (fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile && fromEnv.kafkaBrokers && fromEnv.kafkaSaslBrokers) {
+  if (
+    fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile && fromEnv.kafkaBrokers && fromEnv.kafkaSaslBrokers &&
+    fromEnv.kafkaTlsBrokers
+  ) {
     return {
       pgUrl: fromEnv.pgUrl,
       esUrl: fromEnv.esUrl,
       pgCaFile: fromEnv.pgCaFile,
       kafkaBrokers: fromEnv.kafkaBrokers,
       kafkaSaslBrokers: fromEnv.kafkaSaslBrokers,
+      kafkaTlsBrokers: fromEnv.kafkaTlsBrokers,
     };
   }
   const script = `${REPO}scripts/services`;
@@ -56,15 +63,17 @@ async function startServices(): Promise<Services> {
   const vars = Object.fromEntries(
     new TextDecoder().decode(env.stdout).trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
   );
-  if (!vars.PG_URL || !vars.ES_URL || !vars.PG_CA_FILE || !vars.KAFKA_BROKERS || !vars.KAFKA_SASL_BROKERS) {
-    throw new Error(`${script} env printed no PG_URL/ES_URL/PG_CA_FILE/KAFKA_BROKERS/KAFKA_SASL_BROKERS`);
-  }
+  const missing = ["PG_URL", "ES_URL", "PG_CA_FILE", "KAFKA_BROKERS", "KAFKA_SASL_BROKERS", "KAFKA_TLS_BROKERS"].filter((name) =>
+    !vars[name]
+  );
+  if (missing.length > 0) throw new Error(`${script} env printed no ${missing.join(", ")}`);
   return {
     pgUrl: vars.PG_URL,
     esUrl: vars.ES_URL,
     pgCaFile: vars.PG_CA_FILE,
     kafkaBrokers: vars.KAFKA_BROKERS,
     kafkaSaslBrokers: vars.KAFKA_SASL_BROKERS,
+    kafkaTlsBrokers: vars.KAFKA_TLS_BROKERS,
   };
 }
 
