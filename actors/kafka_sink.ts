@@ -15,7 +15,8 @@ import type { KafkaSinkConfig } from "../src/config/schema.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import { changeMessages, type Destination, type TopicMessages, truncateMessages } from "../src/sinks/kafka/change_messages.ts";
-import { classifyKafkaError, createKafka } from "../src/sinks/kafka/client.ts";
+import { classifyKafkaError, createKafka, kafkaErrorType } from "../src/sinks/kafka/client.ts";
+import { OesophagusError } from "../src/errors.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { Lanes } from "../src/sinks/lanes.ts";
 import { type PendingWrite, settleWrite, startWrites } from "./sink_writes.ts";
@@ -88,10 +89,29 @@ export function kafkaSink(
     return topics[0].partitions.map((p) => p.partitionId).sort((a, b) => a - b);
   };
 
+  /**
+   * A produce request that failed because a topic is gone (deleted by hand): retrying would wait
+   * forever, so the pipeline restarts, this sink makes the topic anew and the table is copied into it.
+   */
+  const produceOrMissing = async (state: SinkState, messages: TopicMessages[]) => {
+    try {
+      await produce(state, messages);
+    } catch (error) {
+      if (kafkaErrorType(error) !== "UNKNOWN_TOPIC_OR_PARTITION") throw error;
+      const existing = new Set(await state.admin.listTopics());
+      const missing = messages.map((m) => m.topic).filter((topic) => !existing.has(topic));
+      if (missing.length === 0) throw error;
+      throw new OesophagusError("sink_target_missing", `sink ${name}: the topic ${missing.join(", ")} is gone`, {
+        fix: "nothing: the engine restarts, makes the topic anew and copies its table into it again",
+        cause: error,
+      });
+    }
+  };
+
   const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) =>
     startWrites(name, state.lanes, ctx, async (write) => {
       const messages = changeMessages(write.batch, destinationOf, write.events);
-      await retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produce(state, messages));
+      await retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produceOrMissing(state, messages));
     });
 
   return {
@@ -120,7 +140,8 @@ export function kafkaSink(
             sink: name,
             index: msg.index,
             created,
-            // kafkajs does not read topic ids: a topic deleted and made anew by hand is not copied again by itself.
+            // kafkajs reads no topic ids: a topic deleted is known by `created` when this sink makes it anew (the
+            // coordinator then copies the table again), and one deleted and made anew by hand is taken for the old one.
             uuid: `topic:${topic}`,
           });
           return state;

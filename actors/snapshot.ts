@@ -250,11 +250,12 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       // A copy an older version recorded without targets or key is taken as it is (they are on record now).
       if (progress.targets === null || progress.idKey === null) continue;
       const remade = progress.tableOid !== null && progress.tableOid !== table.oid;
+      // A target the sink had to create holds none of the copy, whatever its name says: a Kafka
+      // topic, unlike an index, has no id the sink can read, so `created` is how it shows.
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
-        Object.entries(indices).filter(([index, uuid]) => progress.targets![sink]?.[index] !== uuid).map(([index]) => ({
-          sink,
-          index,
-        }))
+        Object.entries(indices).filter(([index, uuid]) =>
+          progress.targets![sink]?.[index] !== uuid || state.created.has(`${sink}\u0000${index}`)
+        ).map(([index]) => ({ sink, index }))
       );
       if (missing.length === 0 && progress.idKey === idKey && !remade) {
         await checkLeaves(state, ctx, table, progress, identities.get(table.oid)?.leaves ?? null);

@@ -26,6 +26,8 @@ export type ErrorCode =
   | "sink_unreachable"
   | "sink_rejected"
   | "sink_misconfigured"
+  /** A sink's topic or index is gone while the engine writes to it: a restart makes it anew and copies into it. */
+  | "sink_target_missing"
   | "internal";
 
 export class OesophagusError extends Error {

@@ -1,14 +1,15 @@
 /**
  * The slot is never acknowledged past a change that is not in Kafka: with the broker stopped,
  * changes are written and the engine is killed; once both are back, every change arrives, and a
- * consumer applying the topic in order ends with the table.
+ * consumer applying the topic in order ends with the table. A topic deleted by hand is made anew
+ * with its table copied into it.
  */
 import assert from "node:assert/strict";
 import { formatLsn } from "../../src/pg/lsn.ts";
 import { expectedDocuments } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
-import { startEngine, writeConfig } from "../helpers/engine.ts";
-import { eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
+import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { deleteTopic, eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
 import { serviceControl } from "../helpers/service_control.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
@@ -58,5 +59,54 @@ Deno.test("kafka: with the broker down the slot does not move past unwritten cha
   } finally {
     second.kill("SIGTERM");
     await second.exited;
+  }
+});
+
+Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped, is made anew with its table copied into it", async () => {
+  const { kafkaBrokers } = await services();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  const { sql } = db;
+  const notes = { schema: "public", name: "notes" };
+  await sql`CREATE TABLE notes (id int PRIMARY KEY, body text)`;
+  await sql`INSERT INTO notes SELECT g, 'copied' FROM generate_series(1, 50) g`;
+  const slot = uniqueName("kafka_deleted");
+  const topic = `${topics.prefix}notes`;
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    sinks: { events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix, requestTimeoutMs: 2_000 } },
+    tables: { notes: {} },
+  });
+  /** The topic, applied in order, is the table: every row, rows no change touched included. */
+  const assertTopicIsTable = async () => {
+    const last = lastByKey((await readTopic(topic)).map(eventOf));
+    const expected = await expectedDocuments(sql, notes);
+    assert.equal(last.size, expected.size);
+    for (const [key, doc] of expected) assert.equal(last.get(key)?.after, doc, `row ${key}`);
+  };
+
+  const engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await engine.waitFor(/"msg":"streaming from slot"/);
+    await waitForCatchUp(sql, slot);
+    await deleteTopic(topic);
+    await sql`UPDATE notes SET body = 'after the topic was deleted' WHERE id <= 5`;
+    await engine.waitFor(/the topic \S+ is gone/, 90_000);
+    await engine.waitFor(/"msg":"a table's index was made anew since its copy: copying the table again"/, 90_000);
+    await waitForCatchUp(sql, slot);
+    await assertTopicIsTable();
+  } finally {
+    await stopEngine(engine);
+  }
+
+  await deleteTopic(topic);
+  await sql`UPDATE notes SET body = 'while stopped' WHERE id BETWEEN 6 AND 10`;
+  const second = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await second.waitFor(/"msg":"streaming from slot"/);
+    await waitForCatchUp(sql, slot);
+    await assertTopicIsTable();
+  } finally {
+    await stopEngine(second);
   }
 });

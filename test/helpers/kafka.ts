@@ -144,3 +144,19 @@ export function lastByKey(events: readonly ChangeEvent[]): Map<string, ChangeEve
   for (const event of events) if (event.key !== null) last.set(event.key, event);
   return last;
 }
+
+/** Deletes a topic as an operator would by hand, and waits until the broker no longer lists it. */
+export async function deleteTopic(topic: string): Promise<void> {
+  const admin = (await client()).admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: [topic] });
+    const deadline = Date.now() + 30_000;
+    while ((await admin.listTopics()).includes(topic)) {
+      assert.ok(Date.now() < deadline, `topic ${topic} still listed 30 s after its deletion`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

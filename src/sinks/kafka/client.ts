@@ -80,11 +80,22 @@ const FOR_GOOD: Readonly<Record<string, string>> = {
   POLICY_VIOLATION: "create the topic yourself, as the cluster's policy allows",
 };
 
+/** The innermost kafkajs error with a protocol error type (a retry's error wraps the request's). */
+function innerKafkaError(error: unknown): KafkaJsError | undefined {
+  let inner = error as KafkaJsError | undefined;
+  while (inner?.cause && inner.type === undefined) inner = inner.cause;
+  return inner;
+}
+
+/** The Kafka protocol error type (UNKNOWN_TOPIC_OR_PARTITION, ...) of a kafkajs error, if it has one. */
+export function kafkaErrorType(error: unknown): string | undefined {
+  return innerKafkaError(error)?.type;
+}
+
 /** An error of a Kafka request as the pipeline should see it. */
 export function classifyKafkaError(error: unknown, sink: string): OesophagusError {
   if (error instanceof OesophagusError) return error;
-  let inner = error as KafkaJsError;
-  while (inner?.cause && inner.type === undefined) inner = inner.cause;
+  const inner = innerKafkaError(error);
   const type = inner?.type;
   const message = `sink ${sink}: Kafka: ${(error as Error)?.message ?? String(error)}${
     type && !(error as Error)?.message?.includes(type) ? ` (${type})` : ""
@@ -114,7 +125,7 @@ export function classifyKafkaError(error: unknown, sink: string): OesophagusErro
   if (type !== undefined && type in FOR_GOOD) {
     return new OesophagusError("sink_rejected", message, { fix: FOR_GOOD[type], cause: error });
   }
-  if (type !== undefined && inner.retriable === false && /AUTHORIZATION|INVALID|UNSUPPORTED/.test(type)) {
+  if (type !== undefined && inner?.retriable === false && /AUTHORIZATION|INVALID|UNSUPPORTED/.test(type)) {
     return new OesophagusError("sink_rejected", message, { cause: error });
   }
   return new OesophagusError("sink_unreachable", message, {
