@@ -26,7 +26,7 @@ export type ErrorCode =
   | "sink_unreachable"
   | "sink_rejected"
   | "sink_misconfigured"
-  /** A sink's topic or index is gone while the engine writes to it: a restart makes it anew and copies into it. */
+  /** A Kafka topic is gone while the engine writes to it: the restart makes it anew and copies its table into it. */
   | "sink_target_missing"
   | "internal";
 
