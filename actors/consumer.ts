@@ -20,7 +20,9 @@ export function consumer(deps: ConsumerDeps): Behaviour<null, never> {
     init(ctx) {
       const name = deps.config.consume!.into;
       const config = deps.config.sinks[name] as ElasticsearchSinkConfig;
-      const sink = spawnActor(ctx.self, `sink-${name}`, elasticsearchSink(name, config), { displayName: `sinks/${name}` });
+      const sink = spawnActor(ctx.self, `sink-${name}`, elasticsearchSink(name, config, { watchIndices: false }), {
+        displayName: `sinks/${name}`,
+      });
       spawnActor(ctx.self, "topic-reader", topicReader({ config: deps.config, sink, lifecycle: deps.lifecycle }));
       return null;
     },

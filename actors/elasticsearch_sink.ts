@@ -14,7 +14,8 @@ import { type BulkOptions, writeBulk } from "../src/sinks/elasticsearch/bulk.ts"
 import { classifyRequestError } from "../src/sinks/elasticsearch/classify.ts";
 import { createClient } from "../src/sinks/elasticsearch/client.ts";
 import { deadLetter, type Refusal, writeDeadLetters } from "../src/sinks/elasticsearch/dead_letter.ts";
-import { addMissingFields, endBulkLoad, ensureIndex, indexUuid } from "../src/sinks/elasticsearch/index.ts";
+import { addMissingFields, currentIndexUuid, endBulkLoad, ensureIndex, indexUuid } from "../src/sinks/elasticsearch/index.ts";
+import { OesophagusError } from "../src/errors.ts";
 import { truncateIndex } from "../src/sinks/elasticsearch/truncate.ts";
 import type { BulkBatch } from "../src/snapshot/row_batcher.ts";
 import { logger } from "../src/telemetry/log.ts";
@@ -28,11 +29,33 @@ interface SinkState {
   readonly client: Client;
   /** Which table each index holds, for dead-letter entries. */
   readonly tables: Map<string, string>;
+  /** Each prepared index's identity (`indexUuid`), as the copies in it were recorded with. */
+  readonly uuids: Map<string, string>;
+  watching: boolean;
   deadLetters: number;
   readonly lanes: Lanes<PendingWrite>;
 }
 
-export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig): Behaviour<SinkState, SinkCommand> {
+/**
+ * How often the prepared indices are looked at. One deleted by hand while the engine writes would
+ * be made anew by Elasticsearch at the next write, with dynamic mappings and none of the copy; the
+ * engine would only notice at its next start.
+ */
+const INDEX_WATCH_MS = 10_000;
+
+export interface ElasticsearchSinkOptions {
+  /**
+   * Whether an index deleted while the sink writes fails it (`watchIndices`): for `run`, whose
+   * restart copies the table again. An indexer (`consume`) has no copy to make.
+   */
+  readonly watchIndices: boolean;
+}
+
+export function elasticsearchSink(
+  name: string,
+  config: ElasticsearchSinkConfig,
+  options: ElasticsearchSinkOptions,
+): Behaviour<SinkState, SinkCommand> {
   const classify = (error: unknown) => classifyRequestError(error, name);
   const bulkOptions = (ctx: ActorContext<SinkCommand>): BulkOptions => ({
     sinkName: name,
@@ -84,6 +107,43 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
     }
   };
 
+  /**
+   * An index deleted or made anew since it was prepared fails the sink (`sink_target_missing`):
+   * the restart prepares it again, and the coordinator, seeing another index, copies its table
+   * again. Caught before a write, the index is made with the engine's mappings; after one,
+   * Elasticsearch made it with its own, and the engine leaves an index it did not make alone.
+   */
+  const watchIndices = async (state: SinkState, ctx: ActorContext<SinkCommand>) => {
+    if (state.watching || ctx.scope.closed) return;
+    state.watching = true;
+    try {
+      for (const [index, uuid] of state.uuids) {
+        let now: string | null;
+        try {
+          now = await currentIndexUuid(state.client, name, index);
+        } catch {
+          continue; // An outage shows in the writes, which retry.
+        }
+        if (now === uuid || ctx.scope.closed) continue;
+        ctx.fail(
+          new OesophagusError(
+            "sink_target_missing",
+            now === null
+              ? `sink ${name}: the index ${index} was deleted while the engine wrote to it`
+              : `sink ${name}: the index ${index} was deleted and made anew while the engine wrote to it (by Elasticsearch at a write, with mappings of its own, unless someone made it)`,
+            {
+              fix:
+                "nothing, if the table may be copied again: the engine restarts and copies it; to have the engine's mappings in an index Elasticsearch made, stop the engine, delete the index and start it",
+            },
+          ),
+        );
+        return;
+      }
+    } finally {
+      state.watching = false;
+    }
+  };
+
   const reportFields = (
     ctx: ActorContext<SinkCommand>,
     index: string,
@@ -103,7 +163,9 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
     init(ctx) {
       const client = ctx.scope.own(createClient(name, config), (c) => c.close());
       const lanes = new Lanes<PendingWrite>(config.concurrency);
-      return { client, tables: new Map(), deadLetters: 0, lanes };
+      const state: SinkState = { client, tables: new Map(), uuids: new Map(), watching: false, deadLetters: 0, lanes };
+      if (options.watchIndices) ctx.scope.own(setInterval(() => void watchIndices(state, ctx), INDEX_WATCH_MS), clearInterval);
+      return state;
     },
 
     async handle(state, msg, ctx) {
@@ -122,6 +184,7 @@ export function elasticsearchSink(name: string, config: ElasticsearchSinkConfig)
           );
           if (prepared.created) logger.info("index created", { actor: ctx.path, index: msg.index });
           reportFields(ctx, msg.index, prepared);
+          state.uuids.set(msg.index, prepared.uuid);
           ctx.send(msg.replyTo, {
             type: "TablePrepared",
             sink: name,

@@ -62,7 +62,9 @@ export function pipeline(deps: PipelineDeps): Behaviour<PipelineState, PipelineC
       for (const [name, sink] of Object.entries(deps.config.sinks)) {
         switch (sink.type) {
           case "elasticsearch":
-            sinks[name] = spawnActor(ctx.self, `sink-${name}`, elasticsearchSink(name, sink), { displayName: `sinks/${name}` });
+            sinks[name] = spawnActor(ctx.self, `sink-${name}`, elasticsearchSink(name, sink, { watchIndices: true }), {
+              displayName: `sinks/${name}`,
+            });
             break;
           case "kafka":
             if (!deps.kafkaSink) throw new Error("a Kafka sink is configured but its module was not loaded (loadSinks)");

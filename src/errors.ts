@@ -26,7 +26,7 @@ export type ErrorCode =
   | "sink_unreachable"
   | "sink_rejected"
   | "sink_misconfigured"
-  /** A Kafka topic is gone while the engine writes to it: the restart makes it anew and copies its table into it. */
+  /** A sink's topic or index is gone (or made anew) while the engine writes to it: the restart copies its table again. */
   | "sink_target_missing"
   | "internal";
 

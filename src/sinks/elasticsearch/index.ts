@@ -131,6 +131,17 @@ export async function indexUuid(client: Client, sinkName: string, index: string)
   }
 }
 
+/** `indexUuid`, or null when no index (or alias) has the name now. */
+export async function currentIndexUuid(client: Client, sinkName: string, index: string): Promise<string | null> {
+  try {
+    return await indexUuid(client, sinkName, index);
+  } catch (error) {
+    const cause = (error as { cause?: unknown }).cause;
+    if (cause instanceof errors.ResponseError && cause.statusCode === 404) return null;
+    throw error;
+  }
+}
+
 /**
  * Gives an index the engine made for a copy Elasticsearch's default refresh again, and refreshes
  * it, so that everything copied is searchable before anything is streamed. An index whose
