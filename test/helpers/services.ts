@@ -31,28 +31,28 @@ export const KAFKA_SASL_TEST_PASSWORD = "oesophagus-sasl-test-password";
 
 let cached: Promise<Services> | undefined;
 
+/** Each of `Services`'s fields, and the variable `scripts/services env` prints it as (and the tests take from the environment). */
+const VARIABLES: Readonly<Record<keyof Services, string>> = {
+  pgUrl: "PG_URL",
+  esUrl: "ES_URL",
+  pgCaFile: "PG_CA_FILE",
+  kafkaBrokers: "KAFKA_BROKERS",
+  kafkaSaslBrokers: "KAFKA_SASL_BROKERS",
+  kafkaTlsBrokers: "KAFKA_TLS_BROKERS",
+};
+
+/** The services as `get` names them, or the variables it has no value for. */
+function servicesFrom(get: (name: string) => string | undefined): Services | string[] {
+  const entries = Object.entries(VARIABLES).map(([field, name]) => [field, name, get(name)] as const);
+  const missing = entries.filter(([, , value]) => !value).map(([, name]) => name);
+  return missing.length > 0
+    ? missing
+    : Object.fromEntries(entries.map(([field, , value]) => [field, value])) as unknown as Services;
+}
+
 async function startServices(): Promise<Services> {
-  const fromEnv = {
-    pgUrl: Deno.env.get("PG_URL"),
-    esUrl: Deno.env.get("ES_URL"),
-    pgCaFile: Deno.env.get("PG_CA_FILE"),
-    kafkaBrokers: Deno.env.get("KAFKA_BROKERS"),
-    kafkaSaslBrokers: Deno.env.get("KAFKA_SASL_BROKERS"),
-    kafkaTlsBrokers: Deno.env.get("KAFKA_TLS_BROKERS"),
-  };
-  if (
-    fromEnv.pgUrl && fromEnv.esUrl && fromEnv.pgCaFile && fromEnv.kafkaBrokers && fromEnv.kafkaSaslBrokers &&
-    fromEnv.kafkaTlsBrokers
-  ) {
-    return {
-      pgUrl: fromEnv.pgUrl,
-      esUrl: fromEnv.esUrl,
-      pgCaFile: fromEnv.pgCaFile,
-      kafkaBrokers: fromEnv.kafkaBrokers,
-      kafkaSaslBrokers: fromEnv.kafkaSaslBrokers,
-      kafkaTlsBrokers: fromEnv.kafkaTlsBrokers,
-    };
-  }
+  const fromEnv = servicesFrom((name) => Deno.env.get(name));
+  if (!Array.isArray(fromEnv)) return fromEnv;
   const script = `${REPO}scripts/services`;
   const started = await new Deno.Command(script, { args: ["start"], stdout: "inherit", stderr: "inherit" }).output();
   if (!started.success) {
@@ -60,21 +60,12 @@ async function startServices(): Promise<Services> {
   }
   const env = await new Deno.Command(script, { args: ["env"], stdout: "piped", stderr: "inherit" }).output();
   if (!env.success) throw new Error(`${script} env failed (exit ${env.code})`);
-  const vars = Object.fromEntries(
+  const vars: Record<string, string> = Object.fromEntries(
     new TextDecoder().decode(env.stdout).trim().split("\n").map((line) => line.split("=", 2) as [string, string]),
   );
-  const missing = ["PG_URL", "ES_URL", "PG_CA_FILE", "KAFKA_BROKERS", "KAFKA_SASL_BROKERS", "KAFKA_TLS_BROKERS"].filter((name) =>
-    !vars[name]
-  );
-  if (missing.length > 0) throw new Error(`${script} env printed no ${missing.join(", ")}`);
-  return {
-    pgUrl: vars.PG_URL,
-    esUrl: vars.ES_URL,
-    pgCaFile: vars.PG_CA_FILE,
-    kafkaBrokers: vars.KAFKA_BROKERS,
-    kafkaSaslBrokers: vars.KAFKA_SASL_BROKERS,
-    kafkaTlsBrokers: vars.KAFKA_TLS_BROKERS,
-  };
+  const printed = servicesFrom((name) => vars[name]);
+  if (Array.isArray(printed)) throw new Error(`${script} env printed no ${printed.join(", ")}`);
+  return printed;
 }
 
 export function services(): Promise<Services> {

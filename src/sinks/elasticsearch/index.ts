@@ -124,8 +124,7 @@ export async function addMissingFields(
  */
 export async function indexUuid(client: Client, sinkName: string, index: string): Promise<string> {
   try {
-    const settings = await client.indices.getSettings({ index, name: "index.uuid", flat_settings: true });
-    return Object.values(settings).map((s) => String(s.settings?.["index.uuid"])).sort().join(",");
+    return await readIndexUuid(client, index);
   } catch (error) {
     throw classifyRequestError(error, sinkName);
   }
@@ -134,12 +133,16 @@ export async function indexUuid(client: Client, sinkName: string, index: string)
 /** `indexUuid`, or null when no index (or alias) has the name now. */
 export async function currentIndexUuid(client: Client, sinkName: string, index: string): Promise<string | null> {
   try {
-    return await indexUuid(client, sinkName, index);
+    return await readIndexUuid(client, index);
   } catch (error) {
-    const cause = (error as { cause?: unknown }).cause;
-    if (cause instanceof errors.ResponseError && cause.statusCode === 404) return null;
-    throw error;
+    if (error instanceof errors.ResponseError && error.statusCode === 404) return null;
+    throw classifyRequestError(error, sinkName);
   }
+}
+
+async function readIndexUuid(client: Client, index: string): Promise<string> {
+  const settings = await client.indices.getSettings({ index, name: "index.uuid", flat_settings: true });
+  return Object.values(settings).map((s) => String(s.settings?.["index.uuid"])).sort().join(",");
 }
 
 /**
