@@ -66,3 +66,25 @@ Deno.test("supersededBy: documents of two indices with one _id are two documents
   assert.equal(supersededBy(3, (i) => ["a", "b", "a"][i], (i) => ["1", "1", "2"][i]), null);
   assert.equal(supersededBy(0, () => "a", () => "1"), null);
 });
+
+Deno.test("supersededBy: thousands of items, their documents' slots colliding and wrapping around the table", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.constantFrom("a", "b", "c"), fc.integer({ min: 0, max: 1_500 })), {
+        minLength: 600,
+        maxLength: 4_000,
+      }),
+      (pairs) => {
+        const list = pairs.map(([index, n]) => [index, JSON.stringify(String(n))]);
+        const replacedBy = supersededBy(list.length, (i) => list[i][0], (i) => list[i][1]);
+        const lastOf = new Map<string, number>();
+        list.forEach(([index, id], i) => lastOf.set(`${index}\u0000${id}`, i));
+        const expected = list.map(([index, id], i) =>
+          lastOf.get(`${index}\u0000${id}`) === i ? -1 : lastOf.get(`${index}\u0000${id}`)!
+        );
+        assert.deepEqual(replacedBy === null ? list.map(() => -1) : [...replacedBy], expected);
+      },
+    ),
+    { numRuns: 30 },
+  );
+});
