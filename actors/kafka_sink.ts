@@ -16,6 +16,7 @@ import { displayName } from "../src/pg/identifier.ts";
 import type { SinkCommand } from "../src/protocol/sink.ts";
 import { changeMessages, type Destination, type TopicMessages, truncateMessages } from "../src/sinks/kafka/change_messages.ts";
 import { classifyKafkaError, createKafka, kafkaErrorType } from "../src/sinks/kafka/client.ts";
+import { withListenerCheck } from "../src/sinks/kafka/listener_probe.ts";
 import { OesophagusError } from "../src/errors.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { Lanes } from "../src/sinks/lanes.ts";
@@ -28,6 +29,8 @@ interface SinkState {
   readonly admin: Admin;
   /** Whether producer and admin are connected (at the first request that needs them). */
   connected: boolean;
+  /** Whether a request has succeeded: the sink's settings match the brokers' listener (see `withListenerCheck`). */
+  listenerMatched: boolean;
   readonly lanes: Lanes<PendingWrite>;
 }
 
@@ -108,10 +111,23 @@ export function kafkaSink(
     }
   };
 
+  /**
+   * `work` repeated until it succeeds or fails for good; until a first request has succeeded, a
+   * failed connection is checked against what the brokers' listener speaks (a mismatch fails for
+   * good with the setting to change). After one has, such a failure is the network's or a broker's.
+   */
+  const retried = <T>(state: SinkState, what: string, ctx: ActorContext<SinkCommand>, work: () => Promise<T>) =>
+    retrying(classify, what, ctx.scope.signal, ctx.path, async () => {
+      if (state.listenerMatched) return await work();
+      const result = await withListenerCheck(name, config, work);
+      state.listenerMatched = true;
+      return result;
+    });
+
   const pump = (state: SinkState, ctx: ActorContext<SinkCommand>) =>
     startWrites(name, state.lanes, ctx, async (write) => {
       const messages = changeMessages(write.batch, destinationOf, write.events);
-      await retrying(classify, "produce request", ctx.scope.signal, ctx.path, () => produceOrMissing(state, messages));
+      await retried(state, "produce request", ctx, () => produceOrMissing(state, messages));
     });
 
   return {
@@ -126,14 +142,14 @@ export function kafkaSink(
       ctx.scope.own(producer, (p) => p.disconnect());
       ctx.scope.own(admin, (a) => a.disconnect());
       const lanes = new Lanes<PendingWrite>(config.concurrency);
-      return { producer, admin, connected: false, lanes };
+      return { producer, admin, connected: false, listenerMatched: false, lanes };
     },
 
     async handle(state, msg, ctx) {
       switch (msg.type) {
         case "PrepareTable": {
           const topic = destinationOf(msg.index).topic;
-          const created = await retrying(classify, "topic creation", ctx.scope.signal, ctx.path, () => ensureTopic(state, topic));
+          const created = await retried(state, "topic creation", ctx, () => ensureTopic(state, topic));
           if (created) logger.info("topic created", { actor: ctx.path, topic, partitions: config.partitions });
           ctx.send(msg.replyTo, {
             type: "TablePrepared",
@@ -164,7 +180,7 @@ export function kafkaSink(
         }
         case "Truncate": {
           const destination = destinationOf(msg.index);
-          retrying(classify, "truncate event", ctx.scope.signal, ctx.path, async () => {
+          retried(state, "truncate event", ctx, async () => {
             const partitions = await partitionsOf(state, destination.topic);
             await produce(state, [
               truncateMessages(destination, msg.index, msg.version, partitions, msg.reason === "sweep", msg.transaction),

@@ -21,6 +21,7 @@ import { connect } from "../src/pg/session.ts";
 import type { BatchAcked, SinkCommand, TablePrepared } from "../src/protocol/sink.ts";
 import { encodeItems } from "../src/sinks/elasticsearch/bulk_body.ts";
 import { classifyKafkaError, createKafka } from "../src/sinks/kafka/client.ts";
+import { withListenerCheck } from "../src/sinks/kafka/listener_probe.ts";
 import { retrying } from "../src/sinks/retrying.ts";
 import { OesophagusError } from "../src/errors.ts";
 import type { EnvelopeOp } from "../src/sinks/kafka/change_messages.ts";
@@ -230,7 +231,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
   /** Waits until every topic exists: `run` makes them, and the two may start in any order. */
   async function topicsMade(state: ReaderState, ctx: ActorContext<TopicReaderCommand>) {
     const admin = state.kafka.admin();
-    await admin.connect();
+    await withListenerCheck(consume.from, from, () => admin.connect());
     try {
       await retrying(
         (error) => classifyKafkaError(error, consume.from),
@@ -238,7 +239,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
         ctx.scope.signal,
         ctx.path,
         async () => {
-          const existing = new Set(await admin.listTopics());
+          const existing = new Set(await withListenerCheck(consume.from, from, () => admin.listTopics()));
           const missing = [...topics.keys()].filter((topic) => !existing.has(topic));
           if (missing.length > 0) {
             throw new OesophagusError("sink_unreachable", `topics ${missing.join(", ")} do not exist yet`, {
@@ -259,7 +260,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
     ctx.scope.own(consumer, (c) => c.disconnect());
     // SIGTERM: stop fetching; the batches being indexed finish (isRunning() turns false) and commit what they wrote.
     ctx.scope.own(deps.lifecycle.register(() => consumer.stop()), (unregister) => unregister());
-    await consumer.connect();
+    await withListenerCheck(consume.from, from, () => consumer.connect());
     await topicsMade(state, ctx);
     await consumer.subscribe({ topics: [...topics.keys()], fromBeginning: true });
     consumer.on(consumer.events.CRASH, (event) => ctx.fail(event.payload.error));

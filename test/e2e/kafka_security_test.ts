@@ -1,7 +1,9 @@
 /**
- * Kafka with credentials: a sink with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) publishes through
- * the broker's SASL listener; with a wrong password the engine stops at once with the fix, and the
- * password is in none of its output.
+ * Kafka with credentials and TLS: a sink with SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) publishes
+ * through the broker's SASL listener, and over TLS through its SASL_SSL one; with a wrong password
+ * the engine stops at once with the fix, and the password is in none of its output. A sink whose
+ * settings do not match the listener it names (TLS or not, SASL or not) stops at once with the
+ * setting to change.
  */
 import assert from "node:assert/strict";
 import { createTestDatabase } from "../helpers/database.ts";
@@ -10,9 +12,17 @@ import { eventOf, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
 import { KAFKA_SASL_TEST_PASSWORD, services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
-for (const mechanism of ["plain", "scram-sha-256", "scram-sha-512"] as const) {
-  Deno.test(`kafka: a sink with SASL (${mechanism}) credentials publishes; wrong ones stop the engine with the fix and without the password`, async () => {
-    const { kafkaSaslBrokers } = await services();
+const SASL_CASES = [
+  { mechanism: "plain", overTls: false },
+  { mechanism: "scram-sha-256", overTls: false },
+  { mechanism: "scram-sha-512", overTls: false },
+  { mechanism: "scram-sha-512", overTls: true },
+] as const;
+
+for (const { mechanism, overTls } of SASL_CASES) {
+  const listener = overTls ? "SASL_SSL" : "SASL_PLAINTEXT";
+  Deno.test(`kafka: a sink with SASL (${mechanism}, ${listener}) credentials publishes; wrong ones stop the engine with the fix and without the password`, async () => {
+    const { kafkaSaslBrokers, kafkaSaslTlsBrokers, pgCaFile } = await services();
     await using db = await createTestDatabase();
     await using topics = uniqueTopicPrefix();
     const { sql } = db;
@@ -20,12 +30,13 @@ for (const mechanism of ["plain", "scram-sha-256", "scram-sha-512"] as const) {
     await sql`INSERT INTO secrets VALUES (1, 'copied')`;
     const sink = (password: string) => ({
       type: "kafka",
-      brokers: [kafkaSaslBrokers],
+      brokers: [overTls ? kafkaSaslTlsBrokers : kafkaSaslBrokers],
       topicPrefix: topics.prefix,
       sasl: { mechanism, username: "oesophagus_sasl_test", password: "${KAFKA_PASSWORD}" },
+      ...(overTls ? { caFile: pgCaFile } : {}),
       env: password,
     });
-    const slot = uniqueName(`sasl_${mechanism.replaceAll("-", "_")}`);
+    const slot = uniqueName(`sasl_${mechanism.replaceAll("-", "_")}${overTls ? "_tls" : ""}`);
     const config = async (password: string) => {
       const { env: _, ...events } = sink(password);
       return await writeConfig({ source: { url: db.url, slot }, sinks: { events }, tables: { secrets: {} } });
@@ -84,5 +95,50 @@ Deno.test("kafka: a sink over TLS publishes with the brokers' CA; with another C
     assert.deepEqual(events.map((e) => [e.key, e.op]), [["1", "r"], ["2", "c"]]);
   } finally {
     await stopEngine(engine);
+  }
+});
+
+Deno.test("kafka: a sink whose TLS or SASL settings do not match the listener it names stops at once with the setting to change", async () => {
+  const { kafkaBrokers, kafkaSaslBrokers, kafkaSaslTlsBrokers, pgCaFile } = await services();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  await db.sql`CREATE TABLE notes (id int PRIMARY KEY, note text)`;
+  const sasl = { mechanism: "scram-sha-512", username: "oesophagus_sasl_test", password: "${KAFKA_PASSWORD}" };
+  const cases = [
+    {
+      // What a hosted Kafka asks for, with the sink left at its defaults.
+      sink: { brokers: [kafkaSaslTlsBrokers] },
+      listener: /listener at \S+ is SASL_SSL, and the sink connects to it as PLAINTEXT/,
+      fix: /fix: set sinks\.events\.tls to true .*; set sinks\.events\.sasl \(mechanism, username and password\)/,
+    },
+    {
+      sink: { brokers: [kafkaSaslBrokers], caFile: pgCaFile, sasl },
+      listener: /listener at \S+ is SASL_PLAINTEXT, and the sink connects to it as SASL_SSL/,
+      fix: /fix: remove sinks\.events\.tls and sinks\.events\.caFile; or, if the brokers have one, list their SASL_SSL listener/,
+    },
+    {
+      sink: { brokers: [kafkaSaslBrokers] },
+      listener: /listener at \S+ is SASL_PLAINTEXT, and the sink connects to it as PLAINTEXT/,
+      fix: /fix: set sinks\.events\.sasl \(mechanism, username and password\); or/,
+    },
+    {
+      sink: { brokers: [kafkaBrokers], sasl },
+      listener: /listener at \S+ is PLAINTEXT, and the sink connects to it as SASL_PLAINTEXT/,
+      fix: /fix: remove sinks\.events\.sasl; or/,
+    },
+  ];
+  for (const { sink, listener, fix } of cases) {
+    const config = await writeConfig({
+      source: { url: db.url, slot: uniqueName("kafka_listener") },
+      sinks: { events: { type: "kafka", topicPrefix: topics.prefix, ...sink } },
+      tables: { notes: {} },
+    });
+    for (const command of ["run", "check"]) {
+      const stopped = await runEngine([command, "--config", config], { KAFKA_PASSWORD: KAFKA_SASL_TEST_PASSWORD });
+      assert.equal(stopped.code, 1, stopped.output);
+      assert.match(stopped.output, listener, `${command}: ${stopped.output}`);
+      assert.match(stopped.output, fix, `${command}: ${stopped.output}`);
+      assert.ok(!stopped.output.includes(KAFKA_SASL_TEST_PASSWORD), "the password appears in the engine's output");
+    }
   }
 });

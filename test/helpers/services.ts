@@ -24,6 +24,8 @@ export interface Services {
   readonly kafkaSaslBrokers: string;
   /** `host:port` of the same broker's TLS listener, its certificate signed by `pgCaFile`'s CA. */
   readonly kafkaTlsBrokers: string;
+  /** `host:port` of the same broker's SASL-over-TLS (SASL_SSL) listener: the SASL listener's user, the TLS listener's certificate. */
+  readonly kafkaSaslTlsBrokers: string;
 }
 
 /** The password scripts/services gives the SASL listener's one user (a test broker on loopback). */
@@ -39,6 +41,7 @@ const VARIABLES: Readonly<Record<keyof Services, string>> = {
   kafkaBrokers: "KAFKA_BROKERS",
   kafkaSaslBrokers: "KAFKA_SASL_BROKERS",
   kafkaTlsBrokers: "KAFKA_TLS_BROKERS",
+  kafkaSaslTlsBrokers: "KAFKA_SASL_TLS_BROKERS",
 };
 
 /** The services as `get` names them, or the variables it has no value for. */

@@ -11,6 +11,7 @@ import { readPemFile } from "../../pem.ts";
 import { isTlsTrustFailure } from "../../tls_errors.ts";
 import { logger } from "../../telemetry/log.ts";
 import { speedUpKafkajsEncoder } from "./kafkajs_encoder.ts";
+import { withListenerCheck } from "./listener_probe.ts";
 
 let warningsFiltered = false;
 
@@ -139,8 +140,10 @@ export function classifyKafkaError(error: unknown, sink: string): OesophagusErro
 async function withQuickAdmin<T>(name: string, config: KafkaSinkConfig, work: (admin: Admin) => Promise<T>): Promise<T> {
   const admin = createKafka(name, { ...config, requestTimeoutMs: 5_000 }, { retries: 0 }).admin();
   try {
-    await admin.connect();
-    return await work(admin);
+    return await withListenerCheck(name, config, async () => {
+      await admin.connect();
+      return await work(admin);
+    });
   } finally {
     await admin.disconnect().catch(() => {});
   }
