@@ -23,6 +23,7 @@ import { counters } from "../src/telemetry/metrics.ts";
 import { Lanes } from "../src/sinks/lanes.ts";
 import { type PendingWrite, settleWrite, startWrites } from "./sink_writes.ts";
 import { retrying } from "../src/sinks/retrying.ts";
+import { withSchemeCheck } from "../src/sinks/elasticsearch/scheme_probe.ts";
 import type { ActorContext, Behaviour } from "../supervision/actor.ts";
 
 interface SinkState {
@@ -177,10 +178,12 @@ export function elasticsearchSink(
             "index creation",
             ctx.scope.signal,
             ctx.path,
-            async () => {
-              const prepared = await ensureIndex(state.client, name, msg.index, msg.table, { bulkLoad: msg.bulkLoad });
-              return { ...prepared, uuid: await indexUuid(state.client, name, msg.index) };
-            },
+            // The sink's first requests: a URL of the other scheme than its server's is found here, with the fix.
+            () =>
+              withSchemeCheck(name, config.url, async () => {
+                const prepared = await ensureIndex(state.client, name, msg.index, msg.table, { bulkLoad: msg.bulkLoad });
+                return { ...prepared, uuid: await indexUuid(state.client, name, msg.index) };
+              }),
           );
           if (prepared.created) logger.info("index created", { actor: ctx.path, index: msg.index });
           reportFields(ctx, msg.index, prepared);

@@ -14,6 +14,7 @@ import { unindexableColumnsError } from "../sinks/elasticsearch/unindexable_colu
 import { createClient } from "../sinks/elasticsearch/client.ts";
 import { classifyRequestError } from "../sinks/elasticsearch/classify.ts";
 import { classifyKafkaError, describeKafka } from "../sinks/kafka/client.ts";
+import { withSchemeCheck } from "../sinks/elasticsearch/scheme_probe.ts";
 import { redact } from "../telemetry/redact.ts";
 import { quoteIdent } from "../pg/identifier.ts";
 
@@ -176,7 +177,7 @@ export async function runChecks(config: Config): Promise<Finding[]> {
     }
     const client = createClient(name, sink);
     try {
-      const health = await client.cluster.health({ timeout: "5s" });
+      const health = await withSchemeCheck(name, sink.url, () => client.cluster.health({ timeout: "5s" }));
       const nodes = await client.nodes.info({ node_id: "_local", filter_path: "nodes.*.version" }) as {
         nodes?: Record<string, { version: string }>;
       };

@@ -6,6 +6,7 @@ import { type Config, publishedTables } from "../config/load.ts";
 import type { KafkaSinkConfig, SinkConfig } from "../config/schema.ts";
 import { createClient } from "../sinks/elasticsearch/client.ts";
 import { describeKafka, groupLag } from "../sinks/kafka/client.ts";
+import { withSchemeCheck } from "../sinks/elasticsearch/scheme_probe.ts";
 import { redact } from "../telemetry/redact.ts";
 import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
@@ -109,7 +110,7 @@ async function sinkStatus(name: string, sink: SinkConfig): Promise<StatusReport[
   }
   const client = createClient(name, { ...sink, requestTimeoutMs: 5_000 });
   try {
-    const health = await client.cluster.health({ timeout: "5s" });
+    const health = await withSchemeCheck(name, sink.url, () => client.cluster.health({ timeout: "5s" }));
     const count = await client.count({ index: sink.deadLetterIndex, ignore_unavailable: true, allow_no_indices: true });
     return { name, health: health.status, deadLetters: count.count };
   } catch (error) {

@@ -2,7 +2,9 @@
  * TLS, against certificates from the test CA. PostgreSQL: with sslmode=verify-full every engine
  * session (the walsender included) is encrypted and the pipeline is exact; a role the server
  * accepts only over TLS is refused without it; a certificate from another CA is refused with a
- * message that says what to fix. Elasticsearch: the same over https with `caFile`.
+ * message that says what to fix. Elasticsearch: the same over https with `caFile`, and a URL of the
+ * other scheme than its server's (https:// at plain HTTP, http:// at TLS) stops the engine at once
+ * with the scheme to use.
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
@@ -94,5 +96,39 @@ Deno.test("tls: an https Elasticsearch with caFile is trusted; with another CA t
     assertSameDocuments(await compareIndex(db.sql, { schema: "public", name: "items" }, index));
   } finally {
     await stopEngine(engine);
+  }
+});
+
+Deno.test("tls: an Elasticsearch URL of the other scheme than its server's stops run and check at once with the scheme to use", async () => {
+  const { esUrl, pgCaFile } = await services();
+  await using db = await createTestDatabase();
+  await using indices = uniqueIndexPrefix();
+  const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
+  await using terminator = new TlsTerminator(new URL(esUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
+  const cases = [
+    {
+      url: esUrl.replace(/^http:/, "https:"),
+      message: /sinks\.search\.url is https:\/\/, and the server at \S+ answers plain HTTP/,
+      fix: /fix: use http:\/\/ in sinks\.search\.url/,
+    },
+    {
+      url: terminator.url.replace(/^https:/, "http:"),
+      message: /sinks\.search\.url is http:\/\/, and the server at \S+ takes TLS only/,
+      fix: /fix: use https:\/\/ in sinks\.search\.url/,
+    },
+  ];
+  for (const { url, message, fix } of cases) {
+    const config = await writeConfig({
+      source: { url: db.url, slot: uniqueName("es_scheme") },
+      sinks: { search: { type: "elasticsearch", url } },
+      tables: { items: { index: `${indices.prefix}_items` } },
+    });
+    for (const command of ["run", "check"]) {
+      const stopped = await runEngine([command, "--config", config]);
+      assert.equal(stopped.code, 1, stopped.output);
+      assert.match(stopped.output, message, `${command}: ${stopped.output}`);
+      assert.match(stopped.output, fix, `${command}: ${stopped.output}`);
+    }
   }
 });

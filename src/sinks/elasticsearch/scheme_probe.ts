@@ -1,0 +1,108 @@
+/**
+ * Whether an Elasticsearch URL names the scheme its server speaks, asked of the server when a
+ * connection fails. An https:// URL at a plain HTTP server fails with OpenSSL's "wrong version
+ * number", an http:// URL at a TLS one with "socket hang up": neither says what to change, and
+ * both are connection errors a sink would retry for ever. The probe turns them into the fix.
+ */
+import net from "node:net";
+import tls from "node:tls";
+import { errors } from "@elastic/elasticsearch";
+import { OesophagusError } from "../../errors.ts";
+
+const HTTP_ANSWER = /^HTTP\/\d/;
+
+/** Whether the server at host:port answers an HTTP request in the clear, within `timeoutMs`. */
+export function answersPlainHttp(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let answer = "";
+    const socket = net.connect({ host, port }, () => {
+      socket.write(`HEAD / HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
+    });
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    function finish(plain: boolean) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(plain);
+    }
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      answer += chunk;
+      if (answer.length >= 6) finish(HTTP_ANSWER.test(answer));
+    });
+    socket.on("close", () => finish(HTTP_ANSWER.test(answer)));
+    socket.on("error", () => finish(false));
+  });
+}
+
+/** Whether the server at host:port completes a TLS handshake (any certificate: only whether it speaks TLS matters). */
+export function speaksTls(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tls.connect(
+      { host, port, servername: net.isIP(host) ? undefined : host, rejectUnauthorized: false },
+      () => finish(true),
+    );
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    function finish(secure: boolean) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(secure);
+    }
+    socket.on("error", () => finish(false));
+    socket.on("close", () => finish(false));
+  });
+}
+
+/** The client's connection error, or one a classified error wraps as its cause. */
+function connectionError(error: unknown): InstanceType<typeof errors.ConnectionError> | null {
+  for (let e = error, depth = 0; e && depth < 8; depth++) {
+    if (e instanceof errors.ConnectionError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
+/**
+ * For a request that failed with a connection error: an error naming the scheme to use when the
+ * server at the sink's URL speaks the other one; null when it does not, or does not answer.
+ */
+export async function schemeMismatch(
+  name: string,
+  url: string,
+  error: unknown,
+  timeoutMs = 3_000,
+): Promise<OesophagusError | null> {
+  const failed = connectionError(error);
+  if (!failed) return null;
+  const parsed = new URL(url);
+  const https = parsed.protocol === "https:";
+  const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
+  const port = Number(parsed.port || (https ? 443 : 80));
+  const at = `${parsed.hostname}:${port}`;
+  if (https && await answersPlainHttp(host, port, timeoutMs)) {
+    return new OesophagusError(
+      "sink_misconfigured",
+      `sink ${name}: sinks.${name}.url is https://, and the server at ${at} answers plain HTTP: ${failed.message}`,
+      {
+        fix: `use http:// in sinks.${name}.url, or turn TLS on for Elasticsearch's HTTP layer (xpack.security.http.ssl)`,
+        cause: error,
+      },
+    );
+  }
+  if (!https && await speaksTls(host, port, timeoutMs)) {
+    return new OesophagusError(
+      "sink_misconfigured",
+      `sink ${name}: sinks.${name}.url is http://, and the server at ${at} takes TLS only: ${failed.message}`,
+      { fix: `use https:// in sinks.${name}.url (and sinks.${name}.caFile for a private CA)`, cause: error },
+    );
+  }
+  return null;
+}
+
+/** Runs `work` (requests to Elasticsearch); a failure from the URL's scheme is thrown as that, any other as it is. */
+export async function withSchemeCheck<T>(name: string, url: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw (await schemeMismatch(name, url, error)) ?? error;
+  }
+}
