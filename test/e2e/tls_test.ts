@@ -14,7 +14,7 @@ import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
-import { TlsTerminator } from "../helpers/tls_terminator.ts";
+import { terminateWithTestCertificate } from "../helpers/tls_terminator.ts";
 
 Deno.test("tls: sslmode=verify-full encrypts every session; without TLS or with another CA the engine is refused, clearly", async () => {
   const { pgUrl, esUrl, pgCaFile } = await services();
@@ -70,7 +70,7 @@ Deno.test("tls: an https Elasticsearch with caFile is trusted; with another CA t
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
-  await using terminator = new TlsTerminator(new URL(esUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await using terminator = terminateWithTestCertificate(esUrl, pgCaFile);
   await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
   await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 500) g`;
   const index = `${indices.prefix}_items`;
@@ -103,8 +103,7 @@ Deno.test("tls: an Elasticsearch URL of the other scheme than its server's stops
   const { esUrl, pgCaFile } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
-  const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
-  await using terminator = new TlsTerminator(new URL(esUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await using terminator = terminateWithTestCertificate(esUrl, pgCaFile);
   await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
   const cases = [
     {

@@ -12,7 +12,7 @@ import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engi
 import { FaultProxy } from "../helpers/fault_proxy.ts";
 import { Jaeger, type JaegerSpan } from "../helpers/jaeger.ts";
 import { services, uniqueName } from "../helpers/services.ts";
-import { TlsTerminator } from "../helpers/tls_terminator.ts";
+import { terminateWithTestCertificate } from "../helpers/tls_terminator.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
 const tag = (span: JaegerSpan, key: string) => span.tags.find((t) => t.key === key)?.value;
@@ -150,7 +150,7 @@ Deno.test("tracing: an https collector with a private CA (OTEL_EXPORTER_OTLP_CER
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
-  await using terminator = new TlsTerminator(new URL(jaeger.otlpUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await using terminator = terminateWithTestCertificate(jaeger.otlpUrl, pgCaFile);
   await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
   await db.sql`INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g`;
   const service = uniqueName("oesophagus_tls");

@@ -54,3 +54,9 @@ export class TlsTerminator implements AsyncDisposable {
     return Promise.resolve();
   }
 }
+
+/** TLS in front of `target` with the tests' server certificate, which `caFile`'s CA signed (scripts/services keeps them side by side). */
+export function terminateWithTestCertificate(target: string, caFile: string): TlsTerminator {
+  const dir = caFile.replace(/\/ca\.crt$/, "");
+  return new TlsTerminator(new URL(target), `${dir}/server.crt`, `${dir}/server.key`);
+}

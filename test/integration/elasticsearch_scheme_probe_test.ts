@@ -5,12 +5,11 @@
 import assert from "node:assert/strict";
 import { answersPlainHttp, speaksTls } from "../../src/sinks/elasticsearch/scheme_probe.ts";
 import { services } from "../helpers/services.ts";
-import { TlsTerminator } from "../helpers/tls_terminator.ts";
+import { terminateWithTestCertificate } from "../helpers/tls_terminator.ts";
 
 Deno.test("answersPlainHttp and speaksTls tell a plain HTTP server from a TLS one, and find neither where nobody listens", async () => {
   const { esUrl, pgCaFile } = await services();
-  const tlsDir = pgCaFile.replace(/\/ca\.crt$/, "");
-  await using terminator = new TlsTerminator(new URL(esUrl), `${tlsDir}/server.crt`, `${tlsDir}/server.key`);
+  await using terminator = terminateWithTestCertificate(esUrl, pgCaFile);
   const plain = new URL(esUrl);
   const secure = new URL(terminator.url);
   assert.equal(await answersPlainHttp(plain.hostname, Number(plain.port), 3_000), true);
