@@ -39,7 +39,7 @@ export function kafkaSink(
   config: KafkaSinkConfig,
   tables: readonly TableConfig[],
 ): Behaviour<SinkState, SinkCommand> {
-  const classify = (error: unknown) => classifyKafkaError(error, name);
+  const classify = (error: unknown) => classifyKafkaError(error, name, config.brokers);
   const destinations = new Map<string, Destination>(
     publishedTables(tables, name, config).map(({ table, topic }) => [table.index, { topic, table: displayName(table.name) }]),
   );

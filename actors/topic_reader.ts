@@ -234,7 +234,7 @@ export function topicReader(deps: TopicReaderDeps): Behaviour<ReaderState, Topic
     await withListenerCheck(consume.from, from, () => admin.connect());
     try {
       await retrying(
-        (error) => classifyKafkaError(error, consume.from),
+        (error) => classifyKafkaError(error, consume.from, from.brokers),
         "waiting for the topics",
         ctx.scope.signal,
         ctx.path,

@@ -170,7 +170,7 @@ export async function runChecks(config: Config): Promise<Finding[]> {
           );
         }
       } catch (error) {
-        const classified = classifyKafkaError(error, name);
+        const classified = classifyKafkaError(error, name, sink.brokers);
         fail(classified.message, classified.fix ?? `check that Kafka runs at sinks.${name}.brokers`);
       }
       continue;

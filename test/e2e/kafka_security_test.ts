@@ -3,7 +3,8 @@
  * through the broker's SASL listener, and over TLS through its SASL_SSL one; with a wrong password
  * the engine stops at once with the fix, and the password is in none of its output. A sink whose
  * settings do not match the listener it names (TLS or not, SASL or not) stops at once with the
- * setting to change.
+ * setting to change. A broker whose metadata advertises an address the engine cannot reach is named
+ * as such, with advertised.listeners, in run's warnings and check's findings.
  */
 import assert from "node:assert/strict";
 import { createTestDatabase } from "../helpers/database.ts";
@@ -140,5 +141,30 @@ Deno.test("kafka: a sink whose TLS or SASL settings do not match the listener it
       assert.match(stopped.output, fix, `${command}: ${stopped.output}`);
       assert.ok(!stopped.output.includes(KAFKA_SASL_TEST_PASSWORD), "the password appears in the engine's output");
     }
+  }
+});
+
+Deno.test("kafka: a broker advertised where the engine cannot reach it is named with advertised.listeners by run and check", async () => {
+  const { kafkaElsewhereBrokers } = await services();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  await db.sql`CREATE TABLE notes (id int PRIMARY KEY, note text)`;
+  const config = await writeConfig({
+    source: { url: db.url, slot: uniqueName("kafka_elsewhere") },
+    sinks: { events: { type: "kafka", brokers: [kafkaElsewhereBrokers], topicPrefix: topics.prefix } },
+    tables: { notes: {} },
+  });
+  // scripts/services: the listener answers here and advertises 127.0.0.1:1, where nothing listens.
+  const named = /broker 127\.0\.0\.1:1, as the cluster's metadata lists it \(its advertised\.listeners\), cannot be reached/;
+  const checked = await runEngine(["check", "--config", config]);
+  assert.equal(checked.code, 1, checked.output);
+  assert.match(checked.output, named);
+  assert.match(checked.output, /fix: if that broker runs, set its advertised\.listeners to an address this machine can reach/);
+  // Retried (a broker that is down shows the same way), with the reason in the warning.
+  const engine = startEngine(["run", "--config", config]);
+  try {
+    await engine.waitFor(new RegExp(`"msg":"topic creation failed, retrying".*${named.source}`));
+  } finally {
+    await stopEngine(engine);
   }
 });

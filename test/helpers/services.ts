@@ -26,6 +26,8 @@ export interface Services {
   readonly kafkaTlsBrokers: string;
   /** `host:port` of the same broker's SASL-over-TLS (SASL_SSL) listener: the SASL listener's user, the TLS listener's certificate. */
   readonly kafkaSaslTlsBrokers: string;
+  /** `host:port` of a listener of the same broker that advertises an address where nothing listens (port 1). */
+  readonly kafkaElsewhereBrokers: string;
 }
 
 /** The password scripts/services gives the SASL listener's one user (a test broker on loopback). */
@@ -42,6 +44,7 @@ const VARIABLES: Readonly<Record<keyof Services, string>> = {
   kafkaSaslBrokers: "KAFKA_SASL_BROKERS",
   kafkaTlsBrokers: "KAFKA_TLS_BROKERS",
   kafkaSaslTlsBrokers: "KAFKA_SASL_TLS_BROKERS",
+  kafkaElsewhereBrokers: "KAFKA_ELSEWHERE_BROKERS",
 };
 
 /** The services as `get` names them, or the variables it has no value for. */

@@ -93,8 +93,21 @@ export function kafkaErrorType(error: unknown): string | undefined {
   return innerKafkaError(error)?.type;
 }
 
-/** An error of a Kafka request as the pipeline should see it. */
-export function classifyKafkaError(error: unknown, sink: string): OesophagusError {
+/** The broker (`host:port`) a kafkajs connection error names, if the error or one it wraps is one. */
+function unreachableBroker(error: unknown): string | undefined {
+  for (let e = error as { name?: string; broker?: string; cause?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
+    if ((e.name === "KafkaJSConnectionError" || e.name === "KafkaJSConnectionClosedError") && e.broker) return e.broker;
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
+
+/**
+ * An error of a Kafka request as the pipeline should see it. `seeds` are the sink's `brokers`: a
+ * broker the engine cannot connect to that is none of them came from the cluster's metadata, as its
+ * advertised.listeners name it.
+ */
+export function classifyKafkaError(error: unknown, sink: string, seeds: readonly string[] = []): OesophagusError {
   if (error instanceof OesophagusError) return error;
   const inner = innerKafkaError(error);
   const type = inner?.type;
@@ -128,6 +141,22 @@ export function classifyKafkaError(error: unknown, sink: string): OesophagusErro
   }
   if (type !== undefined && inner?.retriable === false && /AUTHORIZATION|INVALID|UNSUPPORTED/.test(type)) {
     return new OesophagusError("sink_rejected", message, { cause: error });
+  }
+  const broker = unreachableBroker(error);
+  if (broker !== undefined && seeds.length > 0 && !seeds.includes(broker)) {
+    // Retried: a broker that is down shows the same way, and comes back.
+    return new OesophagusError(
+      "sink_unreachable",
+      `sink ${sink}: Kafka: broker ${broker}, as the cluster's metadata lists it (its advertised.listeners), cannot be reached: ${
+        (error as Error)?.message ?? String(error)
+      }`,
+      {
+        retriable: true,
+        fix:
+          `if that broker runs, set its advertised.listeners to an address this machine can reach: clients connect to every broker the metadata lists, not only to sinks.${sink}.brokers`,
+        cause: error,
+      },
+    );
   }
   return new OesophagusError("sink_unreachable", message, {
     retriable: true,
