@@ -4,13 +4,13 @@
  * accepts only over TLS is refused without it; a certificate from another CA is refused with a
  * message that says what to fix. Elasticsearch: the same over https with `caFile`, and a URL of the
  * other scheme than its server's (https:// at plain HTTP, http:// at TLS) stops the engine at once
- * with the scheme to use.
+ * with the scheme to use; one with the cluster's transport port, with the HTTP port to use.
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
 import { assertSameDocuments, assertStreamsExactly, compareIndex } from "../helpers/contract.ts";
 import { assertSessionsEncrypted, createEngineRole, createTestDatabase, TLS_ONLY_ROLE } from "../helpers/database.ts";
-import { uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
+import { transportAddress, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
@@ -99,11 +99,12 @@ Deno.test("tls: an https Elasticsearch with caFile is trusted; with another CA t
   }
 });
 
-Deno.test("tls: an Elasticsearch URL of the other scheme than its server's stops run and check at once with the scheme to use", async () => {
+Deno.test("tls: an Elasticsearch URL of the other scheme than its server's, or with its transport port, stops run and check at once with the fix", async () => {
   const { esUrl, pgCaFile } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   await using terminator = terminateWithTestCertificate(esUrl, pgCaFile);
+  const transport = await transportAddress();
   await db.sql`CREATE TABLE items (id int PRIMARY KEY, v text)`;
   const cases = [
     {
@@ -116,6 +117,12 @@ Deno.test("tls: an Elasticsearch URL of the other scheme than its server's stops
       message: /sinks\.search\.url is http:\/\/, and the server at \S+ takes TLS only/,
       fix: /fix: use https:\/\/ in sinks\.search\.url/,
     },
+    ...["http", "https"].map((scheme) => ({
+      url: `${scheme}://${transport}`,
+      message:
+        /sinks\.search\.url names Elasticsearch's transport port \(\S+, which nodes talk to each other on\), not its HTTP port/,
+      fix: /fix: use the HTTP port in sinks\.search\.url/,
+    })),
   ];
   for (const { url, message, fix } of cases) {
     const config = await writeConfig({

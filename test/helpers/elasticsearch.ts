@@ -68,3 +68,11 @@ export function uniqueIndexPrefix(): { prefix: string } & AsyncDisposable {
   const prefix = uniqueName("test").toLowerCase();
   return { prefix, [Symbol.asyncDispose]: () => deleteIndices(`${prefix}*`) };
 }
+
+/** `host:port` of the tests' node's transport port (which nodes talk to each other on), as the node publishes it. */
+export async function transportAddress(): Promise<string> {
+  const { status, text } = await esRequest("GET", "/_nodes/_local/transport?filter_path=nodes.*.transport.publish_address");
+  if (status !== 200) throw new Error(`reading the transport address: ${status} ${text}`);
+  const nodes = (JSON.parse(text) as { nodes: Record<string, { transport: { publish_address: string } }> }).nodes;
+  return Object.values(nodes)[0].transport.publish_address;
+}

@@ -1,8 +1,10 @@
 /**
- * Whether an Elasticsearch URL names the scheme its server speaks, asked of the server when a
- * connection fails. An https:// URL at a plain HTTP server fails with OpenSSL's "wrong version
- * number", an http:// URL at a TLS one with "socket hang up": neither says what to change, and
- * both are connection errors a sink would retry for ever. The probe turns them into the fix.
+ * Whether an Elasticsearch URL names the port and scheme its server speaks, asked of the server
+ * when a connection fails. An https:// URL at a plain HTTP server fails with OpenSSL's "wrong
+ * version number", an http:// URL at a TLS one with "socket hang up", and a URL with the transport
+ * port (9300 by default, a common slip for 9200) with "Response does not match the HTTP/1.1
+ * protocol": none says what to change, and all are connection errors a sink would retry for ever.
+ * The probe turns them into the fix.
  */
 import net from "node:net";
 import tls from "node:tls";
@@ -10,27 +12,29 @@ import { errors } from "@elastic/elasticsearch";
 import { OesophagusError } from "../../errors.ts";
 
 const HTTP_ANSWER = /^HTTP\/\d/;
+/** What Elasticsearch's transport port answers to an HTTP request. */
+const TRANSPORT_ANSWER = "This is not an HTTP port";
 
-/** Whether the server at host:port answers an HTTP request in the clear, within `timeoutMs`. */
-export function answersPlainHttp(host: string, port: number, timeoutMs: number): Promise<boolean> {
+/** What the server at host:port answers an HTTP request in the clear (its first bytes), within `timeoutMs`; "" for nothing. */
+export function plainAnswer(host: string, port: number, timeoutMs: number): Promise<string> {
   return new Promise((resolve) => {
     let answer = "";
     const socket = net.connect({ host, port }, () => {
       socket.write(`HEAD / HTTP/1.1\r\nHost: ${host}:${port}\r\nConnection: close\r\n\r\n`);
     });
-    const timer = setTimeout(() => finish(false), timeoutMs);
-    function finish(plain: boolean) {
+    const timer = setTimeout(finish, timeoutMs);
+    function finish() {
       clearTimeout(timer);
       socket.destroy();
-      resolve(plain);
+      resolve(answer);
     }
     socket.setEncoding("latin1");
     socket.on("data", (chunk: string) => {
-      answer += chunk;
-      if (answer.length >= 6) finish(HTTP_ANSWER.test(answer));
+      answer = (answer + chunk).slice(0, TRANSPORT_ANSWER.length);
+      if (answer.length === TRANSPORT_ANSWER.length) finish();
     });
-    socket.on("close", () => finish(HTTP_ANSWER.test(answer)));
-    socket.on("error", () => finish(false));
+    socket.on("close", finish);
+    socket.on("error", finish);
   });
 }
 
@@ -62,8 +66,9 @@ function connectionError(error: unknown): InstanceType<typeof errors.ConnectionE
 }
 
 /**
- * For a request that failed with a connection error: an error naming the scheme to use when the
- * server at the sink's URL speaks the other one; null when it does not, or does not answer.
+ * For a request that failed with a connection error: an error naming the port or scheme to use
+ * when the server at the sink's URL is Elasticsearch's transport port or speaks the other scheme;
+ * null when it is neither, or does not answer.
  */
 export async function schemeMismatch(
   name: string,
@@ -78,7 +83,18 @@ export async function schemeMismatch(
   const host = parsed.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = Number(parsed.port || (https ? 443 : 80));
   const at = `${parsed.hostname}:${port}`;
-  if (https && await answersPlainHttp(host, port, timeoutMs)) {
+  const answer = await plainAnswer(host, port, timeoutMs);
+  if (answer.startsWith(TRANSPORT_ANSWER)) {
+    return new OesophagusError(
+      "sink_misconfigured",
+      `sink ${name}: sinks.${name}.url names Elasticsearch's transport port (${at}, which nodes talk to each other on), not its HTTP port: ${failed.message}`,
+      {
+        fix: `use the HTTP port in sinks.${name}.url (http.port, 9200 by default; the transport port is 9300 by default)`,
+        cause: error,
+      },
+    );
+  }
+  if (https && HTTP_ANSWER.test(answer)) {
     return new OesophagusError(
       "sink_misconfigured",
       `sink ${name}: sinks.${name}.url is https://, and the server at ${at} answers plain HTTP: ${failed.message}`,
