@@ -39,10 +39,22 @@ export function isUnreachable(error: unknown): boolean {
   return UNREACHABLE_CODES.has((error as { code?: string })?.code ?? "");
 }
 
+/**
+ * The driver's message for a connection error. postgres.js ends its own with the host and port it
+ * connected to ("write CONNECT_TIMEOUT db:5432"); through the engine's socket it knows neither and
+ * printed "undefined:undefined", and its timeout is the startup's (the socket connected already).
+ */
+function driverMessage(error: unknown, code: string | undefined): string {
+  const message = (error as Error)?.message ?? String(error);
+  if (!message.endsWith(" undefined:undefined")) return message;
+  if (code === "CONNECT_TIMEOUT") return `the server did not finish the startup within ${CONNECT_TIMEOUT_MS / 1000} s`;
+  return message.slice(0, -" undefined:undefined".length);
+}
+
 export function explainConnectionError(error: unknown, url: string): OesophagusError {
   if (error instanceof OesophagusError) return error;
-  const message = (error as Error)?.message ?? String(error);
   const code = (error as { code?: string })?.code;
+  const message = driverMessage(error, code);
   const where = target(url);
   if (isTlsTrustFailure(error)) {
     return new OesophagusError("source_misconfigured", `TLS: the server's certificate is not trusted (${where}): ${message}`, {
@@ -76,7 +88,9 @@ export function explainConnectionError(error: unknown, url: string): OesophagusE
       if (!isUnreachable(error)) break;
       return new OesophagusError("source_unreachable", `cannot reach PostgreSQL at ${where}: ${message}`, {
         retriable: true,
-        fix: "check that the server runs and that host and port in source.url are right",
+        fix: code === "CONNECT_TIMEOUT"
+          ? "check that host and port in source.url name a PostgreSQL server: one that accepts the connection and never answers as PostgreSQL (another service on that port), or a network that drops packets, looks like this"
+          : "check that the server runs and that host and port in source.url are right",
         cause: error,
       });
   }
