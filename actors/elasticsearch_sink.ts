@@ -193,6 +193,8 @@ export function elasticsearchSink(
             sink: name,
             index: msg.index,
             created: prepared.created,
+            // An index made anew has another UUID: that is how a copy not in it shows.
+            empty: prepared.created,
             uuid: prepared.uuid,
           });
           return state;

@@ -86,6 +86,16 @@ export function kafkaSink(
     });
   };
 
+  /**
+   * Whether no event was ever written to the topic: every partition's end offset is 0 (retention
+   * and compaction remove events, never that offset). The engine's topics hold at least the copy of
+   * a table with rows, so such a topic was made anew while the engine was stopped.
+   */
+  const neverWritten = async (state: SinkState, topic: string): Promise<boolean> => {
+    await connected(state);
+    return (await state.admin.fetchTopicOffsets(topic)).every(({ high }) => high === "0");
+  };
+
   const partitionsOf = async (state: SinkState, topic: string): Promise<number[]> => {
     await connected(state);
     const { topics } = await state.admin.fetchTopicMetadata({ topics: [topic] });
@@ -149,13 +159,17 @@ export function kafkaSink(
       switch (msg.type) {
         case "PrepareTable": {
           const topic = destinationOf(msg.index).topic;
-          const created = await retried(state, "topic creation", ctx, () => ensureTopic(state, topic));
+          const { created, empty } = await retried(state, "topic creation", ctx, async () => {
+            const created = await ensureTopic(state, topic);
+            return { created, empty: created || await neverWritten(state, topic) };
+          });
           if (created) logger.info("topic created", { actor: ctx.path, topic, partitions: config.partitions });
           ctx.send(msg.replyTo, {
             type: "TablePrepared",
             sink: name,
             index: msg.index,
             created,
+            empty,
             // kafkajs reads no topic ids: a topic deleted is known by `created` when this sink makes it anew (the
             // coordinator then copies the table again), and one deleted and made anew by hand is taken for the old one.
             uuid: `topic:${topic}`,

@@ -55,6 +55,8 @@ type CoordinatorState =
     readonly slotExisted: boolean;
     /** `sink\0index` of the indices made by this start: empty, nothing to sweep after their copy. */
     readonly created: Set<string>;
+    /** `sink\0index` of the targets found holding nothing at all (`TablePrepared.empty`), the new ones included. */
+    readonly empty: Set<string>;
     /** `sink\0index` -> the index's UUID (TablePrepared). */
     readonly uuids: Map<string, string>;
   }
@@ -192,6 +194,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       waiting,
       slotExisted: slot !== null,
       created: new Set(),
+      empty: new Set(),
       uuids: new Map(),
     };
   }
@@ -250,11 +253,14 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       // A copy an older version recorded without targets or key is taken as it is (they are on record now).
       if (progress.targets === null || progress.idKey === null) continue;
       const remade = progress.tableOid !== null && progress.tableOid !== table.oid;
-      // A target the sink had to create holds none of the copy, whatever its name says: a Kafka
-      // topic, unlike an index, has no id the sink can read, so `created` is how it shows.
+      // A target the sink had to create, or that holds nothing at all while the copy wrote rows,
+      // holds none of the copy, whatever its name says: a Kafka topic, unlike an index, has no id
+      // the sink can read, so that is how a topic made anew shows.
+      const copiedRows = progress.chunks.some((chunk) => (chunk.rows ?? 0) > 0);
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
         Object.entries(indices).filter(([index, uuid]) =>
-          progress.targets![sink]?.[index] !== uuid || state.created.has(`${sink}\u0000${index}`)
+          progress.targets![sink]?.[index] !== uuid || state.created.has(`${sink}\u0000${index}`) ||
+          (copiedRows && state.empty.has(`${sink}\u0000${index}`))
         ).map(([index]) => ({ sink, index }))
       );
       if (missing.length === 0 && progress.idKey === idKey && !remade) {
@@ -428,6 +434,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
           if (state.phase !== "preparing") return state;
           state.waiting.delete(`${msg.sink}\u0000${msg.index}`);
           if (msg.created) state.created.add(`${msg.sink}\u0000${msg.index}`);
+          if (msg.empty) state.empty.add(`${msg.sink}\u0000${msg.index}`);
           state.uuids.set(`${msg.sink}\u0000${msg.index}`, msg.uuid);
           return state.waiting.size === 0 ? await copy(state, ctx) : state;
         case "BulkLoadEnded":

@@ -86,6 +86,12 @@ export interface TablePrepared {
   readonly index: string;
   readonly created: boolean;
   /**
+   * The target holds nothing at all: made now, or a Kafka topic no event was ever written to (one
+   * deleted and made anew by hand, or by a broker's auto.create.topics.enable, while the engine was
+   * stopped). A copy of rows recorded for it is not in it, whatever its name says.
+   */
+  readonly empty: boolean;
+  /**
    * Which index this is: Elasticsearch's UUID of it (of each, comma-separated, for an alias over
    * several). A copy recorded for another UUID is not in it.
    */

@@ -9,7 +9,7 @@ import { formatLsn } from "../../src/pg/lsn.ts";
 import { expectedDocuments } from "../helpers/contract.ts";
 import { createTestDatabase } from "../helpers/database.ts";
 import { startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
-import { deleteTopic, eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
+import { createTopic, deleteTopic, eventOf, lastByKey, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
 import { serviceControl } from "../helpers/service_control.ts";
 import { services, uniqueName } from "../helpers/services.ts";
 import { confirmedLsn, currentWalLsn, waitForCatchUp } from "../helpers/stream.ts";
@@ -62,7 +62,7 @@ Deno.test("kafka: with the broker down the slot does not move past unwritten cha
   }
 });
 
-Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped, is made anew with its table copied into it", async () => {
+Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped (and made anew by hand), is made anew with its table copied into it", async () => {
   const { kafkaBrokers } = await services();
   await using db = await createTestDatabase();
   await using topics = uniqueTopicPrefix();
@@ -108,5 +108,28 @@ Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped,
     await assertTopicIsTable();
   } finally {
     await stopEngine(second);
+  }
+
+  // Made anew by hand, empty, under the same name: kafkajs reads no topic id, the empty topic shows it.
+  await deleteTopic(topic);
+  await createTopic(topic, 2);
+  await sql`UPDATE notes SET body = 'while remade' WHERE id BETWEEN 11 AND 15`;
+  const third = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await third.waitFor(/"msg":"a table's index was made anew since its copy: copying the table again"/);
+    await third.waitFor(/"msg":"streaming from slot"/);
+    await waitForCatchUp(sql, slot);
+    await assertTopicIsTable();
+  } finally {
+    await stopEngine(third);
+  }
+
+  // A topic that holds events is not copied into again at a start.
+  const fourth = startEngine(["run", "--config", config, "--progress", "log"]);
+  try {
+    await fourth.waitFor(/"msg":"streaming from slot"/);
+  } finally {
+    const output = await stopEngine(fourth);
+    assert.doesNotMatch(output, /copying the table again/);
   }
 });

@@ -160,3 +160,17 @@ export async function deleteTopic(topic: string): Promise<void> {
     await admin.disconnect();
   }
 }
+
+/** Makes a topic as an operator would by hand (or a broker's auto.create.topics.enable would): empty. */
+export async function createTopic(topic: string, partitions: number): Promise<void> {
+  const admin = (await client()).admin();
+  await admin.connect();
+  try {
+    assert.ok(
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true }),
+      `topic ${topic} exists`,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
