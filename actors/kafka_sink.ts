@@ -88,8 +88,9 @@ export function kafkaSink(
 
   /**
    * Whether no event was ever written to the topic: every partition's end offset is 0 (retention
-   * and compaction remove events, never that offset). The engine's topics hold at least the copy of
-   * a table with rows, so such a topic was made anew while the engine was stopped.
+   * and compaction remove events, never that offset). A topic the engine copied into holds at least
+   * the copy's rows or the sweep that follows a copy again, so such a topic was made anew while the
+   * engine was stopped (or its table has never had a row).
    */
   const neverWritten = async (state: SinkState, topic: string): Promise<boolean> => {
     await connected(state);
@@ -170,8 +171,8 @@ export function kafkaSink(
             index: msg.index,
             created,
             empty,
-            // kafkajs reads no topic ids: a topic deleted is known by `created` when this sink makes it anew (the
-            // coordinator then copies the table again), and one deleted and made anew by hand is taken for the old one.
+            // kafkajs reads no topic ids: a topic deleted and made anew (by this sink or by hand) is known by `empty`,
+            // and the coordinator then copies the table again.
             uuid: `topic:${topic}`,
           });
           return state;

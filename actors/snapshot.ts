@@ -55,7 +55,7 @@ type CoordinatorState =
     readonly slotExisted: boolean;
     /** `sink\0index` of the indices made by this start: empty, nothing to sweep after their copy. */
     readonly created: Set<string>;
-    /** `sink\0index` of the targets found holding nothing at all (`TablePrepared.empty`), the new ones included. */
+    /** `sink\0index` of the targets found holding nothing at all (`TablePrepared.empty`), those in `created` among them. */
     readonly empty: Set<string>;
     /** `sink\0index` -> the index's UUID (TablePrepared). */
     readonly uuids: Map<string, string>;
@@ -253,14 +253,12 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       // A copy an older version recorded without targets or key is taken as it is (they are on record now).
       if (progress.targets === null || progress.idKey === null) continue;
       const remade = progress.tableOid !== null && progress.tableOid !== table.oid;
-      // A target the sink had to create, or that holds nothing at all while the copy wrote rows,
-      // holds none of the copy, whatever its name says: a Kafka topic, unlike an index, has no id
-      // the sink can read, so that is how a topic made anew shows.
-      const copiedRows = progress.chunks.some((chunk) => (chunk.rows ?? 0) > 0);
+      // A target that holds nothing at all (made by this start, or a topic never written to)
+      // holds neither the copy nor what streamed since, whatever its name says: a Kafka topic,
+      // unlike an index, has no id the sink can read, so that is how a topic made anew shows.
       const missing = Object.entries(now).flatMap(([sink, indices]) =>
         Object.entries(indices).filter(([index, uuid]) =>
-          progress.targets![sink]?.[index] !== uuid || state.created.has(`${sink}\u0000${index}`) ||
-          (copiedRows && state.empty.has(`${sink}\u0000${index}`))
+          progress.targets![sink]?.[index] !== uuid || state.empty.has(`${sink}\u0000${index}`)
         ).map(([index]) => ({ sink, index }))
       );
       if (missing.length === 0 && progress.idKey === idKey && !remade) {

@@ -88,7 +88,7 @@ export interface TablePrepared {
   /**
    * The target holds nothing at all: made now, or a Kafka topic no event was ever written to (one
    * deleted and made anew by hand, or by a broker's auto.create.topics.enable, while the engine was
-   * stopped). A copy of rows recorded for it is not in it, whatever its name says.
+   * stopped). No copy recorded for it is in it, whatever its name says. `created` implies it.
    */
   readonly empty: boolean;
   /**

@@ -67,27 +67,30 @@ Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped 
   await using db = await createTestDatabase();
   await using topics = uniqueTopicPrefix();
   const { sql } = db;
-  const notes = { schema: "public", name: "notes" };
   await sql`CREATE TABLE notes (id int PRIMARY KEY, body text)`;
   await sql`INSERT INTO notes SELECT g, 'copied' FROM generate_series(1, 50) g`;
+  // Empty when copied, its rows only streamed; and one that never has a row.
+  await sql`CREATE TABLE later (id int PRIMARY KEY, body text)`;
+  await sql`CREATE TABLE never (id int PRIMARY KEY, body text)`;
   const slot = uniqueName("kafka_deleted");
   const topic = `${topics.prefix}notes`;
   const config = await writeConfig({
     source: { url: db.url, slot },
     sinks: { events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix, requestTimeoutMs: 2_000 } },
-    tables: { notes: {} },
+    tables: { notes: {}, later: {}, never: {} },
   });
-  /** The topic, applied in order, is the table: every row, rows no change touched included. */
-  const assertTopicIsTable = async () => {
-    const last = lastByKey((await readTopic(topic)).map(eventOf));
-    const expected = await expectedDocuments(sql, notes);
-    assert.equal(last.size, expected.size);
-    for (const [key, doc] of expected) assert.equal(last.get(key)?.after, doc, `row ${key}`);
+  /** The table's topic, applied in order, is the table: every row, rows no change touched included. */
+  const assertTopicIsTable = async (name = "notes") => {
+    const last = lastByKey((await readTopic(`${topics.prefix}${name}`)).map(eventOf));
+    const expected = await expectedDocuments(sql, { schema: "public", name });
+    assert.equal(last.size, expected.size, name);
+    for (const [key, doc] of expected) assert.equal(last.get(key)?.after, doc, `${name} row ${key}`);
   };
 
   const engine = startEngine(["run", "--config", config, "--progress", "log"]);
   try {
     await engine.waitFor(/"msg":"streaming from slot"/);
+    await sql`INSERT INTO later SELECT g, 'streamed' FROM generate_series(1, 20) g`;
     await waitForCatchUp(sql, slot);
     await deleteTopic(topic);
     await sql`UPDATE notes SET body = 'after the topic was deleted' WHERE id <= 5`;
@@ -111,8 +114,11 @@ Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped 
   }
 
   // Made anew by hand, empty, under the same name: kafkajs reads no topic id, the empty topic shows it.
-  await deleteTopic(topic);
-  await createTopic(topic, 2);
+  // For `later`, whose copy had no row, too: what streamed into the old topic is gone with it.
+  for (const name of ["notes", "later"]) {
+    await deleteTopic(`${topics.prefix}${name}`);
+    await createTopic(`${topics.prefix}${name}`, 2);
+  }
   await sql`UPDATE notes SET body = 'while remade' WHERE id BETWEEN 11 AND 15`;
   const third = startEngine(["run", "--config", config, "--progress", "log"]);
   try {
@@ -120,11 +126,12 @@ Deno.test("kafka: a topic deleted while the engine runs, or while it is stopped 
     await third.waitFor(/"msg":"streaming from slot"/);
     await waitForCatchUp(sql, slot);
     await assertTopicIsTable();
+    await assertTopicIsTable("later");
   } finally {
     await stopEngine(third);
   }
 
-  // A topic that holds events is not copied into again at a start.
+  // A topic that holds events is not copied into again at a start; nor is `never`'s, which holds the sweep of its copy again.
   const fourth = startEngine(["run", "--config", config, "--progress", "log"]);
   try {
     await fourth.waitFor(/"msg":"streaming from slot"/);
