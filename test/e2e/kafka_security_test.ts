@@ -3,8 +3,9 @@
  * through the broker's SASL listener, and over TLS through its SASL_SSL one; with a wrong password
  * the engine stops at once with the fix, and the password is in none of its output. A sink whose
  * settings do not match the listener it names (TLS or not, SASL or not) stops at once with the
- * setting to change. A broker whose metadata advertises an address the engine cannot reach is named
- * as such, with advertised.listeners, in run's warnings and check's findings.
+ * setting to change, and so does one whose brokers name another server's port (Elasticsearch's,
+ * PostgreSQL's). A broker whose metadata advertises an address the engine cannot reach is named as
+ * such, with advertised.listeners, in run's warnings and check's findings.
  */
 import assert from "node:assert/strict";
 import { createTestDatabase } from "../helpers/database.ts";
@@ -140,6 +141,42 @@ Deno.test("kafka: a sink whose TLS or SASL settings do not match the listener it
       assert.match(stopped.output, listener, `${command}: ${stopped.output}`);
       assert.match(stopped.output, fix, `${command}: ${stopped.output}`);
       assert.ok(!stopped.output.includes(KAFKA_SASL_TEST_PASSWORD), "the password appears in the engine's output");
+    }
+  }
+});
+
+Deno.test("kafka: brokers at another server's port (Elasticsearch's HTTP, PostgreSQL's) stop run and check at once, named as such", async () => {
+  const { esUrl, pgUrl } = await services();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  await db.sql`CREATE TABLE notes (id int PRIMARY KEY, note text)`;
+  const cases = [
+    // Elasticsearch's HTTP server never answers a Kafka request (it waits for a line end): kafkajs would retry its timeout for minutes.
+    { broker: new URL(esUrl).host, speaks: "an HTTP server" },
+    // PostgreSQL answers with an error and closes: kafkajs would retry "Closed connection" for ever.
+    { broker: new URL(pgUrl).host, speaks: "a PostgreSQL server" },
+  ];
+  for (const { broker, speaks } of cases) {
+    const config = await writeConfig({
+      source: { url: db.url, slot: uniqueName("kafka_foreign") },
+      sinks: { events: { type: "kafka", brokers: [broker], topicPrefix: topics.prefix } },
+      tables: { notes: {} },
+    });
+    for (const command of ["run", "check"]) {
+      const started = Date.now();
+      const stopped = await runEngine([command, "--config", config]);
+      assert.equal(stopped.code, 1, stopped.output);
+      assert.ok(
+        stopped.output.includes(`${broker}, in sinks.events.brokers, is no Kafka listener: it answers as ${speaks}`),
+        `${command}: ${stopped.output}`,
+      );
+      assert.match(
+        stopped.output,
+        /fix: list the brokers' own listeners in sinks\.events\.brokers/,
+        `${command}: ${stopped.output}`,
+      );
+      // Within the probe's wait and its own timeouts, long before kafkajs's retries of a 30 s request timeout would end.
+      assert.ok(Date.now() - started < 25_000, `${command} took ${Date.now() - started} ms`);
     }
   }
 });

@@ -18,6 +18,19 @@ export interface ListenerKind {
   readonly sasl: boolean | null;
 }
 
+/** A peer that answered a Kafka request with something else: what it seems to be, e.g. "an HTTP server". */
+export interface ForeignPeer {
+  readonly tls: boolean;
+  readonly speaks: string;
+}
+
+/** What a probe found at a broker's address: a Kafka listener, another server, or nothing that answered. */
+export type ProbeAnswer = ListenerKind | ForeignPeer | null;
+
+export function isForeign(answer: ProbeAnswer): answer is ForeignPeer {
+  return answer !== null && "speaks" in answer;
+}
+
 /** The listener's security protocol as Kafka names it. */
 export function protocolName(kind: { readonly tls: boolean; readonly sasl: boolean }): string {
   return kind.sasl ? (kind.tls ? "SASL_SSL" : "SASL_PLAINTEXT") : (kind.tls ? "SSL" : "PLAINTEXT");
@@ -27,6 +40,15 @@ const API_VERSIONS = 18;
 const METADATA = 3;
 const CLIENT_ID = Buffer.from("oesophagus-probe");
 const RESPONSE_LIMIT = 1 << 20;
+/** The first bytes a peer sent, kept to tell what it speaks. */
+const HEARD_LIMIT = 512;
+/**
+ * An HTTP server waits for the end of a request line, which a Kafka request never has, and so
+ * answers nothing (Elasticsearch's did not in 2 s). Line ends sent to a peer silent this long make
+ * it answer 400; a Kafka listener answers ApiVersions within milliseconds, and is never sent them.
+ */
+const NUDGE_MS = 300;
+const LINE_ENDS = "\r\n\r\n";
 
 /** A request with header v1 (non-flexible): size, api key, version, correlation id, client id, body. */
 export function kafkaRequest(apiKey: number, version: number, correlationId: number, body: Uint8Array): Buffer {
@@ -68,10 +90,13 @@ class Responses {
   #buffered = Buffer.alloc(0);
   #closed = false;
   #waiting: (() => void) | null = null;
+  /** The peer's first bytes, whatever they are. */
+  heard = Buffer.alloc(0);
 
   constructor(socket: net.Socket) {
     socket.on("data", (chunk: Buffer) => {
       this.#buffered = Buffer.concat([this.#buffered, chunk]);
+      if (this.heard.length < HEARD_LIMIT) this.heard = Buffer.concat([this.heard, chunk]).subarray(0, HEARD_LIMIT);
       this.#wake();
     });
     const close = () => {
@@ -107,12 +132,21 @@ class Responses {
   }
 }
 
-/** ApiVersions, then a Metadata request before any SASL: what the connection's listener is, or null if it speaks no Kafka. */
-async function askKafka(socket: net.Socket, tls: boolean): Promise<ListenerKind | null> {
+/**
+ * ApiVersions, then a Metadata request before any SASL: what the connection's listener is; what
+ * else the peer is if it answered no Kafka; null if it answered nothing.
+ */
+async function askKafka(socket: net.Socket, tls: boolean): Promise<ProbeAnswer> {
   const responses = new Responses(socket);
   socket.write(kafkaRequest(API_VERSIONS, 0, 1, new Uint8Array(0)));
+  const nudge = setTimeout(() => {
+    if (responses.heard.length === 0 && !socket.destroyed) socket.write(LINE_ENDS);
+  }, NUDGE_MS);
   const versions = await responses.next();
-  if (versions === null || versions.length < 4 || versions.readInt32BE(0) !== 1) return null;
+  clearTimeout(nudge);
+  if (versions === null || versions.length < 4 || versions.readInt32BE(0) !== 1) {
+    return responses.heard.length > 0 ? { tls, speaks: peerKind(responses.heard) } : null;
+  }
   const range = apiVersionRange(versions.subarray(4), METADATA);
   const metadata = range && metadataRequestBody(range[0], range[1]);
   if (!metadata) return { tls, sasl: null };
@@ -121,6 +155,18 @@ async function askKafka(socket: net.Socket, tls: boolean): Promise<ListenerKind 
   // A SASL listener takes nothing but ApiVersions and the SASL handshake before authentication: it closes.
   if (answer === null) return { tls, sasl: true };
   return { tls, sasl: answer.length >= 4 && answer.readInt32BE(0) === 2 ? false : null };
+}
+
+/** What a peer that answered a Kafka request with `heard` seems to be. */
+export function peerKind(heard: Buffer): string {
+  const text = heard.toString("latin1");
+  if (/^HTTP\/\d/.test(text)) return "an HTTP server";
+  // PostgreSQL reads the request as a startup packet of an unknown protocol and answers an ErrorResponse.
+  // Its framing: "E", a length, then the fields, the first of them the severity ("S").
+  if (heard.length >= 6 && heard[0] === 0x45 && heard.readInt32BE(1) >= 4 && heard[5] === 0x53) return "a PostgreSQL server";
+  // A TLS alert record (content type 21, version 3.x).
+  if (heard.length >= 3 && heard[0] === 21 && heard[1] === 3) return "a TLS server";
+  return "a server of another protocol";
 }
 
 /** `host:port` (an IPv6 host in brackets) as connect options. */
@@ -132,7 +178,7 @@ function endpoint(broker: string): { host: string; port: number } | null {
 }
 
 /** One connection, plain or TLS (any certificate: only whether the listener speaks TLS matters), asked within `timeoutMs`. */
-function probeOnce(broker: string, useTls: boolean, timeoutMs: number): Promise<ListenerKind | null> {
+function probeOnce(broker: string, useTls: boolean, timeoutMs: number): Promise<ProbeAnswer> {
   const to = endpoint(broker);
   if (!to) return Promise.resolve(null);
   return new Promise((resolve) => {
@@ -141,7 +187,7 @@ function probeOnce(broker: string, useTls: boolean, timeoutMs: number): Promise<
       ? tls.connect({ ...to, servername: net.isIP(to.host) ? undefined : to.host, rejectUnauthorized: false }, ready)
       : net.connect(to, ready);
     const timer = setTimeout(() => finish(null), timeoutMs);
-    function finish(kind: ListenerKind | null) {
+    function finish(kind: ProbeAnswer) {
       clearTimeout(timer);
       socket.destroy();
       resolve(kind);
@@ -150,18 +196,28 @@ function probeOnce(broker: string, useTls: boolean, timeoutMs: number): Promise<
   });
 }
 
-/** What `broker`'s listener speaks: tried as the sink connects first, then the other way; null if neither answers as Kafka. */
-export async function probeListener(broker: string, triedTls: boolean, timeoutMs = 3_000): Promise<ListenerKind | null> {
-  return await probeOnce(broker, triedTls, timeoutMs) ?? await probeOnce(broker, !triedTls, timeoutMs);
+/**
+ * What `broker`'s listener speaks: tried as the sink connects first, then the other way. A Kafka
+ * answer either way wins (a TLS listener may answer plain bytes with an alert); else what else
+ * answered, or null if nothing did.
+ */
+export async function probeListener(broker: string, triedTls: boolean, timeoutMs = 3_000): Promise<ProbeAnswer> {
+  const first = await probeOnce(broker, triedTls, timeoutMs);
+  if (first && !isForeign(first)) return first;
+  const second = await probeOnce(broker, !triedTls, timeoutMs);
+  if (second && !isForeign(second)) return second;
+  return first ?? second;
 }
 
 /**
- * Whether a kafkajs error (or one it wraps) may come from a listener of another security protocol:
- * a connection that failed or closed, or a SASL handshake the listener does not take.
+ * Whether a kafkajs error (or one it wraps) may come from a listener of another security protocol,
+ * or from a server that is no Kafka listener: a connection that failed or closed, a request never
+ * answered (an HTTP server waits for a line end), or a SASL handshake the listener does not take.
  */
 export function mayBeListenerMismatch(error: unknown): boolean {
   for (let e = error as { name?: string; type?: string; cause?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
     if (e.name === "KafkaJSConnectionError" || e.name === "KafkaJSConnectionClosedError") return true;
+    if (e.name === "KafkaJSRequestTimeoutError") return true;
     if (e.type === "ILLEGAL_SASL_STATE" || e.type === "UNSUPPORTED_SASL_MECHANISM") return true;
     e = e.cause as typeof e;
   }
@@ -170,20 +226,41 @@ export function mayBeListenerMismatch(error: unknown): boolean {
 
 /**
  * For a request to the brokers that failed as `mayBeListenerMismatch` says: the sink's settings that do not match what the
- * first broker that answers speaks, as an error that says which to change; null when they match
- * or no broker answers (then the failure is the network's or the broker's, and worth retrying).
+ * first broker that answers as Kafka speaks, as an error that says which to change; else, when a
+ * listed broker is some other server (Elasticsearch's port, PostgreSQL's), that; null when the
+ * settings match or no broker answers (then the failure is the network's or the broker's, and
+ * worth retrying).
  */
 export async function listenerMismatch(
   name: string,
   config: KafkaSinkConfig,
   error: unknown,
 ): Promise<OesophagusError | null> {
-  if (!mayBeListenerMismatch(error)) return null;
+  return mayBeListenerMismatch(error) ? await probeBrokers(name, config, error) : null;
+}
+
+/** `listenerMismatch`'s probe of the sink's brokers, for a failure (or a silence) `error` describes. */
+async function probeBrokers(name: string, config: KafkaSinkConfig, error: unknown): Promise<OesophagusError | null> {
   const usesTls = config.tls || config.caFile !== undefined;
   const usesSasl = config.sasl !== undefined;
+  let foreign: OesophagusError | null = null;
   for (const broker of config.brokers) {
     const kind = await probeListener(broker, usesTls);
     if (!kind) continue;
+    if (isForeign(kind)) {
+      foreign ??= new OesophagusError(
+        "sink_misconfigured",
+        `sink ${name}: ${broker}, in sinks.${name}.brokers, is no Kafka listener: it answers as ${kind.speaks}${
+          kind.tls ? " over TLS" : ""
+        }: ${(error as Error).message}`,
+        {
+          fix:
+            `list the brokers' own listeners in sinks.${name}.brokers (host:port as in the brokers' listeners setting, 9092 by default)`,
+          cause: error,
+        },
+      );
+      continue;
+    }
     const sasl = kind.sasl ?? usesSasl;
     if (kind.tls === usesTls && sasl === usesSasl) return null;
     const fixes: string[] = [];
@@ -208,18 +285,47 @@ export async function listenerMismatch(
       },
     );
   }
-  return null;
+  return foreign;
 }
+
+/**
+ * How long `work` may go unanswered before the brokers are probed anyway. kafkajs retries a
+ * request that times out (after `requestTimeoutMs`, 30 s by default) several times before it
+ * fails, so a broker address where an HTTP server listens, which never answers, would be retried
+ * for minutes before the sink heard of it.
+ */
+export const PROBE_AFTER_MS = 5_000;
 
 /**
  * Runs `work` (requests to the brokers); a failure that is a mismatch with the brokers' listener is
  * thrown as that, any other as it is. A listener that wants SASL takes the connection and its first
- * request, so a client's connect can succeed and its first real request fail.
+ * request, so a client's connect can succeed and its first real request fail. If `work` has not
+ * settled after `probeAfterMs`, the brokers are probed while it goes on, and a mismatch found
+ * fails it then (the request left running is abandoned).
  */
-export async function withListenerCheck<T>(name: string, config: KafkaSinkConfig, work: () => Promise<T>): Promise<T> {
+export async function withListenerCheck<T>(
+  name: string,
+  config: KafkaSinkConfig,
+  work: () => Promise<T>,
+  probeAfterMs = PROBE_AFTER_MS,
+): Promise<T> {
+  const running = work();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const silence = new Promise<OesophagusError>((resolve) => {
+    timer = setTimeout(() => {
+      const quiet = new Error(`no answer from the brokers within ${probeAfterMs / 1_000} s`);
+      probeBrokers(name, config, quiet).then((mismatch) => mismatch && resolve(mismatch), () => {});
+    }, probeAfterMs);
+  });
+  let settled: { value: T } | { mismatch: OesophagusError };
   try {
-    return await work();
+    settled = await Promise.race([running.then((value) => ({ value })), silence.then((mismatch) => ({ mismatch }))]);
   } catch (error) {
     throw (await listenerMismatch(name, config, error)) ?? error;
+  } finally {
+    clearTimeout(timer);
   }
+  if ("value" in settled) return settled.value;
+  running.catch(() => {});
+  throw settled.mismatch;
 }

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { apiVersionRange, kafkaRequest, mayBeListenerMismatch, metadataRequestBody, protocolName } from "./listener_probe.ts";
+import {
+  apiVersionRange,
+  kafkaRequest,
+  mayBeListenerMismatch,
+  metadataRequestBody,
+  peerKind,
+  protocolName,
+} from "./listener_probe.ts";
 
 Deno.test("kafkaRequest frames a request with header v1: size, api key, version, correlation id, client id, body", () => {
   const frame = kafkaRequest(3, 4, 77, Uint8Array.of(0, 0, 0, 0, 1));
@@ -68,6 +75,10 @@ Deno.test("mayBeListenerMismatch: connection failures and SASL handshakes refuse
   assert.ok(mayBeListenerMismatch(tls));
   assert.ok(mayBeListenerMismatch(saslState));
   assert.ok(mayBeListenerMismatch(exhausted));
+  const timedOut = Object.assign(new Error("Request ApiVersions(key: 18, version: 2) timed out"), {
+    name: "KafkaJSRequestTimeoutError",
+  });
+  assert.ok(mayBeListenerMismatch(timedOut));
   const authFailed = Object.assign(new Error("SASL SCRAM SHA512 authentication failed"), {
     name: "KafkaJSSASLAuthenticationError",
   });
@@ -76,4 +87,17 @@ Deno.test("mayBeListenerMismatch: connection failures and SASL handshakes refuse
   assert.ok(!mayBeListenerMismatch(tooLarge));
   assert.ok(!mayBeListenerMismatch(new Error("anything")));
   assert.ok(!mayBeListenerMismatch(undefined));
+});
+
+Deno.test("peerKind tells an HTTP answer, PostgreSQL's ErrorResponse and a TLS alert from any other bytes", () => {
+  assert.equal(peerKind(Buffer.from("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")), "an HTTP server");
+  const fatal = "SFATAL\0VFATAL\0C0A000\0Munsupported frontend protocol 18.0: server supports 3.0 to 3.0\0\0";
+  const errorResponse = Buffer.concat([Buffer.from("E"), Buffer.alloc(4), Buffer.from(fatal)]);
+  errorResponse.writeInt32BE(errorResponse.length - 1, 1);
+  assert.equal(peerKind(errorResponse), "a PostgreSQL server");
+  assert.equal(peerKind(Buffer.from([21, 3, 3, 0, 2, 2, 40])), "a TLS server");
+  assert.equal(peerKind(Buffer.from("-ERR unknown command\r\n")), "a server of another protocol");
+  // "E" not framed as a message, or "HTTP" not followed by a version, is no such answer.
+  assert.equal(peerKind(Buffer.from("Error: HTTP/x")), "a server of another protocol");
+  assert.equal(peerKind(Buffer.from("HTTPS")), "a server of another protocol");
 });
