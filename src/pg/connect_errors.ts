@@ -32,6 +32,7 @@ const UNREACHABLE_CODES = new Set([
   "CONNECTION_ENDED",
   "CONNECTION_DESTROYED",
   "ECONNRESET",
+  "STARTUP_UNANSWERED",
 ]);
 
 /** The server could not be reached, or the connection broke: not an answer from PostgreSQL. */
@@ -90,6 +91,8 @@ export function explainConnectionError(error: unknown, url: string): OesophagusE
         retriable: true,
         fix: code === "CONNECT_TIMEOUT"
           ? "check that host and port in source.url name a PostgreSQL server: one that accepts the connection and never answers as PostgreSQL (another service on that port), or a network that drops packets, looks like this"
+          : code === "STARTUP_UNANSWERED"
+          ? "check that host and port in source.url name a PostgreSQL server: another service on that port, or a proxy or pooler whose PostgreSQL is down, closes the connection like this"
           : "check that the server runs and that host and port in source.url are right",
         cause: error,
       });

@@ -5,7 +5,7 @@
  */
 import postgres from "postgres";
 import { CONNECT_TIMEOUT_MS } from "./connect_errors.ts";
-import { sourceSocket } from "./source_socket.ts";
+import { driverSocket, sourceSocket } from "./source_socket.ts";
 import { type SourceTls, sourceTls } from "./tls.ts";
 import { urlHosts } from "./url_hosts.ts";
 
@@ -38,8 +38,8 @@ export type Sql = postgres.Sql;
  */
 function socketOptions(tls: SourceTls): Record<string, unknown> {
   const hosts = urlHosts(tls.url);
-  if (hosts === null) return { ssl: false, socket: sourceSocket(tls.ssl) };
-  return { ssl: false, socket: sourceSocket(tls.ssl, hosts), host: [hosts[0].host], port: [hosts[0].port] };
+  if (hosts === null) return { ssl: false, socket: driverSocket(sourceSocket(tls.ssl)) };
+  return { ssl: false, socket: driverSocket(sourceSocket(tls.ssl, hosts)), host: [hosts[0].host], port: [hosts[0].port] };
 }
 
 export interface ConnectOptions {

@@ -8,6 +8,7 @@
  * held back by TCP as on a plain socket.
  */
 import net from "node:net";
+import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { CONNECT_TIMEOUT_MS, connectionError, isUnreachable } from "./connect_errors.ts";
 import type { SourceTls } from "./tls.ts";
@@ -128,6 +129,60 @@ function handshake(secure: tls.TLSSocket, timeoutMs: number): Promise<void> {
     secure.once("error", settle);
     secure.once("close", closed);
   });
+}
+
+/**
+ * How long a connection the server ended without a byte of answer fails the next one asked for.
+ * postgres.js connects again at once, with no backoff and no end, when a connection closes during
+ * its startup: a server that accepts and closes (another service on the port, a proxy or pooler
+ * without its backend) had it reconnecting hundreds of times a second, its query never failing.
+ * The reconnect comes within milliseconds; a later connection is tried afresh.
+ */
+const HUNG_UP_REMEMBERED_MS = 1_000;
+
+/**
+ * `factory` as postgres.js's `socket` option must be. A failure comes as a socket that errs and
+ * closes, never as a rejection: postgres.js fails the query on a rejection too, but leaves that
+ * connection "connecting" for good, so every later query of a pool whose connect failed once
+ * (ECONNREFUSED while the server restarted, say) waited for ever. A socket that closes puts the
+ * connection back among the closed ones, reconnected (with postgres.js's backoff) at the next
+ * query. And a server that ends a connection without a byte of answer fails the reconnect that
+ * postgres.js makes at once (see HUNG_UP_REMEMBERED_MS).
+ */
+export function driverSocket<T>(factory: (target: T) => Promise<net.Socket>): (target: T) => Promise<net.Socket> {
+  let hungUpAt = -Infinity;
+  return async (target) => {
+    if (Date.now() - hungUpAt < HUNG_UP_REMEMBERED_MS) {
+      hungUpAt = -Infinity;
+      return failedSocket(connectionError(
+        "STARTUP_UNANSWERED",
+        "the server closed the connection without answering the startup message (PostgreSQL answers it, if only with an error)",
+      ));
+    }
+    let socket: net.Socket;
+    try {
+      socket = await factory(target);
+    } catch (error) {
+      return failedSocket(error instanceof Error ? error : new Error(String(error)));
+    }
+    // postgres.js writes its startup message at once: an end before any answer is the server hanging up on it.
+    let answered = false;
+    socket.once("data", () => answered = true);
+    socket.once("end", () => {
+      if (!answered) hungUpAt = Date.now();
+    });
+    return socket;
+  };
+}
+
+/**
+ * A socket that takes writes and then errs with `error` and closes, once postgres.js, which
+ * listens only after the socket option's promise settles, has its listeners on.
+ */
+function failedSocket(error: Error): net.Socket {
+  const socket = new Duplex({ read() {}, write: (_chunk, _encoding, done) => done() });
+  setTimeout(() => socket.destroy(error), 0);
+  return socket as unknown as net.Socket;
 }
 
 /** The identity check of `ssl` (verify-full) made against the host connected to, not one the driver guesses. */
