@@ -687,6 +687,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       columns: table.columns.map((c) => c.name),
       matches: renderer.describes(image),
       note: "documents of rows not changed since keep the columns they had until those rows change",
+      fix: `to rewrite them all: stop the engine, run "oesophagus recopy ${route.table}", start it`,
     });
     return next;
   }

@@ -23,6 +23,7 @@ export type ErrorCode =
   | "table_key_changed"
   | "table_partitions_changed"
   | "snapshot_failed"
+  | "engine_running"
   | "sink_unreachable"
   | "sink_rejected"
   | "sink_misconfigured"

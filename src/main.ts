@@ -50,6 +50,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return await (await import("./cli/check.ts")).check(config);
     case "status":
       return await (await import("./cli/status.ts")).status(config, command.json);
+    case "recopy":
+      return await (await import("./cli/recopy.ts")).recopy(config, command.tables);
   }
 }
 

@@ -1,4 +1,4 @@
-/** The command line: `oesophagus <run|consume|check|status> [--config FILE] [...]`. */
+/** The command line: `oesophagus <run|consume|check|status|recopy> [--config FILE] [...]`. */
 import { parseArgs } from "node:util";
 
 export type Command =
@@ -11,6 +11,7 @@ export type Command =
   | { readonly command: "consume"; readonly config: string }
   | { readonly command: "check"; readonly config: string }
   | { readonly command: "status"; readonly config: string; readonly json: boolean }
+  | { readonly command: "recopy"; readonly config: string; readonly tables: readonly string[] }
   | { readonly command: "help" };
 
 export const USAGE = `usage: oesophagus <command> [options]
@@ -20,6 +21,8 @@ commands:
   consume  index a Kafka sink's change events into Elasticsearch (config: consume)
   check    check config, source and sinks; list every problem with its fix
   status   show the slot, its lag and snapshot progress
+  recopy   TABLE...: the next start copies these tables again over their documents
+           (after an ALTER TABLE, say); the engine must be stopped
 
 options:
   --config FILE     producer.json to use (default: ./producer.json)
@@ -49,8 +52,12 @@ export function parseCommand(argv: readonly string[]): Command {
   }
   const { values, positionals } = parsed;
   if (values.help || positionals.length === 0) return { command: "help" };
-  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   const config = values.config!;
+  if (positionals[0] === "recopy") {
+    if (positionals.length === 1) throw new UsageError("recopy: name the tables to copy again, as in producer.json");
+    return { command: "recopy", config, tables: positionals.slice(1) };
+  }
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
   switch (positionals[0]) {
     case "run": {
       const progress = values.progress;
