@@ -99,8 +99,8 @@ Deno.test("tls: an https Elasticsearch with caFile is trusted; with another CA t
   }
 });
 
-Deno.test("tls: an Elasticsearch URL of the other scheme than its server's, or with its transport port, stops run and check at once with the fix", async () => {
-  const { esUrl, pgCaFile } = await services();
+Deno.test("tls: an Elasticsearch URL of the other scheme than its server's, with its transport port, or at another server, stops run and check at once with the fix", async () => {
+  const { esUrl, pgCaFile, pgUrl, kafkaBrokers } = await services();
   await using db = await createTestDatabase();
   await using indices = uniqueIndexPrefix();
   await using terminator = terminateWithTestCertificate(esUrl, pgCaFile);
@@ -122,6 +122,12 @@ Deno.test("tls: an Elasticsearch URL of the other scheme than its server's, or w
       message:
         /sinks\.search\.url names Elasticsearch's transport port \(\S+, which nodes talk to each other on\), not its HTTP port/,
       fix: /fix: use the HTTP port in sinks\.search\.url/,
+    })),
+    // PostgreSQL and Kafka close an HTTP request without a word ("other side closed", retried for ever before).
+    ...[[`http://${new URL(pgUrl).host}`, "PostgreSQL"], [`http://${kafkaBrokers}`, "a Kafka broker"]].map(([url, other]) => ({
+      url,
+      message: new RegExp(`sinks\\.search\\.url names \\S+, where ${other} listens, not Elasticsearch`),
+      fix: /fix: use the host and HTTP port of Elasticsearch in sinks\.search\.url/,
     })),
   ];
   for (const { url, message, fix } of cases) {

@@ -4,12 +4,16 @@
  * version number", an http:// URL at a TLS one with "socket hang up", and a URL with the transport
  * port (9300 by default, a common slip for 9200) with "Response does not match the HTTP/1.1
  * protocol": none says what to change, and all are connection errors a sink would retry for ever.
- * The probe turns them into the fix.
+ * A URL at PostgreSQL's port or a Kafka broker's fails with "other side closed". The probe turns
+ * them into the fix.
  */
+import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
 import { errors } from "@elastic/elasticsearch";
 import { OesophagusError } from "../../errors.ts";
+import { SSL_REQUEST } from "../../pg/wire.ts";
+import { isForeign, probeListener } from "../kafka/listener_probe.ts";
 
 const HTTP_ANSWER = /^HTTP\/\d/;
 /** What Elasticsearch's transport port answers to an HTTP request. */
@@ -56,6 +60,36 @@ export function speaksTls(host: string, port: number, timeoutMs: number): Promis
   });
 }
 
+/** Whether the server at host:port answers PostgreSQL's SSLRequest as PostgreSQL does: one byte, "S" or "N". */
+export function speaksPostgres(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    let answer = Buffer.alloc(0);
+    const socket = net.connect({ host, port }, () => socket.write(SSL_REQUEST));
+    const timer = setTimeout(finish, timeoutMs);
+    function finish() {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer.length === 1 && (answer[0] === 0x53 || answer[0] === 0x4e));
+    }
+    socket.on("data", (chunk: Buffer) => {
+      answer = Buffer.concat([answer, chunk]);
+      // A server that says more than one byte is no PostgreSQL; one that said one is given a moment to say more.
+      if (answer.length > 1) finish();
+      else setTimeout(finish, 100);
+    });
+    socket.on("close", finish);
+    socket.on("error", finish);
+  });
+}
+
+/** What other server than Elasticsearch listens at host:port, as a phrase: PostgreSQL or a Kafka broker; null if neither. */
+export async function otherServer(host: string, port: number, timeoutMs: number): Promise<string | null> {
+  // Kafka first: it waits for the rest of what it takes for a request in the SSLRequest's 8 bytes, and PostgreSQL answers a Kafka request at once.
+  const broker = await probeListener(`${net.isIPv6(host) ? `[${host}]` : host}:${port}`, false, timeoutMs);
+  if (broker && !isForeign(broker)) return "a Kafka broker";
+  return await speaksPostgres(host, port, timeoutMs) ? "PostgreSQL" : null;
+}
+
 /** The client's connection error, or one a classified error wraps as its cause. */
 function connectionError(error: unknown): InstanceType<typeof errors.ConnectionError> | null {
   for (let e = error, depth = 0; e && depth < 8; depth++) {
@@ -67,8 +101,8 @@ function connectionError(error: unknown): InstanceType<typeof errors.ConnectionE
 
 /**
  * For a request that failed with a connection error: an error naming the port or scheme to use
- * when the server at the sink's URL is Elasticsearch's transport port or speaks the other scheme;
- * null when it is neither, or does not answer.
+ * when the server at the sink's URL is Elasticsearch's transport port, speaks the other scheme,
+ * or is PostgreSQL or a Kafka broker; null when it is none of these, or does not answer.
  */
 export async function schemeMismatch(
   name: string,
@@ -109,6 +143,15 @@ export async function schemeMismatch(
       "sink_misconfigured",
       `sink ${name}: sinks.${name}.url is http://, and the server at ${at} takes TLS only: ${failed.message}`,
       { fix: `use https:// in sinks.${name}.url (and sinks.${name}.caFile for a private CA)`, cause: error },
+    );
+  }
+  // PostgreSQL and Kafka close an HTTP request without a word.
+  const other = answer === "" ? await otherServer(host, port, timeoutMs) : null;
+  if (other) {
+    return new OesophagusError(
+      "sink_misconfigured",
+      `sink ${name}: sinks.${name}.url names ${at}, where ${other} listens, not Elasticsearch: ${failed.message}`,
+      { fix: `use the host and HTTP port of Elasticsearch in sinks.${name}.url (http.port, 9200 by default)`, cause: error },
     );
   }
   return null;
