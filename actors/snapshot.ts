@@ -9,7 +9,7 @@ import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
-import { describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
+import { columnSignature, describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
 import { explainConnectionError, isUnreachable } from "../src/pg/connect_errors.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
@@ -263,6 +263,17 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       );
       if (missing.length === 0 && progress.idKey === idKey && !remade) {
         await checkLeaves(state, ctx, table, progress, identities.get(table.oid)?.leaves ?? null);
+        if (progress.completed && progress.columns !== null && progress.columns !== columnSignature(table)) {
+          // Not copied again unasked: the table may be large, and only the rows unchanged since are behind.
+          logger.warn(
+            "a table's columns changed since its copy (ALTER TABLE): documents of rows unchanged since keep the old ones",
+            {
+              actor: ctx.path,
+              table: name,
+              fix: `to rewrite them all: stop the engine, run "oesophagus recopy ${name}", start it`,
+            },
+          );
+        }
         continue;
       }
       await forgetTable(state.sql, source.slot, name);
@@ -357,6 +368,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
             targets,
             idKey: keyText(table.key),
             tableOid: table.oid,
+            columns: columnSignature(table),
           });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];

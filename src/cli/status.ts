@@ -11,7 +11,8 @@ import { redact } from "../telemetry/redact.ts";
 import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { formatLsn } from "../pg/lsn.ts";
-import { connect } from "../pg/session.ts";
+import { columnSignature, describeTables } from "../pg/catalog.ts";
+import { connect, type Sql } from "../pg/session.ts";
 import { inspectSlot, slotLag } from "../pg/slot.ts";
 import { ENGINE_SCHEMA, loadProgress, type TableProgress } from "../snapshot/progress_store.ts";
 import { printFatal } from "./fatal.ts";
@@ -50,6 +51,12 @@ export interface StatusReport {
     readonly rowsTotal: number | null;
     readonly chunksDone: number;
     readonly chunksTotal: number;
+    /**
+     * A done copy of a table whose columns changed since (ALTER TABLE): documents of rows unchanged
+     * since keep the old ones until `recopy`. Absent when the copy recorded no columns (an older
+     * engine's), or the table could not be described.
+     */
+    readonly columnsChanged?: boolean;
   }[];
 }
 
@@ -62,6 +69,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
       { exists: boolean }[]
     >`SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = ${ENGINE_SCHEMA}) AS exists`;
     const progress: Map<string, TableProgress> = schema.exists ? await loadProgress(sql, config.source.slot) : new Map();
+    const columns = await columnsNow(sql, config);
     const sinks = await Promise.all(Object.entries(config.sinks).map(([name, sink]) => sinkStatus(name, sink)));
     return {
       slot: {
@@ -84,6 +92,7 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
           return { table: name, state: "not started" as const, rowsCopied: 0, rowsTotal: null, chunksDone: 0, chunksTotal: 0 };
         }
         const done = p.chunks.filter((c) => c.doneVersion !== null);
+        const now = columns.get(name);
         return {
           table: name,
           state: p.completed ? "done" as const : "copying" as const,
@@ -91,11 +100,22 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
           rowsTotal: p.rowsTotal,
           chunksDone: done.length,
           chunksTotal: p.chunks.length,
+          ...(p.completed && p.columns !== null && now !== undefined ? { columnsChanged: p.columns !== now } : {}),
         };
       }),
     };
   } finally {
     await sql.end({ timeout: 1 });
+  }
+}
+
+/** Each configured table's `columnSignature` now; none if the tables cannot be described (one is missing, say). */
+async function columnsNow(sql: Sql, config: Config): Promise<Map<string, string>> {
+  try {
+    const tables = await describeTables(sql, config.tables.map((t) => t.name));
+    return new Map(tables.map((t) => [displayName(t.name), columnSignature(t)]));
+  } catch {
+    return new Map();
   }
 }
 
@@ -177,6 +197,13 @@ export async function status(config: Config, json: boolean): Promise<number> {
     ["table", "snapshot", "rows copied / total", "chunks"],
     report.snapshot.map((t) => [t.table, t.state, `${t.rowsCopied} / ${t.rowsTotal ?? "?"}`, `${t.chunksDone}/${t.chunksTotal}`]),
   );
+  for (const t of report.snapshot.filter((t) => t.columnsChanged)) {
+    console.log();
+    console.log(
+      `${t.table}: its columns changed since its copy (ALTER TABLE): documents of rows unchanged since keep the old ones\n` +
+        `  fix: stop the engine, run "oesophagus recopy ${t.table}", start it`,
+    );
+  }
   return 0;
 }
 

@@ -41,6 +41,14 @@ export interface TableDescription {
   readonly replicaIdentity: "default" | "full" | "index" | "nothing";
 }
 
+/**
+ * The table's columns as `to_jsonb(row)` depends on them (names and types, in order), as text:
+ * equal for two descriptions unless an ALTER TABLE came between them.
+ */
+export function columnSignature(table: TableDescription): string {
+  return JSON.stringify(table.columns.map((c) => [c.name, c.typeOid]));
+}
+
 interface TypeRow {
   oid: number;
   typname: string;

@@ -55,6 +55,12 @@ export interface TableProgress {
    * them changed; null for a plain table and for copies older engine versions planned.
    */
   readonly leaves: readonly number[] | null;
+  /**
+   * The table's columns when the copy was planned (`columnSignature`); null for copies older
+   * engine versions planned. Other columns now: an ALTER TABLE since, which rows unchanged since
+   * do not show in their documents (see `oesophagus recopy`).
+   */
+  readonly columns: string | null;
   readonly chunks: readonly Chunk[];
 }
 
@@ -67,6 +73,7 @@ const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
   ["leaves", "jsonb"],
   // The snapshot of the first attempt at the copy that may have written documents (copyVersions).
   ["first_version", "pg_lsn"],
+  ["columns", "text"],
 ];
 
 export async function ensureEngineSchema(sql: Sql): Promise<void> {
@@ -127,9 +134,10 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       id_key: string | null;
       table_oid: string | null;
       leaves: string | null;
+      columns: string | null;
     }[]
   >`SELECT table_name, rows_total::text, completed_at IS NOT NULL AS completed, sweep, targets::text, id_key,
-      table_oid::text, leaves::text
+      table_oid::text, leaves::text, columns
     FROM oesophagus.snapshot_table WHERE slot = ${slot}`;
   const chunks = await sql<
     {
@@ -154,6 +162,7 @@ export async function loadProgress(sql: Sql, slot: string): Promise<Map<string, 
       idKey: t.id_key,
       tableOid: t.table_oid === null ? null : Number(t.table_oid),
       leaves: t.leaves === null ? null : JSON.parse(t.leaves),
+      columns: t.columns,
       chunks: chunks.filter((c) => c.table_name === t.table_name).map((c) => ({
         id: c.id,
         no: c.chunk_no,
@@ -173,14 +182,15 @@ export async function savePlan(
   slot: string,
   table: string,
   { rowsTotal, boundaries, leaves }: TablePlan,
-  { sweep, targets, idKey, tableOid }: { readonly sweep: boolean } & CopyIdentity,
+  { sweep, targets, idKey, tableOid, columns }: { readonly sweep: boolean; readonly columns: string } & CopyIdentity,
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
-    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key, table_oid, leaves)
+    await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key, table_oid, leaves,
+                                                    columns)
              VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey},
-                     ${tableOid}::oid, ${leaves === null ? null : JSON.stringify(leaves)}::text::jsonb)`;
+                     ${tableOid}::oid, ${leaves === null ? null : JSON.stringify(leaves)}::text::jsonb, ${columns})`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`
@@ -198,6 +208,7 @@ export async function savePlan(
     idKey,
     tableOid,
     leaves,
+    columns,
     chunks: chunks.sort((a, b) => a.chunk_no - b.chunk_no).map((c) => ({
       id: c.id,
       no: c.chunk_no,

@@ -123,6 +123,7 @@ Deno.test("cli: status reports the slot, sink health and dead letters, and per-t
     rowsTotal: 1234,
     chunksDone: 3,
     chunksTotal: 3,
+    columnsChanged: false,
   }]);
   // The index the run made asks for a replica only where a second node can hold it: green on this single node.
   const indexHealth = JSON.parse(await (await fetch(`${esUrl}/_cluster/health/${indices.prefix}_a`)).text()).status;

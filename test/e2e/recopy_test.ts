@@ -2,8 +2,9 @@
  * `oesophagus recopy`: after ALTER TABLE, the documents of rows no change touched since keep
  * their old columns (a schema change writes no row to the WAL); recopy has the next start copy the
  * table again over them, so every document equals `to_jsonb(row)` again, rows deleted meanwhile
- * swept, without the index being deleted. It refuses while the engine runs, and names a table
- * that is not configured.
+ * swept, without the index being deleted. A start and `status` say when a table's columns
+ * changed since its copy. recopy refuses while the engine runs, and names a table that is not
+ * configured.
  */
 import assert from "node:assert/strict";
 import { assertSameDocuments, compareIndex } from "../helpers/contract.ts";
@@ -14,6 +15,14 @@ import { services, uniqueName } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
 
 const ITEMS = { schema: "public", name: "items" };
+
+/** `status --json`'s columnsChanged of each table. */
+async function columnsChanged(config: string): Promise<Record<string, boolean | undefined>> {
+  const status = await runEngine(["status", "--config", config, "--json"]);
+  assert.equal(status.code, 0, status.output);
+  const report = JSON.parse(status.output) as { snapshot: { table: string; columnsChanged?: boolean }[] };
+  return Object.fromEntries(report.snapshot.map((t) => [t.table, t.columnsChanged]));
+}
 
 Deno.test("recopy: after ALTER TABLE, the next start copies the table again over its documents; refused while running", async () => {
   const { esUrl } = await services();
@@ -54,6 +63,22 @@ Deno.test("recopy: after ALTER TABLE, the next start copies the table again over
     await stopEngine(engine);
   }
   const otherBefore = await allDocuments(otherIndex);
+  // Known after a restart too: the start warns, and status says which table and what to do.
+  engine = run();
+  try {
+    await engine.waitFor(
+      /"msg":"a table's columns changed since its copy \(ALTER TABLE\)[^\n]*"table":"public\.items"[^\n]*oesophagus recopy public\.items/,
+    );
+  } finally {
+    await stopEngine(engine);
+  }
+  assert.deepEqual(await columnsChanged(config), { "public.items": true, "public.other": false });
+  const text = await runEngine(["status", "--config", config]);
+  assert.match(
+    text.output,
+    /public\.items: its columns changed since its copy \(ALTER TABLE\)[^\n]*\n  fix: stop the engine, run "oesophagus recopy public\.items"/,
+  );
+  assert.doesNotMatch(text.output, /public\.other: its columns changed/);
 
   const unknown = await runEngine(["recopy", "--config", config, "items", "nope"]);
   assert.equal(unknown.code, 2, unknown.output);
@@ -75,6 +100,7 @@ Deno.test("recopy: after ALTER TABLE, the next start copies the table again over
     await sql`UPDATE items SET a = 0 WHERE id = 1`;
     await waitForCatchUp(sql, slot);
     assertSameDocuments(await compareIndex(sql, ITEMS, index));
+    assert.deepEqual(await columnsChanged(config), { "public.items": false, "public.other": false });
     // The index kept (not made anew), and the table not named left as it was.
     const otherAfter = await allDocuments(otherIndex);
     assert.equal(otherAfter.size, 50);
