@@ -145,8 +145,9 @@ export async function schemeMismatch(
       { fix: `use https:// in sinks.${name}.url (and sinks.${name}.caFile for a private CA)`, cause: error },
     );
   }
-  // PostgreSQL and Kafka close an HTTP request without a word.
-  const other = answer === "" ? await otherServer(host, port, timeoutMs) : null;
+  // PostgreSQL and Kafka close an HTTP request without a word, and answer their own requests at once
+  // (a second each: a peer that is silent, a stalled Elasticsearch say, is not held up longer).
+  const other = answer === "" ? await otherServer(host, port, Math.min(timeoutMs, 1_000)) : null;
   if (other) {
     return new OesophagusError(
       "sink_misconfigured",
