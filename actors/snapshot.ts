@@ -266,7 +266,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
         if (progress.completed && progress.columns !== null && progress.columns !== columnSignature(table)) {
           // Not copied again unasked: the table may be large, and only the rows unchanged since are behind.
           logger.warn(
-            "a table's columns changed since its copy (ALTER TABLE): documents of rows unchanged since keep the old ones",
+            "a table's columns changed since its copy (ALTER TABLE): documents of rows unchanged since may show the old ones",
             {
               actor: ctx.path,
               table: name,

@@ -200,7 +200,7 @@ export async function status(config: Config, json: boolean): Promise<number> {
   for (const t of report.snapshot.filter((t) => t.columnsChanged)) {
     console.log();
     console.log(
-      `${t.table}: its columns changed since its copy (ALTER TABLE): documents of rows unchanged since keep the old ones\n` +
+      `${t.table}: its columns changed since its copy (ALTER TABLE): documents of rows unchanged since may show the old ones\n` +
         `  fix: stop the engine, run "oesophagus recopy ${t.table}", start it`,
     );
   }
