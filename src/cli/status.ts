@@ -53,7 +53,7 @@ export interface StatusReport {
     readonly chunksTotal: number;
     /**
      * A done copy of a table whose columns changed since (ALTER TABLE): documents of rows unchanged
-     * since keep the old ones until `recopy`. Absent when the copy recorded no columns (an older
+     * since may show the old ones until `recopy`. Absent when the copy recorded no columns (an older
      * engine's), or the table could not be described.
      */
     readonly columnsChanged?: boolean;
