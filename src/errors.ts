@@ -58,3 +58,8 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/** `error` and the errors it wraps (`cause`), outermost first, at most `depth` of them. */
+export function* causes(error: unknown, depth = 8): Generator<unknown> {
+  for (let e = error; e !== undefined && e !== null && depth-- > 0; e = (e as { cause?: unknown }).cause) yield e;
+}

@@ -3,7 +3,7 @@
  * transport port, PostgreSQL's and Kafka's ports, and a port nothing listens on.
  */
 import assert from "node:assert/strict";
-import { otherServer, plainAnswer, speaksPostgres, speaksTls } from "../../src/sinks/elasticsearch/scheme_probe.ts";
+import { otherServer, plainAnswer, speaksTls } from "../../src/sinks/elasticsearch/scheme_probe.ts";
 import { transportAddress } from "../helpers/elasticsearch.ts";
 import { services } from "../helpers/services.ts";
 import { terminateWithTestCertificate } from "../helpers/tls_terminator.ts";
@@ -38,7 +38,6 @@ Deno.test("otherServer names PostgreSQL and a Kafka broker at their ports, and n
   assert.equal(await otherServer(kafkaHost, kafkaPort, 1_000), "a Kafka broker");
   assert.equal(await otherServer(esHost, esPort, 1_000), null);
   assert.equal(await otherServer(...transport, 1_000), null);
-  assert.equal(await speaksPostgres(esHost, esPort, 1_000), false);
   const unused = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = unused.addr.port;
   unused.close();

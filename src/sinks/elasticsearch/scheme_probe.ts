@@ -7,13 +7,11 @@
  * A URL at PostgreSQL's port or a Kafka broker's fails with "other side closed". The probe turns
  * them into the fix.
  */
-import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
 import { errors } from "@elastic/elasticsearch";
-import { OesophagusError } from "../../errors.ts";
-import { SSL_REQUEST } from "../../pg/wire.ts";
-import { isForeign, probeListener } from "../kafka/listener_probe.ts";
+import { causes, OesophagusError } from "../../errors.ts";
+import { isForeign, POSTGRES_PEER, probeListener } from "../kafka/listener_probe.ts";
 
 const HTTP_ANSWER = /^HTTP\/\d/;
 /** What Elasticsearch's transport port answers to an HTTP request. */
@@ -60,43 +58,22 @@ export function speaksTls(host: string, port: number, timeoutMs: number): Promis
   });
 }
 
-/** Whether the server at host:port answers PostgreSQL's SSLRequest as PostgreSQL does: one byte, "S" or "N". */
-export function speaksPostgres(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    let answer = Buffer.alloc(0);
-    const socket = net.connect({ host, port }, () => socket.write(SSL_REQUEST));
-    const timer = setTimeout(finish, timeoutMs);
-    function finish() {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(answer.length === 1 && (answer[0] === 0x53 || answer[0] === 0x4e));
-    }
-    socket.on("data", (chunk: Buffer) => {
-      answer = Buffer.concat([answer, chunk]);
-      // A server that says more than one byte is no PostgreSQL; one that said one is given a moment to say more.
-      if (answer.length > 1) finish();
-      else setTimeout(finish, 100);
-    });
-    socket.on("close", finish);
-    socket.on("error", finish);
-  });
-}
-
-/** What other server than Elasticsearch listens at host:port, as a phrase: PostgreSQL or a Kafka broker; null if neither. */
+/**
+ * What other server than Elasticsearch listens at host:port, as a phrase: PostgreSQL or a Kafka
+ * broker, as the Kafka listener probe tells them (PostgreSQL answers its request with an error);
+ * null if neither.
+ */
 export async function otherServer(host: string, port: number, timeoutMs: number): Promise<string | null> {
-  // Kafka first: it waits for the rest of what it takes for a request in the SSLRequest's 8 bytes, and PostgreSQL answers a Kafka request at once.
-  const broker = await probeListener(`${net.isIPv6(host) ? `[${host}]` : host}:${port}`, false, timeoutMs);
-  if (broker && !isForeign(broker)) return "a Kafka broker";
-  return await speaksPostgres(host, port, timeoutMs) ? "PostgreSQL" : null;
+  const peer = await probeListener(`${net.isIPv6(host) ? `[${host}]` : host}:${port}`, false, timeoutMs);
+  if (!peer) return null;
+  if (!isForeign(peer)) return "a Kafka broker";
+  return peer.speaks === POSTGRES_PEER ? "PostgreSQL" : null;
 }
 
 /** The client's connection error, or one a classified error wraps as its cause. */
 function connectionError(error: unknown): InstanceType<typeof errors.ConnectionError> | null {
-  for (let e = error, depth = 0; e && depth < 8; depth++) {
-    if (e instanceof errors.ConnectionError) return e;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return null;
+  type Failed = InstanceType<typeof errors.ConnectionError>;
+  return causes(error).find((e): e is Failed => e instanceof errors.ConnectionError) ?? null;
 }
 
 /**
@@ -145,8 +122,8 @@ export async function schemeMismatch(
       { fix: `use https:// in sinks.${name}.url (and sinks.${name}.caFile for a private CA)`, cause: error },
     );
   }
-  // PostgreSQL and Kafka close an HTTP request without a word, and answer their own requests at once
-  // (a second each: a peer that is silent, a stalled Elasticsearch say, is not held up longer).
+  // PostgreSQL and Kafka close an HTTP request without a word, and answer a Kafka request at once
+  // (a second each way: a peer that is silent, a stalled Elasticsearch say, is not held up longer).
   const other = answer === "" ? await otherServer(host, port, Math.min(timeoutMs, 1_000)) : null;
   if (other) {
     return new OesophagusError(

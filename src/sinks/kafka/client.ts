@@ -6,12 +6,12 @@
 import process from "node:process";
 import { type Admin, Kafka, type KafkaConfig, logLevel, type SASLOptions } from "kafkajs";
 import type { KafkaSinkConfig } from "../../config/schema.ts";
-import { OesophagusError } from "../../errors.ts";
+import { causes, OesophagusError } from "../../errors.ts";
 import { readPemFile } from "../../pem.ts";
 import { isTlsTrustFailure } from "../../tls_errors.ts";
 import { logger } from "../../telemetry/log.ts";
 import { speedUpKafkajsEncoder } from "./kafkajs_encoder.ts";
-import { withListenerCheck } from "./listener_probe.ts";
+import { isKafkaConnectionError, withListenerCheck } from "./listener_probe.ts";
 
 let warningsFiltered = false;
 
@@ -95,9 +95,9 @@ export function kafkaErrorType(error: unknown): string | undefined {
 
 /** The broker (`host:port`) a kafkajs connection error names, if the error or one it wraps is one. */
 function unreachableBroker(error: unknown): string | undefined {
-  for (let e = error as { name?: string; broker?: string; cause?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
-    if ((e.name === "KafkaJSConnectionError" || e.name === "KafkaJSConnectionClosedError") && e.broker) return e.broker;
-    e = e.cause as typeof e;
+  for (const e of causes(error)) {
+    const { broker } = e as { broker?: string };
+    if (isKafkaConnectionError(e) && broker) return broker;
   }
   return undefined;
 }

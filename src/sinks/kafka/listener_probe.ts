@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import net from "node:net";
 import tls from "node:tls";
 import type { KafkaSinkConfig } from "../../config/schema.ts";
-import { OesophagusError } from "../../errors.ts";
+import { causes, OesophagusError } from "../../errors.ts";
 
 /** What the listener took: TLS or not, and whether it wants SASL first (null: it answered no request that tells). */
 export interface ListenerKind {
@@ -157,13 +157,16 @@ async function askKafka(socket: net.Socket, tls: boolean): Promise<ProbeAnswer> 
   return { tls, sasl: answer.length >= 4 && answer.readInt32BE(0) === 2 ? false : null };
 }
 
+/** `peerKind` of PostgreSQL, which answers a Kafka request with an ErrorResponse. */
+export const POSTGRES_PEER = "a PostgreSQL server";
+
 /** What a peer that answered a Kafka request with `heard` seems to be. */
 export function peerKind(heard: Buffer): string {
   const text = heard.toString("latin1");
   if (/^HTTP\/\d/.test(text)) return "an HTTP server";
   // PostgreSQL reads the request as a startup packet of an unknown protocol and answers an ErrorResponse.
   // Its framing: "E", a length, then the fields, the first of them the severity ("S").
-  if (heard.length >= 6 && heard[0] === 0x45 && heard.readInt32BE(1) >= 4 && heard[5] === 0x53) return "a PostgreSQL server";
+  if (heard.length >= 6 && heard[0] === 0x45 && heard.readInt32BE(1) >= 4 && heard[5] === 0x53) return POSTGRES_PEER;
   // A TLS alert record (content type 21, version 3.x).
   if (heard.length >= 3 && heard[0] === 21 && heard[1] === 3) return "a TLS server";
   return "a server of another protocol";
@@ -209,19 +212,23 @@ export async function probeListener(broker: string, triedTls: boolean, timeoutMs
   return first ?? second;
 }
 
+/** A kafkajs error of a connection that could not be made, or closed. */
+export function isKafkaConnectionError(error: unknown): boolean {
+  const { name } = error as { name?: string };
+  return name === "KafkaJSConnectionError" || name === "KafkaJSConnectionClosedError";
+}
+
 /**
  * Whether a kafkajs error (or one it wraps) may come from a listener of another security protocol,
  * or from a server that is no Kafka listener: a connection that failed or closed, a request never
  * answered (an HTTP server waits for a line end), or a SASL handshake the listener does not take.
  */
 export function mayBeListenerMismatch(error: unknown): boolean {
-  for (let e = error as { name?: string; type?: string; cause?: unknown } | undefined, depth = 0; e && depth < 8; depth++) {
-    if (e.name === "KafkaJSConnectionError" || e.name === "KafkaJSConnectionClosedError") return true;
-    if (e.name === "KafkaJSRequestTimeoutError") return true;
-    if (e.type === "ILLEGAL_SASL_STATE" || e.type === "UNSUPPORTED_SASL_MECHANISM") return true;
-    e = e.cause as typeof e;
-  }
-  return false;
+  return causes(error).some((e) => {
+    const { name, type } = e as { name?: string; type?: string };
+    return isKafkaConnectionError(e) || name === "KafkaJSRequestTimeoutError" || type === "ILLEGAL_SASL_STATE" ||
+      type === "UNSUPPORTED_SASL_MECHANISM";
+  });
 }
 
 /**
