@@ -58,16 +58,20 @@ export async function recopy(config: Config, names: readonly string[]): Promise<
     if (info.active) throw engineRunning(slot, info.activePid);
     const [{ recorded }] = await sql<{ recorded: boolean }[]>`
       SELECT to_regclass(${`${ENGINE_SCHEMA}.snapshot_table`}) IS NOT NULL AS recorded`;
-    // Forgotten only while no walsender holds the slot, in the same statement: a start between the two would read the record.
-    const forgotten = recorded
-      ? (await sql<{ table_name: string }[]>`
-          DELETE FROM oesophagus.snapshot_table
-          WHERE slot = ${slot} AND table_name = ANY(${resolved.tables}::text[])
-            AND NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = ${slot} AND active)
-          RETURNING table_name`).map((r) => r.table_name)
-      : [];
-    const now = await inspectSlot(sql, slot);
-    if (now?.active && forgotten.length === 0) throw engineRunning(slot, now.activePid);
+    // Forgotten only while no walsender holds the slot, in the same statement: a start since the
+    // check above would read the record before this deletes it.
+    const none: { held: boolean; pid: number | null; forgotten: string[] }[] = [{ held: false, pid: null, forgotten: [] }];
+    const [{ held, pid, forgotten }] = recorded
+      ? await sql<typeof none>`
+          WITH holder AS (SELECT active_pid FROM pg_replication_slots WHERE slot_name = ${slot} AND active),
+          gone AS (
+            DELETE FROM oesophagus.snapshot_table
+            WHERE slot = ${slot} AND table_name = ANY(${resolved.tables}::text[]) AND NOT EXISTS (SELECT FROM holder)
+            RETURNING table_name)
+          SELECT EXISTS (SELECT FROM holder) AS held, (SELECT active_pid FROM holder) AS pid,
+                 array(SELECT table_name FROM gone) AS forgotten`
+      : none;
+    if (held) throw engineRunning(slot, pid);
     for (const table of resolved.tables) {
       console.log(
         forgotten.includes(table)

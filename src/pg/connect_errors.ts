@@ -35,6 +35,14 @@ const UNREACHABLE_CODES = new Set([
   "STARTUP_UNANSWERED",
 ]);
 
+/** The fix for the unreachable codes that say more than "not reached". */
+const UNREACHABLE_FIXES: Readonly<Record<string, string>> = {
+  CONNECT_TIMEOUT:
+    "check that host and port in source.url name a PostgreSQL server: one that accepts the connection and never answers as PostgreSQL (another service on that port), or a network that drops packets, looks like this",
+  STARTUP_UNANSWERED:
+    "check that host and port in source.url name a PostgreSQL server: another service on that port, or a proxy or pooler whose PostgreSQL is down, closes the connection like this",
+};
+
 /** The server could not be reached, or the connection broke: not an answer from PostgreSQL. */
 export function isUnreachable(error: unknown): boolean {
   return UNREACHABLE_CODES.has((error as { code?: string })?.code ?? "");
@@ -89,11 +97,7 @@ export function explainConnectionError(error: unknown, url: string): OesophagusE
       if (!isUnreachable(error)) break;
       return new OesophagusError("source_unreachable", `cannot reach PostgreSQL at ${where}: ${message}`, {
         retriable: true,
-        fix: code === "CONNECT_TIMEOUT"
-          ? "check that host and port in source.url name a PostgreSQL server: one that accepts the connection and never answers as PostgreSQL (another service on that port), or a network that drops packets, looks like this"
-          : code === "STARTUP_UNANSWERED"
-          ? "check that host and port in source.url name a PostgreSQL server: another service on that port, or a proxy or pooler whose PostgreSQL is down, closes the connection like this"
-          : "check that the server runs and that host and port in source.url are right",
+        fix: UNREACHABLE_FIXES[code ?? ""] ?? "check that the server runs and that host and port in source.url are right",
         cause: error,
       });
   }
