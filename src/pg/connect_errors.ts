@@ -60,6 +60,11 @@ function driverMessage(error: unknown, code: string | undefined): string {
   return message.slice(0, -" undefined:undefined".length);
 }
 
+/** What a NOT_POSTGRES error found listening (see foreign_server.ts). */
+function speaks(error: unknown): string {
+  return (error as { speaks?: string })?.speaks ?? "another kind of server";
+}
+
 export function explainConnectionError(error: unknown, url: string): OesophagusError {
   if (error instanceof OesophagusError) return error;
   const code = (error as { code?: string })?.code;
@@ -78,6 +83,15 @@ export function explainConnectionError(error: unknown, url: string): OesophagusE
         fix: "turn ssl on in the server's postgresql.conf, or lower sslmode in source.url (prefer encrypts when the server can)",
         cause: error,
       });
+    case "NOT_POSTGRES":
+      return new OesophagusError(
+        "source_misconfigured",
+        `source.url names ${where}, where ${speaks(error)} listens, not PostgreSQL`,
+        {
+          fix: "set host and port in source.url to PostgreSQL's (5432 unless the server's port setting says otherwise)",
+          cause: error,
+        },
+      );
     case "28P01":
       return new OesophagusError("source_auth_failed", `PostgreSQL at ${where} refused the password: ${message}`, {
         fix: "check the user and password in source.url (put the password in an environment variable: ${PGPASSWORD})",

@@ -11,6 +11,7 @@ import net from "node:net";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { CONNECT_TIMEOUT_MS, connectionError, isUnreachable } from "./connect_errors.ts";
+import { watchForForeignServer } from "./foreign_server.ts";
 import type { SourceTls } from "./tls.ts";
 import { describeHost, type HostPort } from "./url_hosts.ts";
 import { SSL_REQUEST } from "./wire.ts";
@@ -54,7 +55,7 @@ export function sourceSocket(
     for (const place of places) {
       const raw = "path" in place ? net.connect(place.path) : net.connect(place.port, place.host);
       try {
-        return await negotiate(raw, ssl, "host" in place ? place.host : null);
+        return await negotiate(raw, ssl, "host" in place ? place : null);
       } catch (error) {
         raw.destroy();
         if ("path" in place || places.length === 1) throw error;
@@ -81,11 +82,16 @@ function everyHostFailed(failures: readonly { place: HostPort; error: unknown }[
   });
 }
 
-async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], host: string | null): Promise<net.Socket> {
+async function negotiate(raw: net.Socket, ssl: SourceTls["ssl"], place: HostPort | null): Promise<net.Socket> {
   const deadline = Date.now() + CONNECT_TIMEOUT_MS;
+  const host = place?.host ?? null;
   // As in libpq, a Unix socket never carries TLS, whatever sslmode says.
-  const accepted = await opened(raw, ssl !== false && host !== null);
-  if (accepted === null) return raw;
+  const accepted = await opened(raw, ssl !== false && place !== null, place);
+  if (accepted === null) {
+    // postgres.js writes its startup message next; a server that never answers it may name itself.
+    if (place !== null) watchForForeignServer(raw, place, (error) => raw.destroy(error));
+    return raw;
+  }
   if (!accepted) {
     if (ssl === "prefer") return raw;
     throw connectionError("TLS_REFUSED", "the server does not accept TLS connections, and sslmode requires TLS");
@@ -193,16 +199,19 @@ function withHost(ssl: tls.ConnectionOptions, host: string): tls.ConnectionOptio
 
 /**
  * Waits for the connection; with `askTls`, sends the SSLRequest and resolves true if the server
- * answers "S", false for "N"; without, resolves null once connected.
+ * answers "S", false for "N" (and rejects at once if what answers at `place` names itself as
+ * another kind of server); without, resolves null once connected.
  */
-function opened(raw: net.Socket, askTls: boolean): Promise<boolean | null> {
+function opened(raw: net.Socket, askTls: boolean, place: HostPort | null): Promise<boolean | null> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => fail(connectionError("CONNECT_TIMEOUT", `connect timeout after ${CONNECT_TIMEOUT_MS} ms`)),
       CONNECT_TIMEOUT_MS,
     );
+    let unwatch = () => {};
     const done = () => {
       clearTimeout(timer);
+      unwatch();
       raw.removeListener("connect", connected);
       raw.removeListener("error", fail);
       raw.removeListener("close", closed);
@@ -217,7 +226,10 @@ function opened(raw: net.Socket, askTls: boolean): Promise<boolean | null> {
       if (!askTls) {
         done();
         resolve(null);
-      } else raw.write(SSL_REQUEST);
+      } else {
+        raw.write(SSL_REQUEST);
+        if (place !== null) unwatch = watchForForeignServer(raw, place, fail);
+      }
     };
     const answer = (bytes: Uint8Array) => {
       done();
