@@ -140,6 +140,8 @@ interface RouterState {
   readonly batches: Map<string, SentBatch>;
   inFlight: number;
   version: Lsn | null;
+  /** Where the current transaction's first change was logged (see RowChange.begunAt). */
+  begunAt: Lsn | undefined;
   /**
    * With a sink of change events: the transactions whose changes are being rendered, by commit
    * LSN (their items' version); those before the current one are dropped once their items are sent.
@@ -399,24 +401,43 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     );
   }
 
+  /** A renderer for `table` whose rows rendered as they are now (see TableRenderer) are said in the log. */
+  function rendererOf(table: TableDescription): TableRenderer {
+    return new TableRenderer(table, {
+      onStale: ({ table, rows, reason }) =>
+        logger.warn("changes read after their column types changed are indexed as their rows are now", {
+          table: displayName(table),
+          rows,
+          reason,
+          cause: "they were logged before an ALTER TYPE or ALTER DOMAIN that changed how their values read",
+          note: "later changes of those rows are written over them in turn",
+        }),
+    });
+  }
+
   /**
    * PostgreSQL renders what TypeScript cannot by the table's name (its row type). Changes made
    * before a rename may be rendered after it: the table is then found again by its OID and
    * rendered under its new name. A dropped table's type is gone with it: the pipeline stops.
    */
-  async function render(state: RouterState, route: Route, changes: RowChange[]): Promise<BulkItem[]> {
+  async function render(
+    state: RouterState,
+    route: Route,
+    changes: RowChange[],
+    options: { befores?: boolean } = {},
+  ): Promise<BulkItem[]> {
     try {
-      return await route.renderer.render(state.sql!, changes);
+      return await route.renderer.render(state.sql!, changes, options);
     } catch (error) {
       if (error instanceof KeylessChange) throw await keyChanged(state, route, error);
       if (!isUndefinedRelation(error)) throw error;
       const table = await describeNow(state, route);
-      const renamed = withRenderer(state, route, new TableRenderer(table));
+      const renamed = withRenderer(state, route, rendererOf(table));
       logger.info("rendering a renamed table's changes under its new name", {
         table: route.table,
         renamedTo: displayName(table.name),
       });
-      return await renamed.renderer.render(state.sql!, changes);
+      return await renamed.renderer.render(state.sql!, changes, options);
     }
   }
 
@@ -506,10 +527,10 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     const whole = changes.map((change) => change.op !== "insert" && change.old !== null && route.renderer.wholeRow(change.old));
     const olds: RowChange[] = [];
     changes.forEach((change, i) => {
-      if (whole[i]) olds.push({ op: "insert", new: change.old, old: null, version: change.version });
+      if (whole[i]) olds.push({ op: "insert", new: change.old, old: null, version: change.version, begunAt: change.begunAt });
     });
     if (olds.length === 0) return null;
-    const rendered = await render(state, route, olds);
+    const rendered = await render(state, route, olds, { befores: true });
     const perItem: (string | Uint8Array | null)[] = [];
     let next = 0;
     changes.forEach((change, i) => {
@@ -597,6 +618,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       switch (event.kind) {
         case "begin":
           state.version = event.commitLsn;
+          state.begunAt = event.firstLsn;
           if (eventSinks) state.transactions.set(event.commitLsn, { xid: event.xid, commitMicros: event.commitMicros });
           break;
         case "commit":
@@ -614,7 +636,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
           if (route) {
             if (state.version === null) throw new Error("a row change arrived outside a transaction");
             const list = groups.get(route) ?? [];
-            list.push({ op: event.op, new: event.new, old: event.old, version: state.version });
+            list.push({ op: event.op, new: event.new, old: event.old, version: state.version, begunAt: state.begunAt });
             groups.set(route, list);
             receive(route.table, event.op);
           }
@@ -676,7 +698,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       a.columns.length === b.columns.length &&
       a.columns.every((c, i) => c.name === b.columns[i].name && c.typeOid === b.columns[i].typeOid);
     if (same(route.renderer.table, table)) return route;
-    const renderer = new TableRenderer(table);
+    const renderer = rendererOf(table);
     const next = withRenderer(state, route, renderer);
     // Ahead of every batch rendered with the new columns, in each sink's mailbox.
     for (const sink of route.config.sinks) {
@@ -732,6 +754,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
         batches: new Map(),
         inFlight: 0,
         version: null,
+        begunAt: undefined,
         transactions: new Map(),
         nextBatch: 0,
       };
@@ -752,11 +775,13 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
             routes.set(routeKey(table.name.schema, table.name.name), {
               config: tableConfig,
               table: displayName(table.name),
-              renderer: new TableRenderer(table),
+              renderer: rendererOf(table),
               redescribed: new WeakSet(),
               copiedAt: copied.get(displayName(table.name)) ?? (0n as Lsn),
             });
           }
+          // Before the first change is read: those of transactions that begin later are rendered from their values.
+          for (const route of routes.values()) await route.renderer.watchTypes(sql);
           state.sql = sql;
           state.routes = routes;
           state.byOid = new Map(tables.map((t) => [t.oid, routeKey(t.name.schema, t.name.name)]));

@@ -9,7 +9,7 @@ import type { Ref } from "nact";
 import { assertNever } from "../src/assert_never.ts";
 import { type Config, tableConfigNamed } from "../src/config/load.ts";
 import { OesophagusError } from "../src/errors.ts";
-import { columnSignature, describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
+import { columnsChangedSince, columnSignature, describeTables, keyText, type TableDescription } from "../src/pg/catalog.ts";
 import { explainConnectionError, isUnreachable } from "../src/pg/connect_errors.ts";
 import { displayName } from "../src/pg/identifier.ts";
 import { formatLsn } from "../src/pg/lsn.ts";
@@ -263,10 +263,10 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
       );
       if (missing.length === 0 && progress.idKey === idKey && !remade) {
         await checkLeaves(state, ctx, table, progress, identities.get(table.oid)?.leaves ?? null);
-        if (progress.completed && progress.columns !== null && progress.columns !== columnSignature(table)) {
+        if (progress.completed && progress.columns !== null && columnsChangedSince(progress.columns, table)) {
           // Not copied again unasked: the table may be large, and only the rows unchanged since are behind.
           logger.warn(
-            "a table's columns changed since its copy (ALTER TABLE): documents of rows unchanged since may show the old ones",
+            "a table's columns changed since its copy (ALTER TABLE, or ALTER TYPE of a composite type it has): documents of rows unchanged since may show the old ones",
             {
               actor: ctx.path,
               table: name,

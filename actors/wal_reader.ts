@@ -32,6 +32,7 @@ import {
   statusUpdate,
   type XLogData,
   xlogPayload,
+  xlogStart,
 } from "../src/pg/replication_stream.ts";
 import { connect, type Sql } from "../src/pg/session.ts";
 import { explainSlotError, inspectSlot, walsenderBusy } from "../src/pg/slot.ts";
@@ -602,6 +603,7 @@ export function walReader(deps: WalReaderDeps): Behaviour<ReaderState, WalReader
           );
         }
         if (event === null) return;
+        if (event.kind === "begin") event = { ...event, firstLsn: xlogStart(bytes) };
         if (live.count === 0) live.startedAt = Date.now();
         live.events.push(event);
         live.count++;

@@ -11,7 +11,7 @@ import { redact } from "../telemetry/redact.ts";
 import { displayName } from "../pg/identifier.ts";
 import { explainConnectionError } from "../pg/connect_errors.ts";
 import { formatLsn } from "../pg/lsn.ts";
-import { columnSignature, describeTables } from "../pg/catalog.ts";
+import { columnsChangedSince, describeTables, type TableDescription } from "../pg/catalog.ts";
 import { connect, type Sql } from "../pg/session.ts";
 import { inspectSlot, slotLag } from "../pg/slot.ts";
 import { ENGINE_SCHEMA, loadProgress, type TableProgress } from "../snapshot/progress_store.ts";
@@ -52,9 +52,10 @@ export interface StatusReport {
     readonly chunksDone: number;
     readonly chunksTotal: number;
     /**
-     * A done copy of a table whose columns changed since (ALTER TABLE): documents of rows unchanged
-     * since may show the old ones until `recopy`. Absent when the copy recorded no columns (an older
-     * engine's), or the table could not be described.
+     * A done copy of a table whose columns changed since (ALTER TABLE, or ALTER TYPE of a
+     * composite type a column has): documents of rows unchanged since may show the old ones until
+     * `recopy`. Absent when the copy recorded no columns (an older engine's), or the table could
+     * not be described.
      */
     readonly columnsChanged?: boolean;
   }[];
@@ -100,7 +101,9 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
           rowsTotal: p.rowsTotal,
           chunksDone: done.length,
           chunksTotal: p.chunks.length,
-          ...(p.completed && p.columns !== null && now !== undefined ? { columnsChanged: p.columns !== now } : {}),
+          ...(p.completed && p.columns !== null && now !== undefined
+            ? { columnsChanged: columnsChangedSince(p.columns, now) }
+            : {}),
         };
       }),
     };
@@ -109,11 +112,11 @@ export async function collectStatus(config: Config): Promise<StatusReport> {
   }
 }
 
-/** Each configured table's `columnSignature` now; none if the tables cannot be described (one is missing, say). */
-async function columnsNow(sql: Sql, config: Config): Promise<Map<string, string>> {
+/** Each configured table's description now; none if the tables cannot be described (one is missing, say). */
+async function columnsNow(sql: Sql, config: Config): Promise<Map<string, TableDescription>> {
   try {
     const tables = await describeTables(sql, config.tables.map((t) => t.name));
-    return new Map(tables.map((t) => [displayName(t.name), columnSignature(t)]));
+    return new Map(tables.map((t) => [displayName(t.name), t]));
   } catch {
     return new Map();
   }
@@ -200,7 +203,7 @@ export async function status(config: Config, json: boolean): Promise<number> {
   for (const t of report.snapshot.filter((t) => t.columnsChanged)) {
     console.log();
     console.log(
-      `${t.table}: its columns changed since its copy (ALTER TABLE): documents of rows unchanged since may show the old ones\n` +
+      `${t.table}: its columns changed since its copy (ALTER TABLE, or ALTER TYPE of a composite type it has): documents of rows unchanged since may show the old ones\n` +
         `  fix: stop the engine, run "oesophagus recopy ${t.table}", start it`,
     );
   }

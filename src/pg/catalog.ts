@@ -43,10 +43,38 @@ export interface TableDescription {
 
 /**
  * The table's columns as `to_jsonb(row)` depends on them (names and types, in order), as text:
- * equal for two descriptions unless an ALTER TABLE came between them.
+ * equal for two descriptions unless an ALTER TABLE came between them, or an ALTER TYPE of a
+ * composite type a column has (its attributes, resolved, follow the column's type OID, which the
+ * ALTER keeps). Columns of other types are written as before composites were, so that copies
+ * recorded by earlier versions compare equal while nothing changed (see `columnsChangedSince`).
  */
 export function columnSignature(table: TableDescription): string {
-  return JSON.stringify(table.columns.map((c) => [c.name, c.typeOid]));
+  return JSON.stringify(table.columns.map((c) => hasComposite(c.type) ? [c.name, c.typeOid, c.type] : [c.name, c.typeOid]));
+}
+
+/** Whether values of `type` hold a composite's attributes (a composite, or an array of them). */
+export function hasComposite(type: PgType): boolean {
+  return type.kind === "composite" || (type.kind === "array" && hasComposite(type.element));
+}
+
+/**
+ * Whether the table's columns differ from the `recorded` signature. A recorded column without
+ * its composite's attributes (recorded before they were) is compared by name and type only.
+ */
+export function columnsChangedSince(recorded: string, table: TableDescription): boolean {
+  const now = columnSignature(table);
+  if (recorded === now) return false;
+  let then: unknown;
+  try {
+    then = JSON.parse(recorded);
+  } catch {
+    return true;
+  }
+  const current = JSON.parse(now) as unknown[][];
+  if (!Array.isArray(then) || then.length !== current.length) return true;
+  return then.some((column, i) =>
+    !Array.isArray(column) || JSON.stringify(column.length === 2 ? current[i].slice(0, 2) : current[i]) !== JSON.stringify(column)
+  );
 }
 
 interface TypeRow {

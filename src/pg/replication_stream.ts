@@ -45,6 +45,14 @@ export function xlogPayload(frame: Uint8Array): Uint8Array | null {
   return frame.subarray(XLOGDATA_HEADER_BYTES);
 }
 
+/**
+ * An XLogData frame's start position. For the message of a transaction's begin, the walsender
+ * gives the position of the transaction's first change (its first_lsn), not of its commit.
+ */
+export function xlogStart(frame: Uint8Array): Lsn {
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getBigUint64(1) as Lsn;
+}
+
 export function parseFrame(frame: Uint8Array): ReplicationFrame {
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   switch (frame[0]) {

@@ -41,8 +41,16 @@ export type ChangeEvent =
    * its transaction id, 0 when the plugin did not say (wal2json without `include-xids`; 0 is
    * never a transaction's). `commitMicros`: when it committed, in microseconds since the epoch;
    * null when the plugin did not say, or outside the years 1685-2255 (a number would lose digits).
+   * `firstLsn`: where its first change was logged (the position the walsender gives its Begin
+   * message), set by the wal reader.
    */
-  | { readonly kind: "begin"; readonly commitLsn: Lsn; readonly xid: number; readonly commitMicros: number | null }
+  | {
+    readonly kind: "begin";
+    readonly commitLsn: Lsn;
+    readonly xid: number;
+    readonly commitMicros: number | null;
+    readonly firstLsn?: Lsn;
+  }
   | {
     readonly kind: "row";
     readonly op: RowOp;

@@ -5,8 +5,8 @@
  * `_id` computed by the same SQL expression the snapshot uses. One round trip per table per
  * segment; no value is parsed in JavaScript.
  */
-import type { PgType, TableDescription } from "../pg/catalog.ts";
-import { quoteIdent, quoteQualified } from "../pg/identifier.ts";
+import { hasComposite, type PgType, type TableDescription } from "../pg/catalog.ts";
+import { type QualifiedName, quoteIdent, quoteQualified } from "../pg/identifier.ts";
 import type { Lsn } from "../pg/lsn.ts";
 import type { Sql } from "../pg/session.ts";
 import { idExpression } from "../pg/snapshot_query.ts";
@@ -15,6 +15,7 @@ import { type ColumnValue, DecodeError, type RawTuple, type RowImage, type RowOp
 import { DocWriter } from "./doc_writer.ts";
 import { type Converter, converterFor, jsonbKeyOrder } from "./to_jsonb.ts";
 import { type ByteConverter, byteConverterFor, room } from "./to_jsonb_bytes.ts";
+import { typeStampQuery, TypeWatch } from "./type_watch.ts";
 
 export interface RowChange {
   readonly op: RowOp;
@@ -22,6 +23,11 @@ export interface RowChange {
   readonly old: RowImage | null;
   /** The commit LSN of the change's transaction: its version. */
   readonly version: Lsn;
+  /**
+   * Where its transaction's first change was logged (the Begin message's position): whether its
+   * composite values read under the attributes their types have now (see type_watch.ts).
+   */
+  readonly begunAt?: Lsn;
 }
 
 /**
@@ -44,6 +50,41 @@ export interface BulkItem {
   readonly doc: string | Uint8Array | null;
   /** The kind of change it comes from (a key change: an update that makes a delete and an index). */
   readonly op?: RowOp;
+}
+
+const TYPES_CHANGED = "the attributes of a composite type the table has changed";
+
+/** What an element sent to PostgreSQL becomes. */
+interface PlannedItem {
+  readonly action: "index" | "delete";
+  readonly version: Lsn;
+  readonly op: RowOp;
+  readonly begunAt: Lsn | undefined;
+}
+
+/** Rows rendered as they are now, their values being ones the catalog no longer takes (see `#renderElements`). */
+export interface StaleValues {
+  readonly table: QualifiedName;
+  readonly rows: number;
+  /** PostgreSQL's error for the last of them. */
+  readonly reason: string;
+}
+
+interface RenderedRow {
+  readonly n: number;
+  readonly id: string | null;
+  readonly doc: string | null;
+  /** Set (true) only by the rendering as the row is now: the row is no longer in the table. */
+  readonly gone?: boolean;
+}
+
+/**
+ * A value the types as they are now do not take: a data exception (class 22: a composite's text
+ * with other attributes, an enum label renamed since) or a domain's constraint (23502, 23514).
+ */
+function isStaleValue(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && (code.startsWith("22") || code === "23502" || code === "23514");
 }
 
 function isJson(type: PgType): boolean {
@@ -96,9 +137,25 @@ export class TableRenderer {
   /** Bytes per document written lately, to size the next render's chunk. */
   #docBytes = 512;
 
-  /** `typescript: false` sends every row to PostgreSQL (tests compare the two paths byte for byte). */
-  constructor(table: TableDescription, options: { typescript?: boolean } = {}) {
+  /**
+   * Elements rendered from their key alone: a delete as it was; an index as its row is now (a
+   * later version of the row, which the changes after it write over in turn), or, the row being
+   * gone by now, as a delete at its version (the delete that removed it comes later in the stream).
+   */
+  readonly #asNowQuery: string;
+  readonly #onStale: ((stale: StaleValues) => void) | undefined;
+  /** Tables with a key and composite values: the attributes their types have, watched (null: nothing to watch). */
+  readonly #watch: TypeWatch | null;
+  readonly #stampQuery: string;
+  readonly #stampedQuery: string;
+
+  /**
+   * `typescript: false` sends every row to PostgreSQL (tests compare the two paths byte for byte);
+   * `onStale` hears of rows rendered as they are now because their values no longer parse.
+   */
+  constructor(table: TableDescription, options: { typescript?: boolean; onStale?: (stale: StaleValues) => void } = {}) {
     this.#table = table;
+    this.#onStale = options.onStale;
     this.#columns = table.columns.map((c) => c.name);
     this.#jsonColumns = new Set(table.columns.filter((c) => isJson(c.type)).map((c) => c.name));
     this.#key = table.key.columns;
@@ -109,7 +166,7 @@ export class TableRenderer {
       : `(${this.#key.map((c) => `cur.${quoteIdent(c)}`).join(", ")}) = (${
         this.#key.map((c) => `t.${quoteIdent(c)}`).join(", ")
       })`;
-    this.#query = `SELECT e.n::int AS n, (${idExpression(table, "t", "to_jsonb(t.*)::text")}) AS id,
+    const fromValues = `SELECT e.n::int AS n, (${idExpression(table, "t", "to_jsonb(t.*)::text")}) AS id,
       CASE WHEN e.v ? 'd' THEN NULL
            WHEN e.v ? 'u' THEN (to_jsonb(t.*) || COALESCE((
              SELECT jsonb_object_agg(k.k, to_jsonb(cur.*) -> k.k)
@@ -117,8 +174,24 @@ export class TableRenderer {
            ELSE to_jsonb(t.*)::text END AS doc
       -- $1 is text: as a jsonb parameter, postgres.js would serialise the string once more.
       FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS e(v, n)
-      CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, e.v -> 'r') AS t
+      CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, e.v -> 'r') AS t`;
+    this.#query = `${fromValues} ORDER BY e.n`;
+    // Only the key's values are read ($2: its columns), into k; the rest is the row as it is now (cur).
+    // A keyless table has no row to read again: its elements are never rendered so.
+    const key = this.#key ?? [];
+    const byKey = `(${key.map((c) => `cur.${quoteIdent(c)}`).join(", ")}) = (${key.map((c) => `k.${quoteIdent(c)}`).join(", ")})`;
+    this.#asNowQuery = key.length === 0 ? "" : `SELECT e.n::int AS n, (${idExpression(table, "k", "NULL")}) AS id,
+      CASE WHEN e.v ? 'd' THEN NULL ELSE to_jsonb(cur.*)::text END AS doc,
+      NOT (e.v ? 'd') AND cur.${quoteIdent(key[0])} IS NULL AS gone
+      FROM jsonb_array_elements($1::text::jsonb) WITH ORDINALITY AS e(v, n)
+      CROSS JOIN LATERAL jsonb_populate_record(NULL::${name},
+        (SELECT jsonb_object_agg(f.key, f.value) FROM jsonb_each(e.v -> 'r') f WHERE f.key = ANY($2::text[]))) AS k
+      LEFT JOIN ${name} cur ON NOT (e.v ? 'd') AND ${byKey}
       ORDER BY e.n`;
+    this.#watch = this.#key !== null && table.columns.some((c) => hasComposite(c.type)) ? new TypeWatch() : null;
+    this.#stampQuery = typeStampQuery(table.oid);
+    this.#stampedQuery = `WITH stamp AS MATERIALIZED (${this.#stampQuery})
+      SELECT r.*, stamp.stamp, stamp.at FROM (${fromValues}) r CROSS JOIN stamp ORDER BY r.n`;
   }
 
   /** A row image as the JSON object jsonb_populate_record reads; unchanged TOAST values are left out. */
@@ -147,15 +220,15 @@ export class TableRenderer {
     return false;
   }
 
-  /** The array of records sent to PostgreSQL, and which item each element becomes. */
-  elements(changes: readonly RowChange[]): { json: string; items: { action: "index" | "delete"; version: Lsn; op: RowOp }[] } {
+  /** The records sent to PostgreSQL (one JSON object each), and which item each becomes. */
+  elements(changes: readonly RowChange[]): { elements: string[]; items: PlannedItem[] } {
     const elements: string[] = [];
-    const items: { action: "index" | "delete"; version: Lsn; op: RowOp }[] = [];
+    const items: PlannedItem[] = [];
     for (const change of changes) {
       if (change.op === "delete" || (change.op === "update" && this.#keyChanged(change))) {
         if (!change.old) throw new DecodeError("stream", `${change.op} on ${this.#table.name.name} carries no old key`);
         elements.push(`{"d":1,"r":${this.#row(change.old)}}`);
-        items.push({ action: "delete", version: change.version, op: change.op });
+        items.push({ action: "delete", version: change.version, op: change.op, begunAt: change.begunAt });
       }
       if (change.op === "delete") continue;
       if (!change.new) throw new DecodeError("stream", `${change.op} on ${this.#table.name.name} carries no new row`);
@@ -177,9 +250,9 @@ export class TableRenderer {
       }
       const image = fill ? this.#withFill(change.new, fill) : change.new;
       elements.push(`{${missing.length > 0 ? `"u":${JSON.stringify(missing)},` : ""}"r":${this.#row(image)}}`);
-      items.push({ action: "index", version: change.version, op: change.op });
+      items.push({ action: "index", version: change.version, op: change.op, begunAt: change.begunAt });
     }
-    return { json: `[${elements.join(",")}]`, items };
+    return { elements, items };
   }
 
   #withFill(image: RowImage, fill: Map<string, ColumnValue>): RowImage {
@@ -334,7 +407,12 @@ export class TableRenderer {
     return JSON.stringify(documentId(text));
   }
 
-  async render(sql: Sql, changes: readonly RowChange[]): Promise<BulkItem[]> {
+  /**
+   * The changes' items, in order. `befores`: the changes are old rows for change events' `before`,
+   * which must be as they were: one that cannot be read as it was gets no document (null) rather
+   * than the row as it is now.
+   */
+  async render(sql: Sql, changes: readonly RowChange[], options: { befores?: boolean } = {}): Promise<BulkItem[]> {
     if (changes.length === 0) return [];
     const out = new DocWriter(changes.length * this.#docBytes);
     const items: BulkItem[] = [];
@@ -346,8 +424,8 @@ export class TableRenderer {
     if (items.length > 0) this.#docBytes = Math.ceil(out.pos / items.length) + 16;
     if (slow.length === 0) return items;
 
-    const { json, items: planned } = this.elements(slow.map((s) => s.change));
-    const rows = await sql.unsafe<{ n: number; id: string | null; doc: string | null }[]>(this.#query, [json]);
+    const { elements, items: planned } = this.elements(slow.map((s) => s.change));
+    const rows = await this.#renderElements(sql, elements, planned, options.befores === true);
     if (rows.length !== planned.length) {
       throw new DecodeError("stream", `rendering ${planned.length} rows of ${this.#table.name.name} returned ${rows.length}`);
     }
@@ -359,11 +437,12 @@ export class TableRenderer {
       while (fastNext < at) merged.push(items[fastNext++]);
       const count = this.itemCount(change);
       for (let j = 0; j < count; j++, next++) {
+        // An index whose row is gone by now (see #asNowQuery) deletes its document at its version.
         merged.push({
-          action: planned[next].action,
+          action: planned[next].action === "index" && rows[next].gone ? "delete" : planned[next].action,
           id: rows[next].id ?? this.#keyless(),
           version: planned[next].version,
-          doc: rows[next].doc,
+          doc: rows[next].gone ? null : rows[next].doc,
           op: planned[next].op,
         });
       }
@@ -371,6 +450,105 @@ export class TableRenderer {
     if (next !== planned.length) throw new DecodeError("stream", `rendering ${this.#table.name.name} lost track of its items`);
     while (fastNext < items.length) merged.push(items[fastNext++]);
     return merged;
+  }
+
+  /**
+   * The rendering of each element, in order, from its values where they read as they were
+   * logged, else as its row is now (see #asNowQuery):
+   * - a change of a table whose composite types may have had other attributes where it was
+   *   logged (see type_watch.ts);
+   * - a value the catalog as it is now no longer takes: a composite's text with more or fewer
+   *   attributes, a domain's constraint added since. It fails the whole batch's query, and every
+   *   attempt after it: the stream stopped for good on "malformed record literal". Such a batch
+   *   is rendered element by element, the elements that fail as their rows are now.
+   */
+  async #renderElements(
+    sql: Sql,
+    elements: readonly string[],
+    planned: readonly PlannedItem[],
+    befores: boolean,
+  ): Promise<RenderedRow[]> {
+    const watch = this.#watch;
+    if (watch !== null && !watch.seen) await this.#observe(sql);
+    const rows = new Array<RenderedRow>(elements.length);
+    const typed: number[] = [];
+    const asNow: number[] = [];
+    for (let i = 0; i < elements.length; i++) (watch === null || watch.current(planned[i].begunAt) ? typed : asNow).push(i);
+    // Set in typesChanged too, which TypeScript does not follow: hence the cast.
+    let said = null as StaleValues | null;
+    const typesChanged = (from = 0) => {
+      said = { table: this.#table.name, rows: typed.length - from, reason: TYPES_CHANGED };
+      asNow.push(...typed.slice(from));
+    };
+    if (typed.length > 0) {
+      let whole: RenderedRow[] | null = null;
+      let failed = false;
+      try {
+        whole = await this.#fromValues(sql, typed.map((i) => elements[i]));
+        if (whole === null) typesChanged();
+      } catch (error) {
+        if (!isStaleValue(error) || this.#key === null) throw error;
+        failed = true;
+      }
+      if (whole !== null) typed.forEach((i, j) => rows[i] = whole![j]);
+      else if (failed && watch !== null && await this.#observe(sql)) typesChanged();
+      else if (failed) {
+        let stale = 0;
+        let reason = "";
+        for (let k = 0; k < typed.length; k++) {
+          const i = typed[k];
+          try {
+            const one = await this.#fromValues(sql, [elements[i]]);
+            if (one === null) {
+              // The types changed meanwhile: what is left may have been logged under other attributes.
+              typesChanged(k);
+              break;
+            }
+            rows[i] = one[0];
+          } catch (error) {
+            if (!isStaleValue(error)) throw error;
+            stale++;
+            reason = (error as Error).message;
+            asNow.push(i);
+          }
+        }
+        if (stale > 0) said = { table: this.#table.name, rows: stale + (said?.rows ?? 0), reason };
+      }
+    }
+    if (asNow.length > 0) {
+      const now = await sql.unsafe<RenderedRow[]>(this.#asNowQuery, [`[${asNow.map((i) => elements[i]).join(",")}]`, this.#key!]);
+      asNow.forEach((i, j) => rows[i] = befores ? { ...now[j], doc: null, gone: false } : now[j]);
+    }
+    if (said !== null) this.#onStale?.(said);
+    return rows;
+  }
+
+  /**
+   * Elements rendered from their values. For a watched table, with the stamp of its types read in
+   * the same statement: null if that differs from the one seen before (the rows are not to be
+   * trusted, see type_watch.ts).
+   */
+  async #fromValues(sql: Sql, elements: readonly string[]): Promise<RenderedRow[] | null> {
+    const json = `[${elements.join(",")}]`;
+    if (this.#watch === null) return await sql.unsafe<RenderedRow[]>(this.#query, [json]);
+    const rows = await sql.unsafe<(RenderedRow & { stamp: string; at: string })[]>(this.#stampedQuery, [json]);
+    return this.#watch.saw(rows[0].stamp, rows[0].at) ? null : rows;
+  }
+
+  /**
+   * Reads the stamp of the table's composite types now, if it has any and none was read yet:
+   * changes whose transactions begin from here on are rendered from their values (see
+   * type_watch.ts). Otherwise the first rendering reads it, and renders what began before as the
+   * rows are now.
+   */
+  async watchTypes(sql: Sql): Promise<void> {
+    if (this.#watch !== null && !this.#watch.seen) await this.#observe(sql);
+  }
+
+  /** Reads the stamp of the table's types; true if it changed since the one seen before (or is the first). */
+  async #observe(sql: Sql): Promise<boolean> {
+    const [row] = await sql.unsafe<{ stamp: string; at: string }[]>(this.#stampQuery);
+    return this.#watch!.saw(row.stamp, row.at);
   }
 
   #keyless(): never {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { canonicalJson, type ExactJson, parseExactJson } from "../../src/json/exact_json.ts";
 import { describeTables } from "../../src/pg/catalog.ts";
-import type { Lsn } from "../../src/pg/lsn.ts";
+import { type Lsn, parseLsn } from "../../src/pg/lsn.ts";
 import { PgoutputDecoder } from "../../src/pg/pgoutput.ts";
 import { Wal2jsonDecoder, wal2jsonOptions } from "../../src/pg/wal2json.ts";
 import type { ChangeEvent } from "../../src/stream/change.ts";
@@ -37,6 +37,15 @@ for (const [plugin, xids] of [["pgoutput", false], ["wal2json", false], ["wal2js
     );
     await sql.unsafe(`CREATE PUBLICATION pub FOR TABLE matrix, full_t, simple`);
     await sql`SELECT pg_create_logical_replication_slot('render', ${plugin})`;
+    const tables = await describeTables(sql, ["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })));
+    // Renderers that read the composite types' attributes before the changes: theirs are rendered from their values
+    // (a renderer made later renders changes logged before it as their rows are now, see type_watch.ts).
+    const renderers = new Map<string, TableRenderer>();
+    for (const table of tables) {
+      const renderer = new TableRenderer(table);
+      await renderer.watchTypes(sql);
+      renderers.set(table.name.name, renderer);
+    }
 
     await sql.unsafe(MATRIX_ROWS);
     await sql.unsafe(`
@@ -55,14 +64,18 @@ for (const [plugin, xids] of [["pgoutput", false], ["wal2json", false], ["wal2js
       ? ["proto_version", "1", "publication_names", "pub"]
       : Object.entries(wal2jsonOptions(["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })), { xids }))
         .flat();
-    const rows = await sql.unsafe<{ data: Uint8Array }[]>(
-      `SELECT data FROM pg_logical_slot_get_binary_changes('render', NULL, NULL, ${
+    const rows = await sql.unsafe<{ lsn: string; data: Uint8Array }[]>(
+      `SELECT lsn::text, data FROM pg_logical_slot_get_binary_changes('render', NULL, NULL, ${
         options.map((_, i) => `$${i + 1}`).join(", ")
       })`,
       options,
     );
     const decoder = plugin === "pgoutput" ? new PgoutputDecoder() : new Wal2jsonDecoder();
-    const events = rows.map((r) => decoder.decode(r.data)).filter((e): e is ChangeEvent => e !== null);
+    // A begin's position is its transaction's first change, here as in the stream (see xlogStart).
+    const events = rows.map((r): ChangeEvent | null => {
+      const event = decoder.decode(r.data);
+      return event?.kind === "begin" ? { ...event, firstLsn: parseLsn(r.lsn) } : event;
+    }).filter((e): e is ChangeEvent => e !== null);
     // wal2json also sends begin and commit of transactions with no row of these tables (autovacuum's ANALYZE of this
     // database writes pg_statistic), so count the transactions that carry rows.
     let rowsInTransaction = 0;
@@ -78,15 +91,15 @@ for (const [plugin, xids] of [["pgoutput", false], ["wal2json", false], ["wal2js
       assert.ok(Math.abs(begin.commitMicros! / 1000 - Date.now()) < 3_600_000, `commit time ${begin.commitMicros}`);
     }
 
-    const tables = await describeTables(sql, ["matrix", "full_t", "simple"].map((name) => ({ schema: "public", name })));
     // Both rendering paths give the same bytes for every change the TypeScript path can take.
     let fastChanges = 0;
     let v: Lsn | null = null;
+    let begunAt: Lsn | undefined;
     for (const event of events) {
-      if (event.kind === "begin") v = event.commitLsn;
+      if (event.kind === "begin") [v, begunAt] = [event.commitLsn, event.firstLsn];
       if (event.kind !== "row") continue;
       const table = tables.find((t) => t.name.name === event.table)!;
-      const change: RowChange = { op: event.op, new: event.new, old: event.old, version: v! };
+      const change: RowChange = { op: event.op, new: event.new, old: event.old, version: v!, begunAt };
       const fast = new TableRenderer(table);
       // Every column of every type arrives with the type OID the catalog has (wal2json may leave unchanged TOAST values
       // out): only a schema change makes a row look like another table.
@@ -106,11 +119,10 @@ for (const [plugin, xids] of [["pgoutput", false], ["wal2json", false], ["wal2js
     const state = new Map<string, Map<string, string>>([["matrix", new Map()], ["full_t", new Map()], ["simple", new Map()]]);
     let version: Lsn | null = null;
     for (const event of events) {
-      if (event.kind === "begin") version = event.commitLsn;
+      if (event.kind === "begin") [version, begunAt] = [event.commitLsn, event.firstLsn];
       if (event.kind !== "row") continue;
-      const table = tables.find((t) => t.name.name === event.table)!;
-      const change: RowChange = { op: event.op, new: event.new, old: event.old, version: version! };
-      for (const item of await new TableRenderer(table).render(sql, [change])) {
+      const change: RowChange = { op: event.op, new: event.new, old: event.old, version: version!, begunAt };
+      for (const item of await renderers.get(event.table)!.render(sql, [change])) {
         const id = JSON.parse(item.id) as string;
         if (item.action === "delete") state.get(event.table)!.delete(id);
         else state.get(event.table)!.set(id, canonicalJson(parseExactJson(asText([item])[0].doc!)));

@@ -1,0 +1,25 @@
+import assert from "node:assert/strict";
+import type { Lsn } from "../pg/lsn.ts";
+import { TypeWatch } from "./type_watch.ts";
+
+Deno.test("TypeWatch: before any stamp, no change reads as current", () => {
+  const watch = new TypeWatch();
+  assert.equal(watch.seen, false);
+  assert.equal(watch.current(100n as Lsn), false);
+  assert.equal(watch.current(undefined), false);
+});
+
+Deno.test("TypeWatch: a change is current only if its transaction began at or after where the stamp was first seen", () => {
+  const watch = new TypeWatch();
+  assert.equal(watch.saw("a", "0/100"), true, "the first stamp is news");
+  assert.equal(watch.current(0xffn as Lsn), false);
+  assert.equal(watch.current(0x100n as Lsn), true);
+  assert.equal(watch.current(undefined), false, "a change whose start is unknown is never trusted");
+  // The same stamp later: nothing changed, and the position stays where it was first seen.
+  assert.equal(watch.saw("a", "0/900"), false);
+  assert.equal(watch.current(0x200n as Lsn), true);
+  // Another stamp: the types changed somewhere before 0/A00.
+  assert.equal(watch.saw("b", "0/A00"), true);
+  assert.equal(watch.current(0x200n as Lsn), false);
+  assert.equal(watch.current(0xa00n as Lsn), true);
+});
