@@ -27,7 +27,7 @@ import { supersededBy } from "../src/stream/superseded.ts";
 import { tableChangeError } from "../src/stream/table_watch.ts";
 import { type BulkItem, KeylessChange, type RowChange, TableRenderer } from "../src/stream/render.ts";
 import { BulkBodyWriter, laneOf } from "../src/sinks/elasticsearch/bulk_body.ts";
-import { copyVersions } from "../src/snapshot/progress_store.ts";
+import { copyVersions, recordedTypeStamps, recordTypeStamp } from "../src/snapshot/progress_store.ts";
 import { logger } from "../src/telemetry/log.ts";
 import { counters } from "../src/telemetry/metrics.ts";
 import { type ChangeSpan, type ChangeSpans, linksTo, traceparentOf } from "../src/telemetry/change_spans.ts";
@@ -401,9 +401,13 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
     );
   }
 
-  /** A renderer for `table` whose rows rendered as they are now (see TableRenderer) are said in the log. */
-  function rendererOf(table: TableDescription): TableRenderer {
+  /**
+   * A renderer for `table` whose rows rendered as they are now (see TableRenderer) are said in the
+   * log, and which records each new stamp of the table's composite types with its copy.
+   */
+  function rendererOf(sql: Sql, table: TableDescription): TableRenderer {
     return new TableRenderer(table, {
+      onTypesSeen: (seen) => recordTypeStamp(sql, config.source.slot, displayName(table.name), seen),
       onStale: ({ table, rows, reason }) =>
         logger.warn("changes read after their column types changed are indexed as their rows are now", {
           table: displayName(table),
@@ -432,7 +436,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       if (error instanceof KeylessChange) throw await keyChanged(state, route, error);
       if (!isUndefinedRelation(error)) throw error;
       const table = await describeNow(state, route);
-      const renamed = withRenderer(state, route, rendererOf(table));
+      const renamed = withRenderer(state, route, rendererOf(state.sql!, table));
       logger.info("rendering a renamed table's changes under its new name", {
         table: route.table,
         renamedTo: displayName(table.name),
@@ -698,7 +702,7 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
       a.columns.length === b.columns.length &&
       a.columns.every((c, i) => c.name === b.columns[i].name && c.typeOid === b.columns[i].typeOid);
     if (same(route.renderer.table, table)) return route;
-    const renderer = rendererOf(table);
+    const renderer = rendererOf(state.sql!, table);
     const next = withRenderer(state, route, renderer);
     // Ahead of every batch rendered with the new columns, in each sink's mailbox.
     for (const sink of route.config.sinks) {
@@ -775,13 +779,15 @@ export function router(deps: RouterDeps): Behaviour<RouterState, RouterCommand> 
             routes.set(routeKey(table.name.schema, table.name.name), {
               config: tableConfig,
               table: displayName(table.name),
-              renderer: rendererOf(table),
+              renderer: rendererOf(sql, table),
               redescribed: new WeakSet(),
               copiedAt: copied.get(displayName(table.name)) ?? (0n as Lsn),
             });
           }
-          // Before the first change is read: those of transactions that begin later are rendered from their values.
-          for (const route of routes.values()) await route.renderer.watchTypes(sql);
+          // Before the first change is read: those of transactions that begin later (or since the
+          // recorded stamp, if the types are as it says) are rendered from their values.
+          const stamps = await recordedTypeStamps(sql, config.source.slot);
+          for (const route of routes.values()) await route.renderer.watchTypes(sql, stamps.get(route.table));
           state.sql = sql;
           state.routes = routes;
           state.byOid = new Map(tables.map((t) => [t.oid, routeKey(t.name.schema, t.name.name)]));

@@ -6,6 +6,7 @@
 import { OesophagusError } from "../errors.ts";
 import { formatLsn, type Lsn, parseLsn } from "../pg/lsn.ts";
 import type { Sql } from "../pg/session.ts";
+import type { TypeStamp } from "../stream/type_watch.ts";
 import type { TablePlan } from "./plan.ts";
 
 export const ENGINE_SCHEMA = "oesophagus";
@@ -74,6 +75,9 @@ const ADDED_COLUMNS: readonly (readonly [string, string])[] = [
   // The snapshot of the first attempt at the copy that may have written documents (copyVersions).
   ["first_version", "pg_lsn"],
   ["columns", "text"],
+  // The stamp of the table's composite types' attributes the stream saw last, and since where (type_watch.ts).
+  ["type_stamp", "text"],
+  ["type_stamp_since", "pg_lsn"],
 ];
 
 export async function ensureEngineSchema(sql: Sql): Promise<void> {
@@ -275,6 +279,20 @@ export async function recordTargets(
 }
 
 /** The leaf partitions each copy of the slot recorded (partitioned tables, recorded by this version on). */
+/** What the stream saw last of each table's composite types (see type_watch.ts), where recorded. */
+export async function recordedTypeStamps(sql: Sql, slot: string): Promise<Map<string, TypeStamp>> {
+  const rows = await sql<{ table_name: string; stamp: string; since: string }[]>`
+    SELECT table_name, type_stamp AS stamp, type_stamp_since::text AS since FROM oesophagus.snapshot_table
+    WHERE slot = ${slot} AND type_stamp IS NOT NULL AND type_stamp_since IS NOT NULL`;
+  return new Map(rows.map((r) => [r.table_name, { stamp: r.stamp, since: parseLsn(r.since) }]));
+}
+
+/** Records a stamp of the table's composite types, seen as it is since `since` (a table not copied yet records none). */
+export async function recordTypeStamp(sql: Sql, slot: string, table: string, seen: TypeStamp): Promise<void> {
+  await sql`UPDATE oesophagus.snapshot_table SET type_stamp = ${seen.stamp}, type_stamp_since = ${formatLsn(seen.since)}::pg_lsn
+            WHERE slot = ${slot} AND table_name = ${table}`;
+}
+
 export async function recordedLeaves(sql: Sql, slot: string): Promise<Map<string, readonly number[]>> {
   const rows = await sql<{ table_name: string; leaves: string }[]>`
     SELECT table_name, leaves::text FROM oesophagus.snapshot_table WHERE slot = ${slot} AND leaves IS NOT NULL`;

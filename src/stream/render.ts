@@ -15,7 +15,7 @@ import { type ColumnValue, DecodeError, type RawTuple, type RowImage, type RowOp
 import { DocWriter } from "./doc_writer.ts";
 import { type Converter, converterFor, jsonbKeyOrder } from "./to_jsonb.ts";
 import { type ByteConverter, byteConverterFor, room } from "./to_jsonb_bytes.ts";
-import { typeStampQuery, TypeWatch } from "./type_watch.ts";
+import { type TypeStamp, typeStampQuery, TypeWatch } from "./type_watch.ts";
 
 export interface RowChange {
   readonly op: RowOp;
@@ -144,6 +144,7 @@ export class TableRenderer {
    */
   readonly #asNowQuery: string;
   readonly #onStale: ((stale: StaleValues) => void) | undefined;
+  readonly #onTypesSeen: ((seen: TypeStamp) => Promise<void>) | undefined;
   /** Tables with a key and composite values: the attributes their types have, watched (null: nothing to watch). */
   readonly #watch: TypeWatch | null;
   readonly #stampQuery: string;
@@ -151,11 +152,20 @@ export class TableRenderer {
 
   /**
    * `typescript: false` sends every row to PostgreSQL (tests compare the two paths byte for byte);
-   * `onStale` hears of rows rendered as they are now because their values no longer parse.
+   * `onStale` hears of rows rendered as they are now because their values no longer parse;
+   * `onTypesSeen` of each new stamp of the table's composite types (to record, see type_watch.ts).
    */
-  constructor(table: TableDescription, options: { typescript?: boolean; onStale?: (stale: StaleValues) => void } = {}) {
+  constructor(
+    table: TableDescription,
+    options: {
+      typescript?: boolean;
+      onStale?: (stale: StaleValues) => void;
+      onTypesSeen?: (seen: TypeStamp) => Promise<void>;
+    } = {},
+  ) {
     this.#table = table;
     this.#onStale = options.onStale;
+    this.#onTypesSeen = options.onTypesSeen;
     this.#columns = table.columns.map((c) => c.name);
     this.#jsonColumns = new Set(table.columns.filter((c) => isJson(c.type)).map((c) => c.name));
     this.#key = table.key.columns;
@@ -532,23 +542,32 @@ export class TableRenderer {
     const json = `[${elements.join(",")}]`;
     if (this.#watch === null) return await sql.unsafe<RenderedRow[]>(this.#query, [json]);
     const rows = await sql.unsafe<(RenderedRow & { stamp: string; at: string })[]>(this.#stampedQuery, [json]);
-    return this.#watch.saw(rows[0].stamp, rows[0].at) ? null : rows;
+    return await this.#saw(rows[0]) ? null : rows;
+  }
+
+  /** `TypeWatch.saw`, and a new stamp told to `onTypesSeen`. */
+  async #saw({ stamp, at }: { stamp: string; at: string }): Promise<boolean> {
+    if (!this.#watch!.saw(stamp, at)) return false;
+    await this.#onTypesSeen?.(this.#watch!.last!);
+    return true;
   }
 
   /**
    * Reads the stamp of the table's composite types now, if it has any and none was read yet:
-   * changes whose transactions begin from here on are rendered from their values (see
-   * type_watch.ts). Otherwise the first rendering reads it, and renders what began before as the
-   * rows are now.
+   * changes whose transactions begin from here on, or from `recorded`'s position if the stamp is
+   * still the one recorded, are rendered from their values (see type_watch.ts). Otherwise the
+   * first rendering reads it, and renders what began before as the rows are now.
    */
-  async watchTypes(sql: Sql): Promise<void> {
-    if (this.#watch !== null && !this.#watch.seen) await this.#observe(sql);
+  async watchTypes(sql: Sql, recorded?: TypeStamp): Promise<void> {
+    if (this.#watch === null || this.#watch.seen) return;
+    if (recorded) this.#watch.restore(recorded);
+    await this.#observe(sql);
   }
 
   /** Reads the stamp of the table's types; true if it changed since the one seen before (or is the first). */
   async #observe(sql: Sql): Promise<boolean> {
     const [row] = await sql.unsafe<{ stamp: string; at: string }[]>(this.#stampQuery);
-    return this.#watch!.saw(row.stamp, row.at);
+    return await this.#saw(row);
   }
 
   #keyless(): never {

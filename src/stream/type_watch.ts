@@ -15,9 +15,12 @@
  * - a change of a transaction that began before the first position where the stamp read as it
  *   does now may have been logged under other attributes: it is rendered as its row is now.
  *
- * So after a start, the changes of such a table read from the slot that began before the
- * first rendering are rendered as their rows are now, and after an ALTER TYPE, those that began
- * before it was seen. The rows converge on the table either way: later changes write over them.
+ * So after an ALTER TYPE, the changes that began before it was seen are rendered as their rows
+ * are now; the rows converge on the table, later changes writing over them. The stamp and its
+ * position are recorded with the table's copy, so that a start that finds the stamp as it was
+ * goes on from there: otherwise every change read after a start that began before it would be
+ * rendered as its row is now (a stamp holds each attribute's number and whether it was dropped,
+ * so attributes dropped and added back read as another stamp).
  */
 import { type Lsn, parseLsn } from "../pg/lsn.ts";
 
@@ -42,10 +45,27 @@ export function typeStampQuery(tableOid: number): string {
     JOIN pg_catalog.pg_attribute a ON a.attrelid = ty.typrelid AND a.attnum > 0`;
 }
 
+/** A stamp of a table's composite types' attributes, and the position from which it held. */
+export interface TypeStamp {
+  readonly stamp: string;
+  readonly since: Lsn;
+}
+
 /** What a table's renderer knows of its composite types' attributes: the stamp seen last, and since where. */
 export class TypeWatch {
   #stamp: string | null = null;
   #since: Lsn = 0n as Lsn;
+
+  /** Starts from a stamp seen before (by an earlier start): `saw` of the same stamp keeps its position. */
+  restore(seen: TypeStamp): void {
+    this.#stamp = seen.stamp;
+    this.#since = seen.since;
+  }
+
+  /** The stamp seen last and its position; null before any. */
+  get last(): TypeStamp | null {
+    return this.#stamp === null ? null : { stamp: this.#stamp, since: this.#since };
+  }
 
   /** Whether a stamp has been seen yet (the first rendering reads one before anything else). */
   get seen(): boolean {

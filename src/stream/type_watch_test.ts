@@ -23,3 +23,17 @@ Deno.test("TypeWatch: a change is current only if its transaction began at or af
   assert.equal(watch.current(0x200n as Lsn), false);
   assert.equal(watch.current(0xa00n as Lsn), true);
 });
+
+Deno.test("TypeWatch: restored from a recorded stamp, the same stamp keeps the recorded position, another starts anew", () => {
+  const same = new TypeWatch();
+  same.restore({ stamp: "a", since: 0x100n as Lsn });
+  assert.equal(same.saw("a", "0/900"), false);
+  assert.equal(same.current(0x100n as Lsn), true, "a change logged since the recorded position reads from its values");
+  assert.deepEqual(same.last, { stamp: "a", since: 0x100n });
+
+  const changed = new TypeWatch();
+  changed.restore({ stamp: "a", since: 0x100n as Lsn });
+  assert.equal(changed.saw("b", "0/900"), true);
+  assert.equal(changed.current(0x100n as Lsn), false);
+  assert.deepEqual(changed.last, { stamp: "b", since: 0x900n });
+});

@@ -10,11 +10,29 @@
 import assert from "node:assert/strict";
 import { canonicalJson } from "../../src/json/exact_json.ts";
 import { assertSameDocuments, compareIndex, expectedDocuments } from "../helpers/contract.ts";
-import { createTestDatabase } from "../helpers/database.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
 import { allDocuments, uniqueIndexPrefix } from "../helpers/elasticsearch.ts";
 import { runEngine, startEngine, stopEngine, writeConfig } from "../helpers/engine.ts";
+import { eventOf, readTopic, uniqueTopicPrefix } from "../helpers/kafka.ts";
 import { services } from "../helpers/services.ts";
 import { waitForCatchUp } from "../helpers/stream.ts";
+
+/** `shapes` with a column of the composite type point3 (x, y, z), ten rows. */
+const SHAPES = `
+  CREATE TYPE point3 AS (x int, y int, z int);
+  CREATE TABLE shapes (id int PRIMARY KEY, p point3, label text);
+  INSERT INTO shapes SELECT g, ROW(g, g + 1, g + 2)::point3, 'l' || g FROM generate_series(1, 10) g;`;
+
+/** Makes the tables of `schema` in `db`, and a config streaming `shapes` through `slot` with `plugin` into `index`. */
+async function shapesConfig(db: TestDatabase, schema: string, slot: string, plugin: string, index: string): Promise<string> {
+  const { esUrl } = await services();
+  await db.sql.unsafe(schema);
+  return await writeConfig({
+    source: { url: db.url, slot, plugin },
+    sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+    tables: { shapes: { index } },
+  });
+}
 
 /** PostgreSQL refuses ALTER ATTRIBUTE ... TYPE of a type a column has, and any change to one an array column has. */
 const STAGES = [
@@ -28,21 +46,12 @@ const STAGES = [
 
 for (const plugin of ["pgoutput", "wal2json"] as const) {
   Deno.test(`stream (${plugin}): ALTER TYPE of a column's composite type while streaming; rows changed after it match to_jsonb(row)`, async () => {
-    const { esUrl } = await services();
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
-    await sql.unsafe(`
-      CREATE TYPE point3 AS (x int, y int, z int);
-      CREATE TABLE shapes (id int PRIMARY KEY, p point3, label text);
-      INSERT INTO shapes SELECT g, ROW(g, g + 1, g + 2)::point3, 'l' || g FROM generate_series(1, 10) g;`);
     const slot = `composite_${plugin}`;
     const index = `${indices.prefix}_shapes`;
-    const config = await writeConfig({
-      source: { url: db.url, slot, plugin },
-      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-      tables: { shapes: { index } },
-    });
+    const config = await shapesConfig(db, SHAPES, slot, plugin, index);
     const engine = startEngine(["run", "--config", config, "--progress", "log"]);
     let output = "";
     try {
@@ -97,23 +106,22 @@ const LAGGED = [
 
 for (const plugin of ["pgoutput", "wal2json"] as const) {
   Deno.test(`stream (${plugin}): changes made before an ALTER TYPE or ALTER DOMAIN and read after it are indexed as their rows are now`, async () => {
-    const { esUrl } = await services();
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
-    await sql.unsafe(`
-      CREATE TYPE point3 AS (x int, y int, z int);
+    const slot = `composite_lag_${plugin}`;
+    const index = `${indices.prefix}_shapes`;
+    const config = await shapesConfig(
+      db,
+      `CREATE TYPE point3 AS (x int, y int, z int);
       CREATE DOMAIN short_text AS text CHECK (length(VALUE) < 100);
       CREATE TYPE mood AS ENUM ('happy', 'sad');
       CREATE TABLE shapes (id int PRIMARY KEY, p point3, label short_text, mood mood);
-      INSERT INTO shapes SELECT g, ROW(g, g + 1, g + 2)::point3, 'l' || g, 'happy' FROM generate_series(1, 10) g;`);
-    const slot = `composite_lag_${plugin}`;
-    const index = `${indices.prefix}_shapes`;
-    const config = await writeConfig({
-      source: { url: db.url, slot, plugin },
-      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-      tables: { shapes: { index } },
-    });
+      INSERT INTO shapes SELECT g, ROW(g, g + 1, g + 2)::point3, 'l' || g, 'happy' FROM generate_series(1, 10) g;`,
+      slot,
+      plugin,
+      index,
+    );
     let engine = startEngine(["run", "--config", config, "--progress", "log"]);
     let output = "";
     try {
@@ -161,21 +169,12 @@ for (const plugin of ["pgoutput", "wal2json"] as const) {
   Deno.test(`stream (${plugin}): a transaction open across ALTER TYPEs that leave as many attributes is indexed as its row is now`, async () => {
     // Its change is logged under (x, y, z) and read under (x, z, w): "(1,2,3)" reads without an
     // error into the wrong attributes, x 1, z 2, w 3, while the row holds x 1, z 3, w null.
-    const { esUrl } = await services();
     await using db = await createTestDatabase();
     await using indices = uniqueIndexPrefix();
     const { sql } = db;
-    await sql.unsafe(`
-      CREATE TYPE point3 AS (x int, y int, z int);
-      CREATE TABLE shapes (id int PRIMARY KEY, p point3, label text);
-      INSERT INTO shapes SELECT g, ROW(g, g + 1, g + 2)::point3, 'l' || g FROM generate_series(1, 10) g;`);
     const slot = `composite_open_${plugin}`;
     const index = `${indices.prefix}_shapes`;
-    const config = await writeConfig({
-      source: { url: db.url, slot, plugin },
-      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
-      tables: { shapes: { index } },
-    });
+    const config = await shapesConfig(db, SHAPES, slot, plugin, index);
     const engine = startEngine(["run", "--config", config, "--progress", "log"]);
     let output = "";
     try {
@@ -253,4 +252,54 @@ Deno.test("stream: a value a domain's constraint added since refuses is indexed 
     output,
     /"msg":"changes read after their column types changed are indexed as their rows are now"[^\n]*"table":"public\.notes","rows":3,"reason":"value for domain short_text violates check constraint/,
   );
+});
+
+Deno.test("stream: a start that finds a table's composite types as recorded renders what it reads from their values; after an ALTER TYPE, as the rows are now", async () => {
+  // A change event carries each change's row as it was: rendered as the row is now, two updates
+  // read after a start would both show the second. The stamp recorded by the engine before it
+  // stopped says the types did not change meanwhile.
+  const { kafkaBrokers } = await services();
+  await using db = await createTestDatabase();
+  await using topics = uniqueTopicPrefix();
+  const { sql } = db;
+  await sql.unsafe(SHAPES);
+  const slot = "composite_restart";
+  const topic = `${topics.prefix}shapes`;
+  const config = await writeConfig({
+    source: { url: db.url, slot },
+    sinks: { events: { type: "kafka", brokers: [kafkaBrokers], topicPrefix: topics.prefix } },
+    tables: { shapes: { index: "shapes" } },
+  });
+  const streamed = async () =>
+    (await readTopic(topic)).map(eventOf).filter((e) => !e.snapshot && e.key === "1").map((e) =>
+      JSON.parse(e.after!) as { label: string; p: Record<string, number | null> }
+    );
+  const restartAfter = async (statements: readonly string[]) => {
+    output += await stopEngine(engine);
+    for (const statement of statements) await sql.unsafe(statement);
+    engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    await waitForCatchUp(sql, slot);
+  };
+  let engine = startEngine(["run", "--config", config, "--progress", "log"]);
+  let output = "";
+  try {
+    await engine.waitFor(/"msg":"router ready"/);
+    await waitForCatchUp(sql, slot);
+    await restartAfter([`UPDATE shapes SET label = 'a' WHERE id = 1`, `UPDATE shapes SET label = 'b' WHERE id = 1`]);
+    assert.deepEqual((await streamed()).map((e) => e.label), ["a", "b"]);
+
+    await restartAfter([
+      `UPDATE shapes SET label = 'c' WHERE id = 1`,
+      `ALTER TYPE point3 ADD ATTRIBUTE w int`,
+      `UPDATE shapes SET label = 'd', p = ROW(1, 2, 3, 4)::point3 WHERE id = 1`,
+    ]);
+    // The types changed while the engine was stopped, somewhere before its start: both changes are read as their row is now.
+    assert.deepEqual((await streamed()).slice(2), [
+      { id: 1, label: "d", p: { x: 1, y: 2, z: 3, w: 4 } },
+      { id: 1, label: "d", p: { x: 1, y: 2, z: 3, w: 4 } },
+    ]);
+  } finally {
+    output += await stopEngine(engine);
+  }
+  assert.doesNotMatch(output, /actor crashed/);
 });
