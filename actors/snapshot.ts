@@ -369,6 +369,7 @@ export function snapshotCoordinator(deps: SnapshotDeps): Behaviour<CoordinatorSt
             idKey: keyText(table.key),
             tableOid: table.oid,
             columns: columnSignature(table),
+            snapshotVersion: state.snapshot.version,
           });
         }
         const versions = [state.snapshot.version, ...progress.chunks.flatMap((c) => c.doneVersion ?? [])];

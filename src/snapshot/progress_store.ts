@@ -185,16 +185,20 @@ export async function savePlan(
   sql: Sql,
   slot: string,
   table: string,
-  { rowsTotal, boundaries, leaves }: TablePlan,
-  { sweep, targets, idKey, tableOid, columns }: { readonly sweep: boolean; readonly columns: string } & CopyIdentity,
+  { rowsTotal, boundaries, leaves, typeStamp }: TablePlan,
+  { sweep, targets, idKey, tableOid, columns, snapshotVersion }:
+    & { readonly sweep: boolean; readonly columns: string; readonly snapshotVersion: Lsn }
+    & CopyIdentity,
 ): Promise<TableProgress> {
   const bounds = [null, ...boundaries, null];
   const chunks = await sql.begin(async (tx) => {
     await tx`DELETE FROM oesophagus.snapshot_table WHERE slot = ${slot} AND table_name = ${table}`;
+    // The snapshot's stamp of the composite types holds from its position: the stream starts there (type_watch.ts).
     await tx`INSERT INTO oesophagus.snapshot_table (slot, table_name, rows_total, sweep, targets, id_key, table_oid, leaves,
-                                                    columns)
+                                                    columns, type_stamp, type_stamp_since)
              VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey},
-                     ${tableOid}::oid, ${leaves === null ? null : JSON.stringify(leaves)}::text::jsonb, ${columns})`;
+                     ${tableOid}::oid, ${leaves === null ? null : JSON.stringify(leaves)}::text::jsonb, ${columns},
+                     ${typeStamp}, ${formatLsn(snapshotVersion)}::pg_lsn)`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`

@@ -17,8 +17,8 @@
  *
  * So after an ALTER TYPE, the changes that began before it was seen are rendered as their rows
  * are now; the rows converge on the table, later changes writing over them. The stamp and its
- * position are recorded with the table's copy, so that a start that finds the stamp as it was
- * goes on from there: otherwise every change read after a start that began before it would be
+ * position are recorded with the table's copy (first as the copy's snapshot sees it, from the
+ * snapshot's position), so that a start that finds the stamp as it was goes on from there: otherwise every change read after a start that began before it would be
  * rendered as its row is now (a stamp holds each attribute's number and whether it was dropped,
  * so attributes dropped and added back read as another stamp).
  */
