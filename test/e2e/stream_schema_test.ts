@@ -156,3 +156,47 @@ async function idsMatching(index: string, field: string, value: string): Promise
   assert.equal(answer.status, 200, answer.text);
   return (JSON.parse(answer.text) as { hits: { hits: { _id: string }[] } }).hits.hits.map((h) => h._id).sort();
 }
+
+for (const plugin of ["pgoutput", "wal2json"] as const) {
+  Deno.test(`stream (${plugin}): changes logged before an ALTER COLUMN TYPE whose values the new type refuses are indexed as their rows are now`, async () => {
+    // Read after the ALTER, 'abc' does not read as an integer: the batch failed, and every attempt after it.
+    const { esUrl } = await services();
+    await using db = await createTestDatabase();
+    await using indices = uniqueIndexPrefix();
+    const { sql } = db;
+    await sql.unsafe(`
+      CREATE TABLE items (id int PRIMARY KEY, a text);
+      INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 10) g;`);
+    const slot = `retype_${plugin}`;
+    const index = `${indices.prefix}_items`;
+    const config = await writeConfig({
+      source: { url: db.url, slot, plugin },
+      sinks: { search: { type: "elasticsearch", url: esUrl, batch: { timeoutMs: 20 } } },
+      tables: { items: { index } },
+    });
+    let engine = startEngine(["run", "--config", config, "--progress", "log"]);
+    let output = "";
+    try {
+      await engine.waitFor(/"msg":"router ready"/);
+      await waitForCatchUp(sql, slot);
+      output += await stopEngine(engine);
+      await sql.unsafe(`UPDATE items SET a = 'abc' WHERE id IN (1, 2)`);
+      await sql.unsafe(`DELETE FROM items WHERE id = 2`);
+      await sql.unsafe(`ALTER TABLE items ALTER COLUMN a TYPE int USING length(a)`);
+      await sql.unsafe(`UPDATE items SET a = 42 WHERE id = 3`);
+      engine = startEngine(["run", "--config", config, "--progress", "log"]);
+      await waitForCatchUp(sql, slot);
+      const expected = await expectedDocuments(sql, { schema: "public", name: "items" });
+      const actual = await allDocuments(index);
+      for (const id of ["1", "3"]) assert.equal(canonicalJson(actual.get(id)!.source), expected.get(id), `document ${id}`);
+      assert.ok(!actual.has("2"), "the row deleted later has no document");
+    } finally {
+      output += await stopEngine(engine);
+    }
+    assert.doesNotMatch(output, /actor crashed/);
+    assert.match(
+      output,
+      /"msg":"changes read after their column types changed are indexed as their rows are now"[^\n]*"table":"public\.items"[^\n]*"reason":"invalid input syntax for type integer/,
+    );
+  });
+}
