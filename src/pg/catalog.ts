@@ -49,7 +49,12 @@ export interface TableDescription {
  * recorded by earlier versions compare equal while nothing changed (see `columnsChangedSince`).
  */
 export function columnSignature(table: TableDescription): string {
-  return JSON.stringify(table.columns.map((c) => hasComposite(c.type) ? [c.name, c.typeOid, c.type] : [c.name, c.typeOid]));
+  return JSON.stringify(signatureEntries(table));
+}
+
+/** `columnSignature`'s entries: per column its name and type OID, and a composite's attributes. */
+function signatureEntries(table: TableDescription): unknown[][] {
+  return table.columns.map((c) => hasComposite(c.type) ? [c.name, c.typeOid, c.type] : [c.name, c.typeOid]);
 }
 
 /** Whether values of `type` hold a composite's attributes (a composite, or an array of them). */
@@ -62,15 +67,14 @@ export function hasComposite(type: PgType): boolean {
  * its composite's attributes (recorded before they were) is compared by name and type only.
  */
 export function columnsChangedSince(recorded: string, table: TableDescription): boolean {
-  const now = columnSignature(table);
-  if (recorded === now) return false;
+  const current = signatureEntries(table);
+  if (recorded === JSON.stringify(current)) return false;
   let then: unknown;
   try {
     then = JSON.parse(recorded);
   } catch {
     return true;
   }
-  const current = JSON.parse(now) as unknown[][];
   if (!Array.isArray(then) || then.length !== current.length) return true;
   return then.some((column, i) =>
     !Array.isArray(column) || JSON.stringify(column.length === 2 ? current[i].slice(0, 2) : current[i]) !== JSON.stringify(column)

@@ -8,7 +8,7 @@
  * stays silent), such a server names itself.
  */
 import type net from "node:net";
-import { isForeign, POSTGRES_PEER, probeListener } from "../sinks/kafka/listener_probe.ts";
+import { POSTGRES_PEER, whatListens } from "../sinks/kafka/listener_probe.ts";
 import { connectionError } from "./connect_errors.ts";
 import { describeHost, type HostPort } from "./url_hosts.ts";
 
@@ -29,11 +29,8 @@ const PROBE_TIMEOUT_MS = 1_500;
  * packets, a server that hangs): then only the connect timeout can tell.
  */
 export async function foreignServer(place: HostPort, timeoutMs = PROBE_TIMEOUT_MS): Promise<string | null> {
-  const answer = await probeListener(describeHost(place), false, timeoutMs).catch(() => null);
-  if (answer === null) return null;
-  if (!isForeign(answer)) return `a Kafka broker${answer.tls ? " (TLS)" : ""}`;
-  if (answer.speaks === POSTGRES_PEER) return null;
-  return `${answer.speaks}${answer.tls ? " over TLS" : ""}`;
+  const speaks = await whatListens(describeHost(place), timeoutMs);
+  return speaks === POSTGRES_PEER ? null : speaks;
 }
 
 /**

@@ -7,7 +7,7 @@ import type postgres from "postgres";
 import type { TableDescription } from "../pg/catalog.ts";
 import { boundariesQuery, countQuery } from "../pg/snapshot_query.ts";
 import type { Sql } from "../pg/session.ts";
-import { typeStampQuery } from "../stream/type_watch.ts";
+import { typeStampQuery, typesWatched } from "../stream/type_watch.ts";
 
 type Session = postgres.ReservedSql | postgres.TransactionSql | Sql;
 
@@ -30,8 +30,8 @@ export interface TablePlan {
    * exactly those the copy reads; null for a plain table.
    */
   readonly leaves: readonly number[] | null;
-  /** The stamp of the table's composite types' attributes as the snapshot sees them (type_watch.ts). */
-  readonly typeStamp: string;
+  /** The stamp of the table's composite types' attributes as the snapshot sees them; null if not watched (type_watch.ts). */
+  readonly typeStamp: string | null;
 }
 
 /**
@@ -53,9 +53,14 @@ export async function planTable(sql: Sql, snapshotName: string, table: TableDesc
       ? []
       : (await session.unsafe<{ key: string }[]>(boundariesQuery(table), [chunkRows])).map((r) => r.key);
     const [{ leaves }] = await session.unsafe<{ leaves: string[] | null }[]>(LEAVES_QUERY, [table.oid]);
-    const [{ stamp }] = await session.unsafe<{ stamp: string }[]>(typeStampQuery(table.oid));
+    const [stamped] = typesWatched(table) ? await session.unsafe<{ stamp: string }[]>(typeStampQuery(table.oid)) : [];
     await session.unsafe("COMMIT");
-    return { rowsTotal: Number(rows), boundaries, leaves: leaves === null ? null : leaves.map(Number), typeStamp: stamp };
+    return {
+      rowsTotal: Number(rows),
+      boundaries,
+      leaves: leaves === null ? null : leaves.map(Number),
+      typeStamp: stamped?.stamp ?? null,
+    };
   } catch (error) {
     await session.unsafe("ROLLBACK").catch(() => {});
     throw error;

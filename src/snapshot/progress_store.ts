@@ -198,7 +198,7 @@ export async function savePlan(
                                                     columns, type_stamp, type_stamp_since)
              VALUES (${slot}, ${table}, ${rowsTotal}, ${sweep}, ${JSON.stringify(targets)}::text::jsonb, ${idKey},
                      ${tableOid}::oid, ${leaves === null ? null : JSON.stringify(leaves)}::text::jsonb, ${columns},
-                     ${typeStamp}, ${formatLsn(snapshotVersion)}::pg_lsn)`;
+                     ${typeStamp}, ${typeStamp === null ? null : formatLsn(snapshotVersion)}::pg_lsn)`;
     const lowers = bounds.slice(0, -1);
     const uppers = bounds.slice(1);
     return await tx<{ id: string; chunk_no: number }[]>`

@@ -5,7 +5,7 @@
  * `_id` computed by the same SQL expression the snapshot uses. One round trip per table per
  * segment; no value is parsed in JavaScript.
  */
-import { hasComposite, type PgType, type TableDescription } from "../pg/catalog.ts";
+import type { PgType, TableDescription } from "../pg/catalog.ts";
 import { type QualifiedName, quoteIdent, quoteQualified } from "../pg/identifier.ts";
 import type { Lsn } from "../pg/lsn.ts";
 import type { Sql } from "../pg/session.ts";
@@ -15,7 +15,7 @@ import { type ColumnValue, DecodeError, type RawTuple, type RowImage, type RowOp
 import { DocWriter } from "./doc_writer.ts";
 import { type Converter, converterFor, jsonbKeyOrder } from "./to_jsonb.ts";
 import { type ByteConverter, byteConverterFor, room } from "./to_jsonb_bytes.ts";
-import { type TypeStamp, typeStampQuery, TypeWatch } from "./type_watch.ts";
+import { type TypeStamp, typeStampQuery, typesWatched, TypeWatch } from "./type_watch.ts";
 
 export interface RowChange {
   readonly op: RowOp;
@@ -145,7 +145,7 @@ export class TableRenderer {
   readonly #asNowQuery: string;
   readonly #onStale: ((stale: StaleValues) => void) | undefined;
   readonly #onTypesSeen: ((seen: TypeStamp) => Promise<void>) | undefined;
-  /** Tables with a key and composite values: the attributes their types have, watched (null: nothing to watch). */
+  /** The attributes of the table's composite types, watched (null: nothing to watch, see `typesWatched`). */
   readonly #watch: TypeWatch | null;
   readonly #stampQuery: string;
   readonly #stampedQuery: string;
@@ -198,9 +198,9 @@ export class TableRenderer {
         (SELECT jsonb_object_agg(f.key, f.value) FROM jsonb_each(e.v -> 'r') f WHERE f.key = ANY($2::text[]))) AS k
       LEFT JOIN ${name} cur ON NOT (e.v ? 'd') AND ${byKey}
       ORDER BY e.n`;
-    this.#watch = this.#key !== null && table.columns.some((c) => hasComposite(c.type)) ? new TypeWatch() : null;
-    this.#stampQuery = typeStampQuery(table.oid);
-    this.#stampedQuery = `WITH stamp AS MATERIALIZED (${this.#stampQuery})
+    this.#watch = typesWatched(table) ? new TypeWatch() : null;
+    this.#stampQuery = this.#watch === null ? "" : typeStampQuery(table.oid);
+    this.#stampedQuery = this.#watch === null ? "" : `WITH stamp AS MATERIALIZED (${this.#stampQuery})
       SELECT r.*, stamp.stamp, stamp.at FROM (${fromValues}) r CROSS JOIN stamp ORDER BY r.n`;
   }
 

@@ -22,7 +22,16 @@
  * rendered as its row is now (a stamp holds each attribute's number and whether it was dropped,
  * so attributes dropped and added back read as another stamp).
  */
+import { hasComposite, type TableDescription } from "../pg/catalog.ts";
 import { type Lsn, parseLsn } from "../pg/lsn.ts";
+
+/**
+ * Whether a table's composite types are watched: it has composite values, and a key to read its
+ * rows again by (a keyless table's composites are read under the attributes their types have).
+ */
+export function typesWatched(table: TableDescription): boolean {
+  return table.key.columns !== null && table.columns.some((c) => hasComposite(c.type));
+}
 
 /** One row: `stamp` (text) and `at` (the WAL insert position, pg_lsn as text), read in one snapshot. */
 export function typeStampQuery(tableOid: number): string {

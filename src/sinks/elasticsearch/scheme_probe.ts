@@ -11,7 +11,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { errors } from "@elastic/elasticsearch";
 import { causes, OesophagusError } from "../../errors.ts";
-import { isForeign, POSTGRES_PEER, probeListener } from "../kafka/listener_probe.ts";
+import { KAFKA_PEER, POSTGRES_PEER, whatListens } from "../kafka/listener_probe.ts";
 
 const HTTP_ANSWER = /^HTTP\/\d/;
 /** What Elasticsearch's transport port answers to an HTTP request. */
@@ -64,10 +64,9 @@ export function speaksTls(host: string, port: number, timeoutMs: number): Promis
  * null if neither.
  */
 export async function otherServer(host: string, port: number, timeoutMs: number): Promise<string | null> {
-  const peer = await probeListener(`${net.isIPv6(host) ? `[${host}]` : host}:${port}`, false, timeoutMs);
-  if (!peer) return null;
-  if (!isForeign(peer)) return "a Kafka broker";
-  return peer.speaks === POSTGRES_PEER ? "PostgreSQL" : null;
+  const speaks = await whatListens(`${net.isIPv6(host) ? `[${host}]` : host}:${port}`, timeoutMs);
+  if (speaks?.startsWith(KAFKA_PEER)) return KAFKA_PEER;
+  return speaks === POSTGRES_PEER ? "PostgreSQL" : null;
 }
 
 /** The client's connection error, or one a classified error wraps as its cause. */

@@ -212,6 +212,21 @@ export async function probeListener(broker: string, triedTls: boolean, timeoutMs
   return first ?? second;
 }
 
+/** `whatListens` of a Kafka listener (" (TLS)" follows it for a TLS one). */
+export const KAFKA_PEER = "a Kafka broker";
+
+/**
+ * What server listens at `address` (host:port), as a phrase: KAFKA_PEER, POSTGRES_PEER, "an HTTP
+ * server" (with " over TLS" when it answered only so), ...; null if nothing answered. For the
+ * other sides' probes of a URL that may name the wrong server (the source's, Elasticsearch's).
+ */
+export async function whatListens(address: string, timeoutMs: number): Promise<string | null> {
+  const answer = await probeListener(address, false, timeoutMs).catch(() => null);
+  if (answer === null) return null;
+  if (!isForeign(answer)) return `${KAFKA_PEER}${answer.tls ? " (TLS)" : ""}`;
+  return answer.speaks === POSTGRES_PEER ? POSTGRES_PEER : `${answer.speaks}${answer.tls ? " over TLS" : ""}`;
+}
+
 /** A kafkajs error of a connection that could not be made, or closed. */
 export function isKafkaConnectionError(error: unknown): boolean {
   const { name } = error as { name?: string };
